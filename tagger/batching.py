@@ -1,0 +1,115 @@
+"""Sentences -> Batch of padded id tensors, and length-bucketed batch orders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from tagger.types import Sentence
+from tagger.vocab import Vocab
+
+IGNORE = -100  # target id of padding and of tasks a sentence has no labels for
+
+
+@dataclass
+class Batch:
+    word_ids: torch.Tensor  # [batch, seq]
+    char_ids: torch.Tensor  # [types, chars]: characters of each distinct word form in the batch
+    char_index: torch.Tensor  # [batch, seq]: row of char_ids for each token
+    lengths: torch.Tensor  # [batch], on the CPU (packing wants it there)
+    mask: torch.Tensor  # [batch, seq] bool
+    targets: dict[str, torch.Tensor] = field(default_factory=dict)  # task -> [batch, seq], IGNORE where absent
+
+    def to(self, device: torch.device | str) -> Batch:
+        if torch.device(device).type == "cpu":
+            return self
+        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
+        return Batch(move(self.word_ids), move(self.char_ids), move(self.char_index), self.lengths,
+                     move(self.mask), {k: move(v) for k, v in self.targets.items()})
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+
+class BatchEncoder:
+    """Turns Sentences into Batches for one vocabulary; caches each word form's ids."""
+
+    def __init__(self, vocab: Vocab, max_word_chars: int = 30, cache_size: int = 200_000) -> None:
+        self.vocab = vocab
+        self.max_word_chars = max_word_chars
+        self.cache_size = cache_size
+        self._cache: dict[str, tuple[int, list[int]]] = {}
+
+    def _lookup(self, word: str) -> tuple[int, list[int]]:
+        found = self._cache.get(word)
+        if found is None:
+            chars = self.vocab.chars
+            found = (self.vocab.word_id(word), [chars.id(c) for c in word[: self.max_word_chars]])
+            if len(self._cache) < self.cache_size:
+                self._cache[word] = found
+        return found
+
+    def encode(self, sentences: Sequence[Sentence], with_targets: bool = True) -> Batch:
+        size = len(sentences)
+        longest = max((len(s) for s in sentences), default=0) or 1
+        word_ids = torch.zeros(size, longest, dtype=torch.long)
+        char_index = torch.zeros(size, longest, dtype=torch.long)
+        forms: dict[str, int] = {}
+        form_chars: list[list[int]] = []
+        for row, sentence in enumerate(sentences):
+            ids, rows = [], []
+            for token in sentence.tokens:
+                word_id, chars = self._lookup(token)
+                ids.append(word_id)
+                position = forms.get(token)
+                if position is None:
+                    position = forms[token] = len(form_chars)
+                    form_chars.append(chars)
+                rows.append(position)
+            if ids:
+                word_ids[row, : len(ids)] = torch.tensor(ids)
+                char_index[row, : len(rows)] = torch.tensor(rows)
+        width = max((len(c) for c in form_chars), default=1) or 1
+        char_ids = torch.zeros(max(len(form_chars), 1), width, dtype=torch.long)
+        for row, chars in enumerate(form_chars):
+            char_ids[row, : len(chars)] = torch.tensor(chars)
+        lengths = torch.tensor([len(s) for s in sentences], dtype=torch.long)
+        mask = torch.arange(longest)[None, :] < lengths[:, None]
+        targets = self._targets(sentences, longest) if with_targets else {}
+        return Batch(word_ids, char_ids, char_index, lengths, mask, targets)
+
+    def _targets(self, sentences: Sequence[Sentence], longest: int) -> dict[str, torch.Tensor]:
+        targets = {}
+        for task, labels in self.vocab.labels.items():
+            tensor = torch.full((len(sentences), longest), IGNORE, dtype=torch.long)
+            for row, sentence in enumerate(sentences):
+                tags = sentence.tags.get(task)
+                if tags:
+                    tensor[row, : len(tags)] = torch.tensor([labels.ids.get(t, IGNORE) for t in tags])
+            targets[task] = tensor
+        return targets
+
+
+def bucket_batches(
+    lengths: Sequence[int], batch_size: int, generator: torch.Generator | None = None, window: int = 50
+) -> list[list[int]]:
+    """Indices grouped into batches of similar length.
+
+    With a generator: shuffle, sort within windows of ``window`` batches, then shuffle
+    the batch order, so padding stays low and every epoch differs. Without: sort by
+    length (for prediction).
+    """
+    if generator is None:
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    chunk = batch_size * window
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    shuffled = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffled]

@@ -1,0 +1,232 @@
+"""The ``tagger`` command line: thin wrappers that parse, call the library, and print tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tagger.errors import TaggerError
+
+app = typer.Typer(help="Sequence labelling with deep bidirectional LSTM/GRU taggers.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_show_locals=False)
+console = Console(stderr=True)
+out = Console(soft_wrap=True)
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[bold red]error:[/] {error}", highlight=False)
+    raise typer.Exit(code=1)
+
+
+def _scores_table(title: str, scores: dict[str, Any]) -> Table:
+    table = Table(title=title)
+    for column in ("task", "metric", "value"):
+        table.add_column(column)
+    for task, task_scores in scores.items():
+        for metric in ("accuracy", "precision", "recall", "f1"):
+            if metric in task_scores:
+                table.add_row(task, metric, f"{100 * task_scores[metric]:.2f}")
+    return table
+
+
+class ProgressMonitor:
+    """Draws a progress bar per epoch (batches, tokens/s) and a line per finished epoch."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[speed]} tok/s  loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=console, transient=True,
+        )
+        self.task_id: Any = None
+        self.tokens = 0
+        self.started = 0.0
+
+    def start_epoch(self, epoch: int, batches: int) -> None:
+        self.progress.start()  # no-op once started
+        self.tokens, self.started = 0, time.perf_counter()
+        self.task_id = self.progress.add_task(f"epoch {epoch}", total=batches, speed="-", loss="-")
+
+    def step(self, tokens: int, loss: float) -> None:
+        self.tokens += tokens
+        speed = self.tokens / max(time.perf_counter() - self.started, 1e-9)
+        self.progress.update(self.task_id, advance=1, speed=f"{speed:,.0f}", loss=f"{loss:.3f}")
+
+    def end_epoch(self, record: dict[str, Any]) -> None:
+        self.progress.remove_task(self.task_id)
+        dev = "  ".join(f"{task} {100 * s.get('f1', s.get('accuracy', 0)):.2f}" for task, s in record["dev"].items())
+        mark = " *" if record["best"] else ""
+        self.progress.console.print(
+            f"epoch {record['epoch']:>3}  loss {record['train_loss']:.4f}  {record['tokens_per_second']:,.0f} tok/s  "
+            f"{record['seconds']:.0f}s  dev {dev or '-'}{mark}", highlight=False,
+        )
+
+    def message(self, text: str) -> None:
+        self.progress.console.print(text, highlight=False)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="A TOML config (see configs/).")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model directory; default models/<config name>.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: --set training.max_epochs=3")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint.")] = False,
+) -> None:
+    """Train a model and print its dev (and test) scores."""
+    from tagger.config import load_config
+    from tagger.training import train as run_training
+
+    try:
+        resolved = load_config(config, overrides or [])
+        directory = output or Path("models") / config.stem
+        result = run_training(resolved, directory, resume=resume, monitor=ProgressMonitor())  # type: ignore[arg-type]
+    except TaggerError as error:
+        _fail(error)
+        return
+    out.print(_scores_table(f"dev scores (best epoch {result.best_epoch})", {t: s.to_dict() for t, s in result.dev_scores.items()}))
+    if result.test_scores:
+        out.print(_scores_table("test scores", {t: s.to_dict() for t, s in result.test_scores.items()}))
+    out.print(f"model saved to {result.output_dir} ({result.seconds:.0f}s, {result.train_tokens_per_second:,.0f} training tokens/s)")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="A model directory.")],
+    corpus: Annotated[str, typer.Argument(help="A labelled file, or a catalogue corpus such as ud-en-ewt:test.")],
+    fmt: Annotated[Optional[str], typer.Option("--format", help="conllu, conll, iob2 or jsonl; default from the extension.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object of scores.")] = False,
+    report: Annotated[Optional[Path], typer.Option(help="Write per-label tables and confusion-matrix PNGs here.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
+) -> None:
+    """Score a model on a labelled corpus."""
+    from tagger.data import load_sentences, source_for_file
+    from tagger.evaluation import score
+    from tagger.predict import Tagger
+
+    try:
+        tagger = Tagger.load(model)
+        source = source_for_file(corpus, fmt, tagger.config.data.train)
+        gold = load_sentences([source], tagger.config.tasks)
+        predictions = list(tagger.predict_sentences([_unlabelled(s) for s in gold], batch_size))
+    except TaggerError as error:
+        _fail(error)
+        return
+    scores = score(gold, predictions, tagger.config.tasks)
+    if not scores:
+        _fail(TaggerError(f"{corpus} has labels for none of the model's tasks ({', '.join(tagger.tasks)})"))
+    if report:
+        from tagger.report import write_report
+
+        write_report(report, gold, predictions, scores, tagger.config.tasks)
+    if as_json:
+        out.print(json.dumps({task: s.to_dict() for task, s in scores.items()}), highlight=False)
+        return
+    out.print(_scores_table(f"{corpus}", {t: s.to_dict() for t, s in scores.items()}))
+    for task, task_scores in scores.items():
+        if task_scores.kind == "spans":
+            table = Table(title=f"{task} per label")
+            for column in ("label", "precision", "recall", "f1", "support"):
+                table.add_column(column)
+            for label, row in task_scores.per_label.items():
+                table.add_row(label, *(f"{100 * row[m]:.2f}" for m in ("precision", "recall", "f1")), f"{row['support']:.0f}")
+            out.print(table)
+    if report:
+        out.print(f"report written to {report}")
+
+
+def _unlabelled(sentence: Any) -> Any:
+    from tagger.types import Sentence
+
+    return Sentence(sentence.tokens, {}, sentence.text, None, sentence.meta)
+
+
+@app.command()
+def annotate(
+    model: Annotated[Path, typer.Argument(help="A model directory.")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Text (one document per line), JSONL, CoNLL-U or column file.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file; default standard output.")] = None,
+    input_format: Annotated[Optional[str], typer.Option("--format", help="Input format; default from the extension.")] = None,
+    output_format: Annotated[Optional[str], typer.Option("--output-format", help="jsonl, conllu or conll; default from OUTPUT's extension, else jsonl.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
+) -> None:
+    """Label a file with a model, streaming, and write JSONL, CoNLL-U or columns."""
+    from tagger.predict import Tagger
+    from tagger.readers import EXTENSIONS, read_corpus
+    from tagger.writers import WRITE_FORMATS, atomic_output, format_prediction
+
+    fmt = output_format or (EXTENSIONS.get(output.suffix.lower()) if output else None) or "jsonl"
+    if fmt not in WRITE_FORMATS:
+        _fail(TaggerError(f"cannot write {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}"))
+    try:
+        tagger = Tagger.load(model)
+        sentences = (_unlabelled(s) for s in read_corpus(input_path, input_format))
+        progress = Progress(TextColumn("annotating"), MofNCompleteColumn(), TextColumn("sentences"), TimeElapsedColumn(), console=console, transient=True)
+        with progress, (atomic_output(output) if output else _stdout()) as handle:
+            task = progress.add_task("annotate", total=None)
+            for index, prediction in enumerate(tagger.predict_sentences(sentences, batch_size), start=1):
+                handle.write(format_prediction(prediction, fmt, index))
+                progress.advance(task)
+    except TaggerError as error:
+        _fail(error)
+        return
+    if output:
+        console.print(f"wrote {index if 'index' in locals() else 0} sentences to {output}")
+
+
+class _stdout:
+    def __enter__(self) -> Any:
+        return sys.stdout
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+
+
+@app.command()
+def info(model: Annotated[Path, typer.Argument(help="A model directory.")]) -> None:
+    """What a model is: tasks, labels, sizes, training corpora and recorded scores."""
+    from tagger.serialize import read_json
+
+    try:
+        if not model.is_dir():
+            raise TaggerError(f"{model}: no such model directory")
+        config, vocab, meta = (read_json(model / name) for name in ("config.json", "vocab.json", "meta.json"))
+    except TaggerError as error:
+        _fail(error)
+        return
+    table = Table(title=f"{model}", show_header=False)
+    table.add_column("key")
+    table.add_column("value")
+    encoder, embeddings = config["encoder"], config["embeddings"]
+    table.add_row("encoder", f"{encoder['num_layers']}-layer bidirectional {encoder['kind'].upper()}, hidden {encoder['hidden_size']} per direction")
+    table.add_row("embeddings", f"words {len(vocab['words'])} x {embeddings['word_dim']}, chars {len(vocab['chars'])} ({embeddings['char_encoder']})")
+    table.add_row("parameters", f"{meta.get('parameters', 0):,}")
+    for task, task_config in config["tasks"].items():
+        labels = vocab["labels"].get(task, [])
+        kind = f"{task_config['decoder']}" + (f", {task_config['scheme']} spans" if task_config["scheme"] else "")
+        table.add_row(f"task {task}", f"{kind}; {len(labels)} labels: {' '.join(labels[:40])}{' ...' if len(labels) > 40 else ''}")
+    for split, paths in meta.get("corpora", {}).items():
+        table.add_row(f"corpus {split}", ", ".join(paths))
+    training = meta.get("training", {})
+    if training:
+        table.add_row("training", ", ".join(f"{k} {v}" for k, v in training.items()))
+    for split, scores in meta.get("scores", {}).items():
+        for task, values in scores.items():
+            shown = ", ".join(f"{m} {100 * values[m]:.2f}" for m in ("accuracy", "precision", "recall", "f1") if m in values)
+            table.add_row(f"{split} {task}", shown)
+    table.add_row("created", f"{meta.get('created', '?')} with {json.dumps(meta.get('versions', {}))}")
+    out.print(table)
+
+
+if __name__ == "__main__":
+    app()

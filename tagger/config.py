@@ -1,0 +1,232 @@
+"""The config: a typed dataclass tree, loaded from TOML, overridable by dotted keys.
+
+A resolved config (every default filled in) is saved with each model as JSON, so a
+model always records exactly how it was built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tagger.errors import ConfigError
+
+
+@dataclass
+class SourceConfig:
+    """One corpus: a file path, a catalogue entry (``"ud-en-ewt:train"``) or a ``datasets`` dataset."""
+
+    path: str = ""
+    format: str = ""  # "" infers it from the file extension
+    columns: dict[str, int | str] = field(default_factory=dict)  # task -> column index (files) or field (JSONL, datasets)
+    token_column: int = 0
+    dataset: str = ""  # a Hugging Face dataset name or local folder; used instead of path
+    split: str = "train"
+    tokens_field: str = "tokens"
+
+
+@dataclass
+class DataConfig:
+    """Training, development and test corpora. Several sources are merged by ``sent_id``."""
+
+    train: list[SourceConfig] = field(default_factory=list)
+    dev: list[SourceConfig] = field(default_factory=list)
+    test: list[SourceConfig] = field(default_factory=list)
+    max_train_sentences: int = 0  # 0: no limit
+
+
+@dataclass
+class TaskConfig:
+    """A labelling task. ``scheme`` empty: one label per token (accuracy); else a span task."""
+
+    decoder: Literal["softmax", "crf"] = "softmax"
+    scheme: Literal["", "BIO", "BIOES", "IOB1"] = ""  # scheme the head is trained and decodes in
+    strict: bool = False  # reject I- tags that continue no span instead of repairing them
+    weight: float = 1.0  # loss weight
+
+
+@dataclass
+class EmbeddingsConfig:
+    word_dim: int = 100
+    min_freq: int = 2  # words rarer than this in training map to <unk>
+    lowercase: bool = True  # word keys are lower-cased, digits mapped to 0
+    word_dropout: float = 0.05  # chance that a training token is replaced by <unk>
+    char_encoder: Literal["lstm", "cnn", "none"] = "lstm"
+    char_dim: int = 50
+    char_hidden: int = 100  # per direction for lstm; filters for cnn
+    char_kernel: int = 3  # cnn only
+    max_word_chars: int = 30
+    pretrained: str = ""  # a word2vec text file; its words join the vocabulary
+    dropout: float = 0.33
+
+
+@dataclass
+class EncoderConfig:
+    kind: Literal["lstm", "gru"] = "lstm"
+    hidden_size: int = 256  # per direction; states are 2 * hidden_size per token
+    num_layers: int = 2
+    dropout: float = 0.33
+
+
+@dataclass
+class TrainingConfig:
+    batch_size: int = 32  # sentences
+    max_epochs: int = 30
+    max_minutes: float = 0.0  # stop after the epoch that passes this; 0: no limit
+    patience: int = 5  # epochs without dev improvement before stopping; 0: never
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.9])
+    clip_norm: float = 5.0
+    schedule: Literal["constant", "linear", "cosine", "plateau"] = "linear"
+    warmup_steps: int = 100
+    threads: int = 0  # torch intra-op threads; 0: torch's default
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"
+    eval_batch_size: int = 256
+
+
+@dataclass
+class TaggerConfig:
+    seed: int = 13
+    lang: str = "en"  # spaCy language of the tokenizer used for raw text
+    data: DataConfig = field(default_factory=DataConfig)
+    tasks: dict[str, TaskConfig] = field(default_factory=dict)
+    embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> TaggerConfig:
+    """Read a TOML config, apply ``key.sub=value`` overrides, validate and fill defaults."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("", "no such config file", str(path)) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError("", f"invalid TOML: {error}", str(path)) from None
+    for override in overrides or []:
+        apply_override(raw, override)
+    config = from_dict(raw, source=str(path))
+    _resolve_relative_paths(config, path.parent)
+    return config
+
+
+def from_dict(raw: dict[str, Any], source: str | None = None) -> TaggerConfig:
+    config = _convert(raw, TaggerConfig, "", source)
+    validate(config, source)
+    return config
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Set ``a.b.c=value`` in a nested dict; the value is parsed as TOML, else kept as a string."""
+    key, sep, text = override.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(override, "an override is written key.sub=value")
+    try:
+        value = tomllib.loads(f"value = {text.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(key, f"{part!r} is not a table")
+    node[parts[-1]] = value
+
+
+def validate(config: TaggerConfig, source: str | None = None) -> None:
+    if not config.tasks:
+        raise ConfigError("tasks", "name at least one task, e.g. [tasks.upos]", source)
+    for name, task in config.tasks.items():
+        if task.decoder == "crf" and not task.scheme:
+            raise ConfigError(f"tasks.{name}.scheme", "a CRF task needs a span scheme (BIO or BIOES)", source)
+        if task.scheme == "IOB1":
+            raise ConfigError(f"tasks.{name}.scheme", "train in BIO or BIOES; IOB1 input is converted", source)
+    positive = {
+        "encoder.hidden_size": config.encoder.hidden_size,
+        "encoder.num_layers": config.encoder.num_layers,
+        "embeddings.word_dim": config.embeddings.word_dim,
+        "training.batch_size": config.training.batch_size,
+        "training.max_epochs": config.training.max_epochs,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(key, f"must be positive, got {value}", source)
+    for key, value in {"embeddings.dropout": config.embeddings.dropout, "encoder.dropout": config.encoder.dropout,
+                       "embeddings.word_dropout": config.embeddings.word_dropout}.items():
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(key, f"must be in [0, 1), got {value}", source)
+
+
+def _resolve_relative_paths(config: TaggerConfig, base: Path) -> None:
+    """Paths in a config file are relative to that file, unless they exist from here or name a corpus."""
+    for sources in (config.data.train, config.data.dev, config.data.test):
+        for source in sources:
+            if source.path and ":" not in source.path and not Path(source.path).exists():
+                candidate = base / source.path
+                if candidate.exists():
+                    source.path = str(candidate)
+    pretrained = config.embeddings.pretrained
+    if pretrained and not Path(pretrained).exists() and (base / pretrained).exists():
+        config.embeddings.pretrained = str(base / pretrained)
+
+
+def _convert(value: Any, kind: Any, key: str, source: str | None) -> Any:
+    """Check ``value`` against the type annotation ``kind`` and build dataclasses recursively."""
+    origin = typing.get_origin(kind)
+    args = typing.get_args(kind)
+    where = key or "(top level)"
+    if dataclasses.is_dataclass(kind):
+        if kind is SourceConfig and isinstance(value, str):
+            value = {"path": value}
+        if not isinstance(value, dict):
+            raise ConfigError(where, f"expected a table, got {type(value).__name__}", source)
+        hints = typing.get_type_hints(kind)
+        names = {f.name for f in dataclasses.fields(kind)}
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise ConfigError(f"{key + '.' if key else ''}{unknown[0]}", f"unknown key; allowed here: {', '.join(sorted(names))}", source)
+        return kind(**{name: _convert(item, hints[name], f"{key + '.' if key else ''}{name}", source) for name, item in value.items()})
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(where, f"{value!r} is not one of {', '.join(repr(a) for a in args)}", source)
+        return value
+    if origin in (types.UnionType, typing.Union):
+        for option in args:
+            try:
+                return _convert(value, option, key, source)
+            except ConfigError:
+                continue
+        raise ConfigError(where, f"{value!r} is not a {' or '.join(getattr(a, '__name__', str(a)) for a in args)}", source)
+    if origin is list:
+        if isinstance(value, (str, dict)) and args and dataclasses.is_dataclass(args[0]):
+            value = [value]
+        if not isinstance(value, list):
+            raise ConfigError(where, f"expected a list, got {type(value).__name__}", source)
+        return [_convert(item, args[0], f"{key}[{i}]", source) for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(where, f"expected a table, got {type(value).__name__}", source)
+        return {name: _convert(item, args[1], f"{key}.{name}", source) for name, item in value.items()}
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind in (int, str, bool, float):
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(where, f"expected {kind.__name__}, got {value!r}", source)
+        return value
+    raise ConfigError(where, f"unsupported type {kind}", source)

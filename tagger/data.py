@@ -1,0 +1,140 @@
+"""From config sources to Sentences ready for training: reading, merging, scheme conversion."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+
+import corpora
+from tagger.config import SourceConfig, TaskConfig
+from tagger.errors import ConfigError, DataFormatError
+from tagger.readers import read_corpus
+from tagger.readers.hf_datasets import read_dataset
+from tagger.schemes import SchemeError, convert, detect_scheme
+from tagger.types import Sentence
+
+logger = logging.getLogger(__name__)
+
+
+def read_source(source: SourceConfig) -> Iterator[Sentence]:
+    """Stream the Sentences of one configured source, labels as they are in the file."""
+    columns = dict(source.columns) or None
+    if source.dataset:
+        yield from read_dataset(source.dataset, source.split, columns, source.tokens_field)  # type: ignore[arg-type]
+        return
+    if not source.path:
+        raise ConfigError("data", "a source needs a path, a corpus name:split, or a dataset")
+    path, fmt, token_column = source.path, source.format or None, source.token_column
+    if corpora.is_reference(path):
+        try:
+            file, entry = corpora.resolve(path)
+        except corpora.CorpusError as error:
+            raise DataFormatError(path, None, str(error)) from None
+        path, fmt = str(file), fmt or entry.format
+        if columns is None and entry.columns:
+            columns, token_column = dict(entry.columns), entry.token_column
+    yield from read_corpus(path, fmt, columns=columns, token_column=token_column, tokens_field=source.tokens_field)
+
+
+def load_sentences(
+    sources: Iterable[SourceConfig], tasks: Mapping[str, TaskConfig], limit: int = 0
+) -> list[Sentence]:
+    """Read, merge and prepare every source: only the model's tasks, span tags in each task's scheme.
+
+    Sentences with the same ``sent_id`` (or, without one, the same tokens) in several
+    sources are merged into one carrying all their tasks, e.g. UD UPOS and UNER NER
+    over the same EWT sentences.
+    """
+    merged: dict[object, Sentence] = {}
+    mismatched = 0
+    for source in sources:
+        sentences = [_only_tasks(s, tasks) for s in read_source(source)]
+        for task, config in tasks.items():
+            if config.scheme:
+                _to_scheme(sentences, task, config)
+        for sentence in sentences:
+            key = sentence.meta.get("sent_id") or tuple(sentence.tokens)
+            known = merged.get(key)
+            if known is None:
+                merged[key] = sentence
+            elif known.tokens == sentence.tokens:
+                known.tags.update(sentence.tags)
+            else:
+                # Same sentence, other tokenization (corpus versions differ): keep both apart.
+                mismatched += 1
+                merged[(key, len(merged))] = sentence
+        if limit and len(merged) >= limit:
+            break
+    if mismatched:
+        logger.warning("%d sentences share a sent_id but not their tokens across sources; kept apart", mismatched)
+    result = list(merged.values())
+    return result[:limit] if limit else result
+
+
+def _only_tasks(sentence: Sentence, tasks: Mapping[str, TaskConfig]) -> Sentence:
+    sentence.tags = {task: tags for task, tags in sentence.tags.items() if task in tasks}
+    return sentence
+
+
+def _to_scheme(sentences: list[Sentence], task: str, config: TaskConfig) -> None:
+    """Convert one task's tags, in place, from the scheme the data uses to the task's scheme."""
+    labelled = [s for s in sentences if task in s.tags]
+    if not labelled:
+        return
+    try:
+        source_scheme = detect_scheme(s.tags[task] for s in labelled)
+    except ValueError as error:
+        first = labelled[0]
+        raise DataFormatError(first.meta.get("source", "?"), None, f"task {task!r}: {error}") from None
+    if source_scheme != config.scheme:
+        logger.info("task %s: converting %s tags to %s", task, source_scheme, config.scheme)
+    for sentence in labelled:
+        try:
+            sentence.tags[task] = convert(sentence.tags[task], source_scheme, config.scheme, config.strict)  # type: ignore[arg-type]
+        except SchemeError as error:
+            line = sentence.meta.get("line")
+            raise DataFormatError(
+                sentence.meta.get("source", "?"), line + error.index if line else None, f"task {task!r}: {error}"
+            ) from None
+
+
+def source_for_file(corpus: str, fmt: str | None, trained_on: Iterable[SourceConfig]) -> SourceConfig:
+    """A source for evaluating on ``corpus``, with columns mapped to tasks as at training.
+
+    Column files take the column layout of a training source of the same format (or
+    the catalogue's); tasks whose column the file does not have are left out.
+    """
+    if corpora.is_reference(corpus):
+        return SourceConfig(path=corpus, format=fmt or "")
+    from tagger.readers import DEFAULT_COLUMNS, infer_format
+
+    fmt = fmt or infer_format(corpus)
+    if fmt not in ("conll", "iob2"):
+        return SourceConfig(path=corpus, format=fmt)
+    columns: dict[str, int | str] = dict(DEFAULT_COLUMNS.get(fmt, {}).get("columns", {}))
+    token_column = DEFAULT_COLUMNS.get(fmt, {}).get("token_column", 0)
+    for source in trained_on:
+        source_fmt, source_columns, source_token = source.format, dict(source.columns), source.token_column
+        if source.path and corpora.is_reference(source.path):
+            entry = corpora.catalogue()[source.path.partition(":")[0]]
+            source_fmt = source_fmt or entry.format
+            if not source_columns:
+                source_columns, source_token = dict(entry.columns), entry.token_column
+        elif source.path:
+            source_fmt = source_fmt or infer_format(source.path)
+        if source_fmt == fmt and source_columns:
+            columns, token_column = source_columns, source_token
+            break
+    width = _first_row_width(corpus)
+    columns = {task: index for task, index in columns.items() if isinstance(index, int) and index < width}
+    return SourceConfig(path=corpus, format=fmt, columns=columns, token_column=token_column)
+
+
+def _first_row_width(path: str) -> int:
+    from tagger.readers.lines import read_lines
+
+    for _, line in read_lines(path):
+        stripped = line.strip()
+        if stripped and not stripped.startswith(("#", "-DOCSTART-")):
+            return len(line.split("\t") if "\t" in line else stripped.split())
+    return 0

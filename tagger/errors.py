@@ -1,0 +1,33 @@
+"""Errors a user can act on: each names the file and line, config key or model directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TaggerError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class DataFormatError(TaggerError):
+    """Input data that cannot be read, located by file and (1-based) line."""
+
+    def __init__(self, path: str | Path, line: int | None, message: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.reason = message
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+class ConfigError(TaggerError):
+    """A config value that is missing, unknown or of the wrong type, named by dotted key."""
+
+    def __init__(self, key: str, message: str, source: str | None = None) -> None:
+        self.key = key
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{key}: {message}")
+
+
+class ModelFormatError(TaggerError):
+    """A model directory that is incomplete, of another format version or inconsistent."""

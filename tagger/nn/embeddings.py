@@ -1,0 +1,76 @@
+"""Token vectors: a word table concatenated with a character-level encoder."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from tagger.batching import Batch
+from tagger.config import EmbeddingsConfig
+
+
+class CharLSTM(nn.Module):
+    """Bidirectional LSTM over a word's characters; the two final states make its vector."""
+
+    def __init__(self, num_chars: int, char_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(num_chars, char_dim, padding_idx=0)
+        self.lstm = nn.LSTM(char_dim, hidden, batch_first=True, bidirectional=True)
+        self.output_dim = 2 * hidden
+
+    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """[types, chars] -> [types, 2 * hidden]"""
+        lengths = (char_ids != 0).sum(1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(self.embed(char_ids), lengths, batch_first=True, enforce_sorted=False)
+        _, (final, _) = self.lstm(packed)  # final: [2, types, hidden]
+        return torch.cat([final[0], final[1]], dim=-1)
+
+
+class CharCNN(nn.Module):
+    """Convolution over characters with max pooling over the word."""
+
+    def __init__(self, num_chars: int, char_dim: int, filters: int, kernel: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(num_chars, char_dim, padding_idx=0)
+        self.conv = nn.Conv1d(char_dim, filters, kernel, padding=kernel // 2)
+        self.output_dim = filters
+
+    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """[types, chars] -> [types, filters]"""
+        hidden = self.conv(self.embed(char_ids).transpose(1, 2)).transpose(1, 2)  # [types, chars, filters]
+        hidden = hidden.masked_fill((char_ids == 0)[..., None], float("-inf"))
+        return torch.relu(hidden.max(dim=1).values)
+
+
+class TokenEmbeddings(nn.Module):
+    """Batch -> [batch, seq, word_dim + char features], with word dropout and dropout."""
+
+    def __init__(self, config: EmbeddingsConfig, num_words: int, num_chars: int, unk_id: int) -> None:
+        super().__init__()
+        self.words = nn.Embedding(num_words, config.word_dim, padding_idx=0)
+        nn.init.normal_(self.words.weight, std=0.1)
+        with torch.no_grad():
+            self.words.weight[0].zero_()
+        self.chars: CharLSTM | CharCNN | None
+        if config.char_encoder == "lstm":
+            self.chars = CharLSTM(num_chars, config.char_dim, config.char_hidden)
+        elif config.char_encoder == "cnn":
+            self.chars = CharCNN(num_chars, config.char_dim, config.char_hidden, config.char_kernel)
+        else:
+            self.chars = None
+        self.word_dropout = config.word_dropout
+        self.unk_id = unk_id
+        self.dropout = nn.Dropout(config.dropout)
+        self.output_dim = config.word_dim + (self.chars.output_dim if self.chars else 0)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        word_ids = batch.word_ids
+        if self.training and self.word_dropout > 0:
+            drop = (torch.rand(word_ids.shape, device=word_ids.device) < self.word_dropout) & batch.mask
+            word_ids = word_ids.masked_fill(drop, self.unk_id)
+        parts = [self.words(word_ids)]
+        if self.chars is not None:
+            per_form = self.chars(batch.char_ids)  # [types, char features]
+            parts.append(per_form[batch.char_index])  # [batch, seq, char features]
+        return self.dropout(torch.cat(parts, dim=-1))

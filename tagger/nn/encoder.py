@@ -1,0 +1,59 @@
+"""Deep bidirectional LSTM/GRU: forward and backward states joined per token.
+
+Each layer runs one forward and one backward recurrent net over the *padded* batch.
+The backward net reads every sentence reversed within its own length, so padding only
+ever follows the real tokens in either direction and cannot change their states. This
+gives the same result as packed sequences, while letting torch use its fused padded
+kernels, which train about twice as fast as packed ones on CPU.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tagger.config import EncoderConfig
+
+
+def reverse_within_lengths(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence's first ``length`` steps; padding stays where it is. [batch, seq, ...]"""
+    steps = torch.arange(inputs.shape[1], device=inputs.device)[None, :]  # [1, seq]
+    lengths = lengths.to(inputs.device)[:, None]  # [batch, 1]
+    index = torch.where(steps < lengths, lengths - 1 - steps, steps)  # [batch, seq]
+    return inputs.gather(1, index[..., None].expand_as(inputs))
+
+
+class BiRNNLayer(nn.Module):
+    def __init__(self, cell: type[nn.LSTM] | type[nn.GRU], input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.forward_rnn = cell(input_size, hidden_size, batch_first=True)
+        self.backward_rnn = cell(input_size, hidden_size, batch_first=True)
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """[batch, seq, input] -> [batch, seq, 2 * hidden]"""
+        forward_states, _ = self.forward_rnn(inputs)
+        backward_states, _ = self.backward_rnn(reverse_within_lengths(inputs, lengths))
+        return torch.cat([forward_states, reverse_within_lengths(backward_states, lengths)], dim=-1)
+
+
+class BiRNNEncoder(nn.Module):
+    def __init__(self, config: EncoderConfig, input_size: int) -> None:
+        super().__init__()
+        cell = nn.LSTM if config.kind == "lstm" else nn.GRU
+        sizes = [input_size] + [2 * config.hidden_size] * (config.num_layers - 1)
+        self.layers = nn.ModuleList(BiRNNLayer(cell, size, config.hidden_size) for size in sizes)
+        self.dropout = nn.Dropout(config.dropout)
+        self.input_size = input_size
+        self.output_dim = 2 * config.hidden_size
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """[batch, seq, input] + lengths [batch] -> [batch, seq, 2 * hidden]; padding positions zeroed."""
+        if inputs.shape[-1] != self.input_size:
+            raise ValueError(f"encoder expects inputs of size {self.input_size}, got {inputs.shape[-1]}")
+        states = inputs
+        for depth, layer in enumerate(self.layers):
+            if depth:
+                states = self.dropout(states)
+            states = layer(states, lengths)
+        mask = torch.arange(states.shape[1], device=states.device)[None, :] < lengths.to(states.device)[:, None]
+        return self.dropout(states * mask[..., None])

@@ -1,0 +1,36 @@
+"""Per-task output heads with one interface: states + mask (+ targets) -> HeadOutput."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from tagger.batching import IGNORE
+
+
+@dataclass
+class HeadOutput:
+    logits: torch.Tensor  # [batch, seq, labels]
+    loss: torch.Tensor | None = None  # scalar, mean per labelled token
+    ids: torch.Tensor | None = None  # [batch, seq] decoded label ids (0 on padding)
+
+
+class SoftmaxHead(nn.Module):
+    """Independent per-token classification."""
+
+    def __init__(self, input_dim: int, num_labels: int) -> None:
+        super().__init__()
+        self.projection = nn.Linear(input_dim, num_labels)
+
+    def forward(
+        self, states: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor | None = None, decode: bool = False
+    ) -> HeadOutput:
+        logits = self.projection(states)
+        loss = None
+        if targets is not None and bool((targets != IGNORE).any()):
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+        ids = logits.argmax(-1).masked_fill(~mask, 0) if decode else None
+        return HeadOutput(logits, loss, ids)

@@ -1,0 +1,66 @@
+"""Corpus readers: one streaming function per format, chosen by name or file extension."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tagger.errors import DataFormatError
+from tagger.readers.columns import read_columns
+from tagger.readers.conllu import read_conllu
+from tagger.readers.jsonl import read_jsonl
+from tagger.readers.text import read_text
+from tagger.types import Sentence
+
+FORMATS: dict[str, Callable[..., Iterator[Sentence]]] = {
+    "conllu": read_conllu,
+    "conll": read_columns,
+    "iob2": read_columns,
+    "jsonl": read_jsonl,
+    "text": read_text,
+}
+EXTENSIONS = {
+    ".conllu": "conllu",
+    ".conll": "conll",
+    ".tsv": "conll",
+    ".iob2": "iob2",
+    ".bio": "conll",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".txt": "text",
+}
+# Column layouts that a format implies when the config names none.
+DEFAULT_COLUMNS: dict[str, dict[str, Any]] = {"iob2": {"columns": {"ner": 2}, "token_column": 1}}
+
+
+def infer_format(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in EXTENSIONS:
+        known = ", ".join(f"{ext} ({fmt})" for ext, fmt in EXTENSIONS.items())
+        raise DataFormatError(path, None, f"cannot tell the format from the extension {suffix!r}; give it explicitly. Known: {known}")
+    return EXTENSIONS[suffix]
+
+
+def read_corpus(path: str | Path, fmt: str | None = None, **options: Any) -> Iterator[Sentence]:
+    """Stream Sentences from ``path`` in format ``fmt`` (inferred from the extension when None).
+
+    Options go to the reader (``columns``, ``token_column`` for column files; ``columns``,
+    ``tokens_field`` for JSONL). Raises :class:`DataFormatError` if the file holds no sentence.
+    """
+    fmt = fmt or infer_format(path)
+    if fmt not in FORMATS:
+        raise DataFormatError(path, None, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    reader = FORMATS[fmt]
+    given = {k: v for k, v in options.items() if v is not None}
+    if given.get("columns") is None:
+        given.pop("token_column", None)  # a column layout comes whole: from the caller or the format
+    accepted = inspect.signature(reader).parameters
+    options = {k: v for k, v in {**DEFAULT_COLUMNS.get(fmt, {}), **given}.items() if k in accepted}
+    empty = True
+    for sentence in reader(path, **options):
+        empty = False
+        yield sentence
+    if empty:
+        raise DataFormatError(path, None, "the file holds no sentence (empty input)")

@@ -1,0 +1,26 @@
+"""Process-level settings: device choice, thread count, seeding."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+
+def choose_device(spec: str = "auto") -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(spec)
+
+
+def set_threads(threads: int) -> None:
+    """Set torch's intra-op threads; 0 keeps torch's default (one per core)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python and torch; return the generator that orders training data."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)

@@ -1,0 +1,90 @@
+"""Torch-free types that cross module boundaries: sentences in, predictions out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Sentence:
+    """Tokens with zero or more label layers (task name -> one label per token).
+
+    ``text`` and ``offsets`` are set when the tokens come from raw text, so that
+    labels can be mapped back to characters. ``meta`` keeps where the sentence came
+    from (``source``, ``line``) and anything the file said about it (``sent_id``).
+    """
+
+    tokens: list[str]
+    tags: dict[str, list[str]] = field(default_factory=dict)
+    text: str | None = None
+    offsets: list[tuple[int, int]] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A labelled run of tokens, ``end`` exclusive; character offsets when known."""
+
+    start: int
+    end: int
+    label: str
+    start_char: int | None = None
+    end_char: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"start": self.start, "end": self.end, "label": self.label}
+        if self.start_char is not None:
+            out["start_char"] = self.start_char
+            out["end_char"] = self.end_char
+        return out
+
+
+@dataclass
+class Prediction:
+    """What a model says about one sentence: labels per task, spans per span task."""
+
+    tokens: list[str]
+    tags: dict[str, list[str]]
+    spans: dict[str, list[Span]] = field(default_factory=dict)
+    text: str | None = None
+    offsets: list[tuple[int, int]] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"tokens": self.tokens}
+        if self.text is not None:
+            out["text"] = self.text
+        if self.offsets is not None:
+            out["offsets"] = [list(pair) for pair in self.offsets]
+        out["tags"] = self.tags
+        out["spans"] = {task: [s.to_dict() for s in spans] for task, spans in self.spans.items()}
+        return out
+
+    def to_sentence(self) -> Sentence:
+        return Sentence(list(self.tokens), dict(self.tags), self.text, self.offsets, dict(self.meta))
+
+
+@dataclass
+class TaskScores:
+    """Scores of one task: headline metrics plus per-label rows (precision/recall/f1/support)."""
+
+    kind: str  # "accuracy" or "spans"
+    metrics: dict[str, float]
+    per_label: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def main(self) -> float:
+        return self.metrics["f1"] if self.kind == "spans" else self.metrics["accuracy"]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.metrics)
+        if self.kind == "spans":
+            out["per_label"] = self.per_label
+        return out
+
+
+Scores = dict[str, TaskScores]

@@ -1,0 +1,102 @@
+"""String <-> id maps: words (normalised keys), characters and labels per task; JSON in and out."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tagger.types import Sentence
+
+PAD = "<pad>"
+UNK = "<unk>"
+_DIGITS = re.compile(r"\d")
+
+
+class Index:
+    """A fixed list of strings and their positions. Specials come first (``<pad>`` is 0)."""
+
+    def __init__(self, items: Iterable[str]) -> None:
+        self.items: list[str] = []
+        self.ids: dict[str, int] = {}
+        for item in items:
+            if item not in self.ids:
+                self.ids[item] = len(self.items)
+                self.items.append(item)
+        self.unk_id = self.ids.get(UNK)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __contains__(self, item: str) -> bool:
+        return item in self.ids
+
+    def id(self, item: str) -> int:
+        found = self.ids.get(item, self.unk_id)
+        if found is None:
+            raise KeyError(f"{item!r} is not in the index and it has no {UNK}")
+        return found
+
+    def item(self, index: int) -> str:
+        return self.items[index]
+
+
+def word_key(word: str, lowercase: bool) -> str:
+    """The key a word is looked up by: lower-cased with digits folded to 0 when ``lowercase``."""
+    return _DIGITS.sub("0", word.lower()) if lowercase else word
+
+
+@dataclass
+class Vocab:
+    words: Index
+    chars: Index
+    labels: dict[str, Index]
+    lowercase: bool = True
+
+    @classmethod
+    def build(
+        cls,
+        sentences: Iterable[Sentence],
+        tasks: Iterable[str],
+        min_freq: int = 1,
+        lowercase: bool = True,
+        extra_words: Iterable[str] = (),
+    ) -> Vocab:
+        """Count training sentences: words at least ``min_freq`` times, every character, every label."""
+        word_counts: Counter[str] = Counter()
+        char_counts: Counter[str] = Counter()
+        label_counts: dict[str, Counter[str]] = {task: Counter() for task in tasks}
+        for sentence in sentences:
+            for token in sentence.tokens:
+                word_counts[word_key(token, lowercase)] += 1
+                char_counts.update(token)
+            for task, tags in sentence.tags.items():
+                if task in label_counts:
+                    label_counts[task].update(tags)
+        frequent = [w for w, n in word_counts.most_common() if n >= min_freq]
+        words = Index([PAD, UNK, *frequent, *(word_key(w, lowercase) for w in extra_words)])
+        chars = Index([PAD, UNK, *(c for c, _ in char_counts.most_common())])
+        labels = {task: Index(sorted(counts)) for task, counts in label_counts.items()}
+        return cls(words, chars, labels, lowercase)
+
+    def word_id(self, word: str) -> int:
+        return self.words.id(word_key(word, self.lowercase))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lowercase": self.lowercase,
+            "words": self.words.items,
+            "chars": self.chars.items,
+            "labels": {task: index.items for task, index in self.labels.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Vocab:
+        return cls(
+            Index(data["words"]),
+            Index(data["chars"]),
+            {task: Index(items) for task, items in data["labels"].items()},
+            bool(data["lowercase"]),
+        )
