@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 
 import corpora
@@ -52,8 +53,11 @@ def load_sentences(
         for task, config in tasks.items():
             if config.scheme:
                 _to_scheme(sentences, task, config)
+        occurrences: Counter[tuple[str, ...]] = Counter()
         for sentence in sentences:
-            key = sentence.meta.get("sent_id") or tuple(sentence.tokens)
+            tokens = tuple(sentence.tokens)
+            occurrences[tokens] += 1  # a sentence repeated within one source stays repeated
+            key = sentence.meta.get("sent_id") or (tokens, occurrences[tokens])
             known = merged.get(key)
             if known is None:
                 merged[key] = sentence
@@ -92,10 +96,9 @@ def _to_scheme(sentences: list[Sentence], task: str, config: TaskConfig) -> None
         try:
             sentence.tags[task] = convert(sentence.tags[task], source_scheme, config.scheme, config.strict)  # type: ignore[arg-type]
         except SchemeError as error:
-            line = sentence.meta.get("line")
-            raise DataFormatError(
-                sentence.meta.get("source", "?"), line + error.index if line else None, f"task {task!r}: {error}"
-            ) from None
+            first = sentence.meta.get("token_line")  # set by one-token-per-line formats
+            line = first + error.index if first else sentence.meta.get("line")
+            raise DataFormatError(sentence.meta.get("source", "?"), line, f"task {task!r}: {error}") from None
 
 
 def source_for_file(corpus: str, fmt: str | None, trained_on: Iterable[SourceConfig]) -> SourceConfig:

@@ -54,8 +54,13 @@ def normalize_scheme(name: str) -> Scheme:
 
 
 def detect_scheme(sentences: Iterable[Sequence[str]]) -> Scheme:
-    """Guess the scheme of tag sequences: E-/S- mean BIOES; an I- that opens a span means IOB1."""
-    opens_with_inside = False
+    """Guess the scheme of tag sequences.
+
+    E-/S- mean BIOES. An I- that opens a span means IOB1, unless B- also opens spans
+    after O or another label (IOB1 never does that): then it is BIO with stray I- tags,
+    which lenient reading repairs and strict reading rejects.
+    """
+    inside_opens = begin_opens = False
     for tags in sentences:
         previous = ""
         for tag in tags:
@@ -63,9 +68,11 @@ def detect_scheme(sentences: Iterable[Sequence[str]]) -> Scheme:
             if prefix in ("E", "S"):
                 return "BIOES"
             if prefix == "I" and previous != label:
-                opens_with_inside = True
+                inside_opens = True
+            if prefix == "B" and previous != label:
+                begin_opens = True
             previous = label if prefix != "O" else ""
-    return "IOB1" if opens_with_inside else "BIO"
+    return "IOB1" if inside_opens and not begin_opens else "BIO"
 
 
 def tags_to_spans(tags: Sequence[str], scheme: Scheme = "BIO", strict: bool = False) -> list[Span]:

@@ -11,7 +11,11 @@ from tagger.config import EmbeddingsConfig
 
 
 class CharLSTM(nn.Module):
-    """Bidirectional LSTM over a word's characters; the two final states make its vector."""
+    """Bidirectional LSTM over a word's characters; the two final states make its vector.
+
+    Packed, unlike the word encoder: word lengths vary so much that padding to the
+    longest word in a batch would cost more than packing saves.
+    """
 
     def __init__(self, num_chars: int, char_dim: int, hidden: int) -> None:
         super().__init__()

@@ -35,7 +35,7 @@ def read_columns(
             tags = {task: [row[index] for row in rows] for task, index in columns.items()}
         else:
             tags = {"ner": [row[-1] for row in rows]} if all(len(row) > token_column + 1 for row in rows) else {}
-        return Sentence(list(tokens), tags, text=meta.get("text"), meta={"source": str(path), "line": start_line, **meta})
+        return Sentence(list(tokens), tags, text=meta.get("text"), meta={"source": str(path), "line": start_line, "token_line": start_line, **meta})
 
     for number, line in read_lines(path):
         stripped = line.strip()

@@ -23,7 +23,7 @@ def read_conllu(path: str | Path) -> Iterator[Sentence]:
     xpos: list[str] = []
     comments: dict[str, str] = {}
     multiword: list[list[Any]] = []
-    start_line = 0
+    start_line = token_line = 0
 
     def finish() -> Sentence:
         tags = {}
@@ -31,7 +31,7 @@ def read_conllu(path: str | Path) -> Iterator[Sentence]:
             tags["upos"] = list(upos)
         if any(tag != "_" for tag in xpos):
             tags["xpos"] = list(xpos)
-        meta: dict[str, Any] = {"source": str(path), "line": start_line, **comments}
+        meta: dict[str, Any] = {"source": str(path), "line": start_line, "token_line": token_line, **comments}
         if multiword:
             meta["multiword"] = [list(m) for m in multiword]
         return Sentence(list(words), tags, text=comments.get("text"), meta=meta)
@@ -41,7 +41,7 @@ def read_conllu(path: str | Path) -> Iterator[Sentence]:
             if words:
                 yield finish()
             words, upos, xpos, comments, multiword = [], [], [], {}, []
-            start_line = 0
+            start_line = token_line = 0
             continue
         start_line = start_line or number
         if line.startswith("#"):
@@ -63,6 +63,7 @@ def read_conllu(path: str | Path) -> Iterator[Sentence]:
             continue
         if not token_id.isdigit():
             raise DataFormatError(path, number, f"bad token id {token_id!r}")
+        token_line = token_line or number
         if int(token_id) != len(words) + 1:
             raise DataFormatError(path, number, f"token id {token_id} out of sequence (expected {len(words) + 1})")
         words.append(fields[1])

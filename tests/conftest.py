@@ -1,0 +1,50 @@
+"""Shared fixtures: a tiny config over the bundled sample corpus and a model trained once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tagger.config import TaggerConfig, from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "corpora" / "sample"
+SHARED_CORPORA = Path(os.environ.get("BIRNN_TAGGER_DATA") or ROOT.parent / "shared" / "corpora")
+
+
+def tiny_config_dict(train: str = "sample:train", dev: str = "sample:dev", limit: int = 120) -> dict:
+    """Sizes of a few units: trains in seconds, still learns the sample corpus."""
+    return {
+        "seed": 7,
+        "data": {"train": train, "dev": dev, "max_train_sentences": limit},
+        "tasks": {"upos": {"decoder": "softmax"}, "ner": {"decoder": "crf", "scheme": "BIOES"}},
+        "embeddings": {"word_dim": 16, "min_freq": 1, "char_encoder": "cnn", "char_dim": 8, "char_hidden": 16, "dropout": 0.1, "word_dropout": 0.0},
+        "encoder": {"kind": "lstm", "hidden_size": 24, "num_layers": 1, "dropout": 0.1},
+        "training": {"batch_size": 8, "max_epochs": 12, "patience": 0, "learning_rate": 0.01, "warmup_steps": 5, "threads": 1},
+    }
+
+
+@pytest.fixture
+def tiny_config() -> TaggerConfig:
+    return from_dict(tiny_config_dict())
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model directory trained once for the whole session."""
+    from tagger.training import train
+
+    directory = tmp_path_factory.mktemp("tiny-model")
+    train(from_dict(tiny_config_dict()), directory)
+    return directory
+
+
+@pytest.fixture
+def shared_corpora(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real corpora beside the checkout (CI has them); skip with the reason when absent."""
+    if not (SHARED_CORPORA / "ud-en-ewt").is_dir():
+        pytest.skip(f"real corpora not found at {SHARED_CORPORA} (set BIRNN_TAGGER_DATA to run these tests)")
+    monkeypatch.setenv("BIRNN_TAGGER_DATA", str(SHARED_CORPORA))
+    return SHARED_CORPORA

@@ -1,0 +1,129 @@
+"""The command line end to end on tiny data: train -> evaluate -> annotate -> info, and its errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tagger.cli import app
+
+from conftest import SAMPLE
+
+runner = CliRunner()
+
+TINY_CONFIG = """
+seed = 3
+[data]
+train = "{train}"
+dev = "{dev}"
+[tasks.upos]
+[tasks.ner]
+decoder = "crf"
+scheme = "BIOES"
+[embeddings]
+word_dim = 16
+min_freq = 1
+char_encoder = "cnn"
+char_dim = 8
+char_hidden = 8
+[encoder]
+hidden_size = 16
+num_layers = 1
+[training]
+max_epochs = 20
+batch_size = 4
+threads = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def cli_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    config = root / "tiny.toml"
+    config.write_text(TINY_CONFIG.format(train=SAMPLE / "train.conll", dev=SAMPLE / "dev.conll"))
+    result = runner.invoke(app, ["train", str(config), "--output", str(root / "model"), "--set", "training.max_epochs=3",
+                                 "--set", "data.max_train_sentences=60"])
+    assert result.exit_code == 0, result.output
+    assert "dev scores" in result.output
+    return root / "model"
+
+
+def test_train_records_overrides_in_the_saved_config(cli_model: Path) -> None:
+    config = json.loads((cli_model / "config.json").read_text())
+    assert config["training"]["max_epochs"] == 3
+    assert config["data"]["max_train_sentences"] == 60
+    assert len((cli_model / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_evaluate_json_and_report(cli_model: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["evaluate", str(cli_model), str(SAMPLE / "test.conll"), "--json", "--report", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(scores) == {"upos", "ner"}
+    assert 0.0 <= scores["upos"]["accuracy"] <= 1.0
+    assert {"precision", "recall", "f1", "per_label"} <= set(scores["ner"])
+    written = {p.name for p in (tmp_path / "report").iterdir()}
+    assert {"upos_per_label.tsv", "ner_per_label.tsv", "upos_confusion.png", "ner_confusion.png", "scores.json"} <= written
+
+
+def test_evaluate_skips_tasks_the_file_has_no_column_for(cli_model: Path, tmp_path: Path) -> None:
+    only_upos = tmp_path / "upos.conll"
+    lines = (SAMPLE / "test.conll").read_text().splitlines()
+    only_upos.write_text("\n".join("\t".join(line.split("\t")[:2]) for line in lines) + "\n")
+    result = runner.invoke(app, ["evaluate", str(cli_model), str(only_upos), "--json"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout.strip().splitlines()[-1])) == {"upos"}
+
+
+def test_annotate_text_to_jsonl_and_conllu(cli_model: Path, tmp_path: Path) -> None:
+    source = tmp_path / "docs.txt"
+    source.write_text("Maria Lopez moved to Chicago last year.\n\nThe Red Cross sent help.\n", encoding="utf-8")
+    result = runner.invoke(app, ["annotate", str(cli_model), str(source), "-o", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in records] == ["Maria Lopez moved to Chicago last year.", "The Red Cross sent help."]
+    assert records[0]["tokens"][:2] == ["Maria", "Lopez"] and len(records[0]["tags"]["upos"]) == len(records[0]["tokens"])
+    assert not list(tmp_path.glob("*.partial"))
+
+    result = runner.invoke(app, ["annotate", str(cli_model), str(source), "-o", str(tmp_path / "out.conllu")])
+    assert result.exit_code == 0, result.output
+    blocks = (tmp_path / "out.conllu").read_text().strip().split("\n\n")
+    assert len(blocks) == 2
+    rows = [line.split("\t") for line in blocks[0].splitlines() if not line.startswith("#")]
+    assert all(len(row) == 10 for row in rows) and rows[0][1] == "Maria" and rows[-2][9].endswith("SpaceAfter=No")
+
+
+def test_annotated_conllu_reads_back(cli_model: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["annotate", str(cli_model), str(SAMPLE / "dev.conll"), "-o", str(tmp_path / "dev.conllu")])
+    assert result.exit_code == 0, result.output
+    from tagger.readers import read_corpus
+
+    back = list(read_corpus(tmp_path / "dev.conllu"))
+    original = list(read_corpus(SAMPLE / "dev.conll", columns={"upos": 1, "ner": 2}))
+    assert [s.tokens for s in back] == [s.tokens for s in original]
+    assert all(len(s.tags["upos"]) == len(s.tokens) for s in back)
+
+
+def test_info_lists_tasks_and_scores(cli_model: Path) -> None:
+    result = runner.invoke(app, ["info", str(cli_model)])
+    assert result.exit_code == 0, result.output
+    assert "task upos" in result.output and "task ner" in result.output and "dev ner" in result.output
+
+
+def test_errors_name_the_file_and_line(cli_model: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.conll"
+    broken.write_text("Hello\tINTJ\tO\n\nworld\n", encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", str(cli_model), str(broken)])
+    assert result.exit_code == 1
+    assert f"{broken}:3" in result.output.replace("\n", "")
+
+    bad_config = tmp_path / "bad.toml"
+    bad_config.write_text("[encoder]\nhiden_size = 3\n")
+    result = runner.invoke(app, ["train", str(bad_config)])
+    assert result.exit_code == 1 and "encoder.hiden_size" in result.output
+
+    result = runner.invoke(app, ["info", str(tmp_path / "missing")])
+    assert result.exit_code == 1 and "no such model directory" in result.output

@@ -1,0 +1,115 @@
+"""The network's contract: gradients everywhere, padding invariance, seeding, overfitting, save/load."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tagger.batching import BatchEncoder
+from tagger.config import from_dict
+from tagger.nn.model import build_model
+from tagger.predict import Tagger
+from tagger.runtime import seed_everything
+from tagger.schemes import tags_to_spans
+from tagger.serialize import load_model, save_model
+from tagger.types import Sentence
+from tagger.vocab import Vocab
+
+from conftest import tiny_config_dict
+
+SENTENCES = [
+    Sentence("Maria Lopez flew to New York .".split(), {"upos": "PROPN PROPN VERB ADP PROPN PROPN PUNCT".split(), "ner": "B-PER E-PER O O B-LOC E-LOC O".split()}),
+    Sentence("The Red Cross helped .".split(), {"upos": "DET PROPN PROPN VERB PUNCT".split(), "ner": "O B-ORG E-ORG O O".split()}),
+    Sentence("I like it".split(), {"upos": "PRON VERB PRON".split(), "ner": "O O O".split()}),
+    Sentence("Paris".split(), {"upos": ["PROPN"], "ner": ["S-LOC"]}),
+]
+
+VARIANTS = [
+    {"encoder": {"kind": kind}, "embeddings": {"char_encoder": chars}, "tasks": {"upos": {"decoder": "softmax"}, "ner": {"decoder": decoder, "scheme": "BIOES"}}}
+    for kind, chars, decoder in [("lstm", "cnn", "crf"), ("gru", "lstm", "softmax"), ("lstm", "none", "crf"), ("gru", "cnn", "crf")]
+]
+
+
+def build(variant: dict, seed: int = 3):
+    raw = tiny_config_dict()
+    for section, values in variant.items():
+        raw[section] = {**raw[section], **values} if section != "tasks" else values
+    raw["encoder"]["num_layers"] = 2
+    config = from_dict(raw)
+    seed_everything(seed)
+    vocab = Vocab.build(SENTENCES, config.tasks, min_freq=1)
+    return config, vocab, build_model(config, vocab)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: f"{v['encoder']['kind']}-{v['embeddings']['char_encoder']}-{v['tasks']['ner']['decoder']}")
+def test_every_parameter_gets_a_gradient(variant: dict) -> None:
+    config, vocab, model = build(variant)
+    batch = BatchEncoder(vocab).encode(SENTENCES)
+    outputs = model(batch)
+    torch.stack([o.loss for o in outputs.values()]).sum().backward()
+    silent = [name for name, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
+    assert not silent, f"no gradient for {silent}"
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: f"{v['encoder']['kind']}-{v['embeddings']['char_encoder']}-{v['tasks']['ner']['decoder']}")
+def test_predictions_do_not_depend_on_the_batch(variant: dict) -> None:
+    config, vocab, model = build(variant)
+    model.eval()
+    encoder = BatchEncoder(vocab)
+    longer = Sentence("An unusually long sentence with many more words than any other one here , really .".split())
+    with torch.no_grad():
+        together = model(encoder.encode([*SENTENCES, longer], with_targets=False), decode=True)
+        for row, sentence in enumerate(SENTENCES):
+            alone = model(encoder.encode([sentence], with_targets=False), decode=True)
+            for task in config.tasks:
+                n = len(sentence)
+                torch.testing.assert_close(alone[task].logits[0, :n], together[task].logits[row, :n], atol=1e-5, rtol=1e-5)
+                assert alone[task].ids[0, :n].tolist() == together[task].ids[row, :n].tolist()
+
+
+def test_same_seed_same_weights_and_other_seed_differs() -> None:
+    _, _, first = build(VARIANTS[0], seed=11)
+    _, _, second = build(VARIANTS[0], seed=11)
+    _, _, third = build(VARIANTS[0], seed=12)
+    for (name, a), (_, b), (_, c) in zip(first.state_dict().items(), second.state_dict().items(), third.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert any(not torch.equal(a, c) for a, c in zip(first.state_dict().values(), third.state_dict().values()))
+
+
+def test_overfits_a_few_sentences_and_survives_save_and_load(tmp_path) -> None:
+    config, vocab, model = build(VARIANTS[0])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.02)
+    batch = BatchEncoder(vocab).encode(SENTENCES)
+    model.train()
+    for _ in range(150):
+        loss = torch.stack([o.loss for o in model(batch).values()]).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    tagger = Tagger(model, vocab, config)
+    predictions = tagger.predict([s.tokens for s in SENTENCES])
+    for sentence, prediction in zip(SENTENCES, predictions):
+        assert prediction.tags["upos"] == sentence.tags["upos"]
+        assert [(s.start, s.end, s.label) for s in prediction.spans["ner"]] == [
+            (s.start, s.end, s.label) for s in tags_to_spans(sentence.tags["ner"], "BIOES")
+        ]
+    save_model(tmp_path, model, vocab, config, {"note": "test"})
+    reloaded = Tagger.load(tmp_path)
+    assert [p.tags for p in reloaded.predict([s.tokens for s in SENTENCES])] == [p.tags for p in predictions]
+    assert reloaded.meta["note"] == "test"
+
+
+def test_model_directory_holds_no_pickle_and_rejects_mismatched_weights(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    from tagger.errors import ModelFormatError
+
+    config, vocab, model = build(VARIANTS[0])
+    save_model(tmp_path, model, vocab, config)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "meta.json", "model.safetensors", "vocab.json"]
+    save_file({"unexpected.weight": torch.zeros(2)}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ModelFormatError, match="do not fit"):
+        load_model(tmp_path)
+    (tmp_path / "meta.json").write_text('{"format_version": 99}')
+    with pytest.raises(ModelFormatError, match="format version"):
+        load_model(tmp_path)
