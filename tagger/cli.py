@@ -17,7 +17,7 @@ from tagger.errors import TaggerError
 
 app = typer.Typer(help="Sequence labelling with deep bidirectional LSTM/GRU taggers.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 
@@ -34,6 +34,17 @@ def _scores_table(title: str, scores: dict[str, Any]) -> Table:
         for metric in ("accuracy", "precision", "recall", "f1"):
             if metric in task_scores:
                 table.add_row(task, metric, f"{100 * task_scores[metric]:.2f}")
+    return table
+
+
+def _epochs_table(records: list[dict[str, Any]]) -> Table:
+    tasks = list(records[0]["dev"]) if records else []
+    table = Table(title="training")
+    for column in ("epoch", "loss", "tokens/s", "seconds", *(f"dev {t}" for t in tasks), "best"):
+        table.add_column(column, justify="right")
+    for r in records:
+        dev = [f"{100 * r['dev'][t].get('f1', r['dev'][t].get('accuracy', 0)):.2f}" if t in r["dev"] else "-" for t in tasks]
+        table.add_row(str(r["epoch"]), f"{r['train_loss']:.4f}", f"{r['tokens_per_second']:,.0f}", f"{r['seconds']:.0f}", *dev, "*" if r["best"] else "")
     return table
 
 
@@ -94,6 +105,7 @@ def train(
     except TaggerError as error:
         _fail(error)
         return
+    out.print(_epochs_table(result.epochs))
     out.print(_scores_table(f"dev scores (best epoch {result.best_epoch})", {t: s.to_dict() for t, s in result.dev_scores.items()}))
     if result.test_scores:
         out.print(_scores_table("test scores", {t: s.to_dict() for t, s in result.test_scores.items()}))

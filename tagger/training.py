@@ -15,6 +15,7 @@ import torch
 from tagger.batching import BatchEncoder, bucket_batches
 from tagger.config import TaggerConfig, TrainingConfig
 from tagger.data import load_sentences
+from tagger.errors import ConfigError
 from tagger.evaluation import main_score, score
 from tagger.nn.model import SequenceTagger, build_model
 from tagger.predict import Tagger
@@ -80,6 +81,10 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
     else:
         extra = load_pretrained_words(config.embeddings.pretrained) if config.embeddings.pretrained else []
         vocab = Vocab.build(train_sentences, config.tasks, config.embeddings.min_freq, config.embeddings.lowercase, extra)
+    unlabelled = [task for task, labels in vocab.labels.items() if not len(labels)]
+    if unlabelled:
+        raise ConfigError("tasks." + unlabelled[0], "no training sentence has labels for this task; "
+                          "map it to a column of the corpus, e.g. data.train = { path = ..., columns = { upos = 1 } }")
     model = build_model(config, vocab)
     if config.embeddings.pretrained and not resuming:
         found = load_pretrained_vectors(config.embeddings.pretrained, vocab, model.embeddings.words.weight)

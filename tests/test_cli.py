@@ -17,8 +17,8 @@ runner = CliRunner()
 TINY_CONFIG = """
 seed = 3
 [data]
-train = "{train}"
-dev = "{dev}"
+train = {{ path = "{train}", columns = {{ upos = 1, ner = 2 }} }}
+dev = {{ path = "{dev}", columns = {{ upos = 1, ner = 2 }} }}
 [tasks.upos]
 [tasks.ner]
 decoder = "crf"
@@ -124,6 +124,11 @@ def test_errors_name_the_file_and_line(cli_model: Path, tmp_path: Path) -> None:
     bad_config.write_text("[encoder]\nhiden_size = 3\n")
     result = runner.invoke(app, ["train", str(bad_config)])
     assert result.exit_code == 1 and "encoder.hiden_size" in result.output
+
+    unlabelled = tmp_path / "unlabelled.toml"
+    unlabelled.write_text(f'[data]\ntrain = "{SAMPLE / "train.conll"}"\n[tasks.upos]\n')
+    result = runner.invoke(app, ["train", str(unlabelled), "--output", str(tmp_path / "m")])
+    assert result.exit_code == 1 and "upos" in result.output and "columns" in result.output
 
     result = runner.invoke(app, ["info", str(tmp_path / "missing")])
     assert result.exit_code == 1 and "no such model directory" in result.output

@@ -44,13 +44,13 @@ def test_train_and_evaluate_on_real_data_from_the_cli(shared_corpora: Path, tmp_
     output = tmp_path / "model"
     result = runner.invoke(app, [
         "train", str(ROOT / "configs" / "ud-en-ewt-upos.toml"), "--output", str(output),
-        "--set", "data.max_train_sentences=400", "--set", "training.max_epochs=2", "--set", "data.test=[]",
-        "--set", "encoder.hidden_size=32", "--set", "encoder.num_layers=1", "--set", "embeddings.word_dim=32",
-        "--set", "training.warmup_steps=5",
+        "--set", "data.max_train_sentences=600", "--set", "training.max_epochs=3", "--set", "data.test=[]",
+        "--set", "encoder.hidden_size=48", "--set", "encoder.num_layers=1", "--set", "embeddings.word_dim=48",
+        "--set", "training.warmup_steps=5", "--set", "training.learning_rate=0.01", "--set", "training.batch_size=16",
     ])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["evaluate", str(output), "ud-en-ewt:test", "--json"])
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout.strip().splitlines()[-1])
-    # Two epochs over 400 sentences: far from good, but well above the 17% of always guessing NOUN.
-    assert scores["upos"]["accuracy"] > 0.4
+    # Three epochs over 600 sentences: far from good, but well above the 17% of always guessing NOUN.
+    assert scores["upos"]["accuracy"] > 0.6

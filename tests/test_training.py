@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from safetensors.torch import load_file
 
 from tagger.config import from_dict
 from tagger.predict import Tagger
-from tagger.training import train
+from tagger.training import TrainingMonitor, train
 
 from conftest import tiny_config_dict
 
@@ -42,14 +43,24 @@ def test_same_seed_gives_the_same_model(tmp_path: Path) -> None:
     assert all((first[k] == second[k]).all() for k in first)
 
 
+class InterruptAfter(TrainingMonitor):
+    """Stands in for Ctrl-C: raises once the given epoch has been checkpointed."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def end_epoch(self, record: dict) -> None:
+        if record["epoch"] == self.epoch:
+            raise KeyboardInterrupt
+
+
 def test_resume_continues_where_training_stopped(tmp_path: Path) -> None:
     raw = tiny_config_dict(limit=40)
     raw["training"]["max_epochs"] = 4
     straight = train(from_dict(raw), tmp_path / "straight")
 
-    raw["training"]["max_epochs"] = 2
-    train(from_dict(raw), tmp_path / "resumed")
-    raw["training"]["max_epochs"] = 4
+    with pytest.raises(KeyboardInterrupt):
+        train(from_dict(raw), tmp_path / "resumed", monitor=InterruptAfter(2))
     resumed = train(from_dict(raw), tmp_path / "resumed", resume=True)
 
     assert [r["epoch"] for r in resumed.epochs] == [1, 2, 3, 4]
