@@ -69,33 +69,20 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
     set_threads(settings.threads)
     device = choose_device(settings.device)
 
-    train_sentences = load_sentences(config.data.train, config.tasks, config.data.max_train_sentences)
-    train_sentences = [s for s in train_sentences if s.tokens and s.tags]
+    train_sentences = [s for s in load_sentences(config.data.train, config.tasks, config.data.max_train_sentences) if s.tokens and s.tags]
     dev_sentences = load_sentences(config.data.dev, config.tasks) if config.data.dev else []
     monitor.message(f"{len(train_sentences)} training sentences ({sum(map(len, train_sentences))} tokens), {len(dev_sentences)} dev")
 
     checkpoint = output_dir / CHECKPOINT
     resuming = resume and (checkpoint / "trainer.pt").is_file()
-    if resuming:
-        vocab = Vocab.from_dict(json.loads((checkpoint / "vocab.json").read_text(encoding="utf-8")))
-    else:
-        extra = load_pretrained_words(config.embeddings.pretrained) if config.embeddings.pretrained else []
-        vocab = Vocab.build(train_sentences, config.tasks, config.embeddings.min_freq, config.embeddings.lowercase, extra)
-    unlabelled = [task for task, labels in vocab.labels.items() if not len(labels)]
-    if unlabelled:
-        raise ConfigError("tasks." + unlabelled[0], "no training sentence has labels for this task; "
-                          "map it to a column of the corpus, e.g. data.train = { path = ..., columns = { upos = 1 } }")
+    vocab = _load_or_build_vocab(config, train_sentences, checkpoint if resuming else None)
     model = build_model(config, vocab)
     if config.embeddings.pretrained and not resuming:
         found = load_pretrained_vectors(config.embeddings.pretrained, vocab, model.embeddings.words.weight)
         monitor.message(f"pretrained vectors for {found} of {len(vocab.words)} words")
     model.to(device)
-
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, betas=tuple(settings.betas), weight_decay=settings.weight_decay)  # type: ignore[arg-type]
-    steps_per_epoch = math.ceil(len(train_sentences) / settings.batch_size)
-    scheduler = _build_scheduler(optimizer, settings, steps_per_epoch)
-    encoder = BatchEncoder(vocab, config.embeddings.max_word_chars)
-    lengths = [len(s) for s in train_sentences]
+    scheduler = _build_scheduler(optimizer, settings, math.ceil(len(train_sentences) / settings.batch_size))
 
     state: dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad_epochs": 0, "records": [], "seconds": 0.0}
     if resuming:
@@ -104,21 +91,23 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
     elif checkpoint.exists():
         monitor.message(f"{checkpoint} exists and will be replaced (use --resume to continue it)")
 
+    step = _Step(model, BatchEncoder(vocab, config.embeddings.max_word_chars), optimizer, scheduler, config, device, monitor)
     evaluator = Tagger(model, vocab, config)
+    lengths = [len(s) for s in train_sentences]
     started = time.perf_counter() - state["seconds"]
     trained_tokens, train_seconds = 0, 0.0
     for epoch in range(state["epoch"] + 1, settings.max_epochs + 1):
         batches = bucket_batches(lengths, settings.batch_size, generator)
         monitor.start_epoch(epoch, len(batches))
         epoch_start = time.perf_counter()
-        total_loss, epoch_tokens = _run_epoch(model, encoder, train_sentences, batches, optimizer, scheduler, settings, device, config, monitor)
+        total_loss, epoch_tokens = step.epoch([[train_sentences[i] for i in batch] for batch in batches])
         epoch_seconds = time.perf_counter() - epoch_start
-        trained_tokens += epoch_tokens
-        train_seconds += epoch_seconds
+        trained_tokens, train_seconds = trained_tokens + epoch_tokens, train_seconds + epoch_seconds
         dev_scores = _evaluate(evaluator, dev_sentences, config) if dev_sentences else {}
-        current = main_score(dev_scores) if dev_scores else float(epoch)
+        current = main_score(dev_scores) if dev_scores else float(epoch)  # without dev data, the last epoch is best
         if settings.schedule == "plateau":
             scheduler.step(current)
+        improved = current > state["best"]
         record = {
             "epoch": epoch,
             "train_loss": total_loss / max(len(batches), 1),
@@ -127,19 +116,16 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
             "seconds": epoch_seconds,
             "dev": {task: s.to_dict() for task, s in dev_scores.items()},
             "dev_main": current if dev_scores else None,
+            "best": improved,
         }
-        improved = current > state["best"]
         if improved:
             state.update(best=current, best_epoch=epoch, bad_epochs=0)
             save_model(output_dir, model, vocab, config, _meta(config, state, dev_scores))
         else:
             state["bad_epochs"] += 1
-        record["best"] = improved
         state["records"].append(record)
-        state["epoch"] = epoch
-        state["seconds"] = time.perf_counter() - started
-        with (output_dir / "metrics.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        state.update(epoch=epoch, seconds=time.perf_counter() - started)
+        write_atomic(output_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state["records"]))
         _save_checkpoint(checkpoint, model, vocab, optimizer, scheduler, generator, state)
         monitor.end_epoch(record)
         if settings.patience and state["bad_epochs"] >= settings.patience:
@@ -148,15 +134,30 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
         if settings.max_minutes and state["seconds"] > settings.max_minutes * 60:
             monitor.message(f"stopping: the {settings.max_minutes}-minute budget is spent")
             break
-
     monitor.close()
+    return _finish(config, output_dir, device, state, dev_sentences, trained_tokens / train_seconds if train_seconds else 0.0)
+
+
+def _load_or_build_vocab(config: TaggerConfig, sentences: list[Sentence], checkpoint: Path | None) -> Vocab:
+    """The checkpoint's vocabulary when resuming, else one counted from the training data."""
+    if checkpoint is not None:
+        return Vocab.from_dict(json.loads((checkpoint / "vocab.json").read_text(encoding="utf-8")))
+    extra = load_pretrained_words(config.embeddings.pretrained) if config.embeddings.pretrained else []
+    vocab = Vocab.build(sentences, config.tasks, config.embeddings.min_freq, config.embeddings.lowercase, extra)
+    unlabelled = [task for task, labels in vocab.labels.items() if not len(labels)]
+    if unlabelled:
+        raise ConfigError("tasks." + unlabelled[0], "no training sentence has labels for this task; "
+                          "map it to a column of the corpus, e.g. data.train = { path = ..., columns = { upos = 1 } }")
+    return vocab
+
+
+def _finish(config: TaggerConfig, output_dir: Path, device: torch.device, state: dict[str, Any],
+            dev_sentences: list[Sentence], tokens_per_second: float) -> TrainResult:
+    """Score the best model on dev and test, record the scores in meta.json, draw the learning curve."""
     best = Tagger.load(output_dir, device=str(device))
     best_dev = _evaluate(best, dev_sentences, config) if dev_sentences else {}
     test_sentences = load_sentences(config.data.test, config.tasks) if config.data.test else []
     test_scores = _evaluate(best, test_sentences, config) if test_sentences else {}
-    seconds = time.perf_counter() - started
-    tokens_per_second = trained_tokens / train_seconds if train_seconds else 0.0
-    state["seconds"] = seconds
     meta = _meta(config, state, best_dev, test_scores, tokens_per_second)
     write_atomic(output_dir / "meta.json", json.dumps({**best.meta, **meta}, indent=2))
     try:
@@ -165,33 +166,41 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
         plot_learning_curve(state["records"], output_dir / "learning_curve.png")
     except ImportError:  # matplotlib is a dependency, but a broken install should not lose the model
         logger.warning("matplotlib unavailable: no learning curve written")
-    return TrainResult(output_dir, state["best_epoch"], state["records"], best_dev, test_scores, seconds, tokens_per_second)
+    return TrainResult(output_dir, state["best_epoch"], state["records"], best_dev, test_scores, state["seconds"], tokens_per_second)
 
 
-def _run_epoch(model: SequenceTagger, encoder: BatchEncoder, sentences: list[Sentence], batches: list[list[int]],
-               optimizer: torch.optim.Optimizer, scheduler: Any, settings: TrainingConfig, device: torch.device,
-               config: TaggerConfig, monitor: TrainingMonitor) -> tuple[float, int]:
-    model.train()
-    total_loss = torch.zeros((), device=device)
-    tokens = 0
-    for indices in batches:
-        batch = encoder.encode([sentences[i] for i in indices]).to(device)
-        outputs = model(batch)
-        losses = [config.tasks[task].weight * out.loss for task, out in outputs.items() if out.loss is not None]
-        if not losses:
-            continue
-        loss = torch.stack(losses).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if settings.clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
-        optimizer.step()
-        if settings.schedule != "plateau":
-            scheduler.step()
-        total_loss += loss.detach()
-        tokens += batch.num_tokens
-        monitor.step(batch.num_tokens, float(loss.detach()) if device.type == "cpu" else 0.0)
-    return float(total_loss), tokens
+class _Step:
+    """One optimisation step per batch: encode, forward, weighted task losses, backward, clip, update."""
+
+    def __init__(self, model: SequenceTagger, encoder: BatchEncoder, optimizer: torch.optim.Optimizer, scheduler: Any,
+                 config: TaggerConfig, device: torch.device, monitor: TrainingMonitor) -> None:
+        self.model, self.encoder, self.optimizer, self.scheduler = model, encoder, optimizer, scheduler
+        self.settings, self.weights = config.training, {task: t.weight for task, t in config.tasks.items()}
+        self.device, self.monitor = device, monitor
+
+    def epoch(self, batches: list[list[Sentence]]) -> tuple[float, int]:
+        """Train on every batch once; returns the summed loss and the number of tokens."""
+        self.model.train()
+        total_loss = torch.zeros((), device=self.device)
+        tokens = 0
+        for sentences in batches:
+            batch = self.encoder.encode(sentences).to(self.device)
+            losses = [self.weights[task] * out.loss for task, out in self.model(batch).items() if out.loss is not None]
+            if not losses:
+                continue
+            loss = torch.stack(losses).sum()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.settings.clip_norm > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip_norm)
+            self.optimizer.step()
+            if self.settings.schedule != "plateau":
+                self.scheduler.step()
+            total_loss += loss.detach()
+            tokens += batch.num_tokens
+            # Reading the loss forces a device sync: only on CPU, where it costs nothing.
+            self.monitor.step(batch.num_tokens, float(loss.detach()) if self.device.type == "cpu" else 0.0)
+        return float(total_loss), tokens
 
 
 def _evaluate(tagger: Tagger, sentences: list[Sentence], config: TaggerConfig) -> Scores:
