@@ -89,6 +89,7 @@ class TrainingConfig:
     threads: int = 0  # torch intra-op threads; 0: torch's default
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"
     eval_batch_size: int = 256
+    select_by: list[str] = field(default_factory=list)  # tasks whose mean dev score picks the best epoch; empty: all
 
 
 @dataclass
@@ -157,6 +158,9 @@ def validate(config: TaggerConfig, source: str | None = None) -> None:
             raise ConfigError(f"tasks.{name}.scheme", "a CRF task needs a span scheme (BIO or BIOES)", source)
         if task.scheme == "IOB1":
             raise ConfigError(f"tasks.{name}.scheme", "train in BIO or BIOES; IOB1 input is converted", source)
+    unknown = [task for task in config.training.select_by if task not in config.tasks]
+    if unknown:
+        raise ConfigError("training.select_by", f"{unknown[0]!r} is not a task; tasks: {', '.join(config.tasks)}", source)
     positive = {
         "encoder.hidden_size": config.encoder.hidden_size,
         "encoder.num_layers": config.encoder.num_layers,

@@ -61,6 +61,7 @@ def _prf(true_positive: int, predicted: int, gold: int) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1, "support": float(gold)}
 
 
-def main_score(scores: Scores) -> float:
-    """One number to pick the best epoch: the mean of each task's headline metric."""
-    return sum(s.main for s in scores.values()) / len(scores) if scores else 0.0
+def main_score(scores: Scores, tasks: Sequence[str] = ()) -> float:
+    """One number to pick the best epoch: the mean headline metric of ``tasks`` (all when empty)."""
+    chosen = [s.main for task, s in scores.items() if not tasks or task in tasks]
+    return sum(chosen) / len(chosen) if chosen else 0.0

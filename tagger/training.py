@@ -104,7 +104,7 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
         epoch_seconds = time.perf_counter() - epoch_start
         trained_tokens, train_seconds = trained_tokens + epoch_tokens, train_seconds + epoch_seconds
         dev_scores = _evaluate(evaluator, dev_sentences, config) if dev_sentences else {}
-        current = main_score(dev_scores) if dev_scores else float(epoch)  # without dev data, the last epoch is best
+        current = main_score(dev_scores, settings.select_by) if dev_scores else float(epoch)  # without dev data, the last epoch is best
         if settings.schedule == "plateau":
             scheduler.step(current)
         improved = current > state["best"]

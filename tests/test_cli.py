@@ -132,3 +132,25 @@ def test_errors_name_the_file_and_line(cli_model: Path, tmp_path: Path) -> None:
 
     result = runner.invoke(app, ["info", str(tmp_path / "missing")])
     assert result.exit_code == 1 and "no such model directory" in result.output
+
+
+def test_annotate_jsonl_keeps_other_fields_and_reads_tokens_or_text(cli_model: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        json.dumps({"id": 7, "text": "Anna works in Oslo."}) + "\n"
+        + json.dumps({"id": 8, "tokens": ["Pre", "-", "tokenized", "."]}) + "\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["annotate", str(cli_model), str(source), "-o", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines())
+    assert first["id"] == 7 and first["tokens"] == ["Anna", "works", "in", "Oslo", "."] and first["offsets"][3] == [14, 18]
+    assert second["id"] == 8 and second["tokens"] == ["Pre", "-", "tokenized", "."] and len(second["tags"]["ner"]) == 4
+
+
+def test_annotate_bad_json_fails_naming_the_line_and_writes_no_output(cli_model: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "fine"}\n{"text": broken\n', encoding="utf-8")
+    result = runner.invoke(app, ["annotate", str(cli_model), str(source), "-o", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 1 and f"{source}:2" in result.output
+    assert not (tmp_path / "out.jsonl").exists()
