@@ -26,7 +26,8 @@ class SourceConfig:
     format: str = ""  # "" infers it from the file extension
     columns: dict[str, int | str] = field(default_factory=dict)  # task -> column index (files) or field (JSONL, datasets)
     token_column: int = 0
-    dataset: str = ""  # a Hugging Face dataset name or local folder; used instead of path
+    dataset: str = ""  # a Hugging Face dataset: hub name, save_to_disk folder, or builder ("json", "csv", "parquet")
+    data_files: list[str] = field(default_factory=list)  # local files for a builder dataset
     split: str = "train"
     tokens_field: str = "tokens"
 

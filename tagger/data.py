@@ -21,7 +21,7 @@ def read_source(source: SourceConfig) -> Iterator[Sentence]:
     """Stream the Sentences of one configured source, labels as they are in the file."""
     columns = dict(source.columns) or None
     if source.dataset:
-        yield from read_dataset(source.dataset, source.split, columns, source.tokens_field)  # type: ignore[arg-type]
+        yield from read_dataset(source.dataset, source.split, columns, source.tokens_field, source.data_files)  # type: ignore[arg-type]
         return
     if not source.path:
         raise ConfigError("data", "a source needs a path, a corpus name:split, or a dataset")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -440,6 +441,16 @@ def test_hf_dataset_through_load_sentences_in_bioes(tmp_path, offline):
     source = SourceConfig(dataset=str(folder), split="train", columns={"ner": "ner_tags"})
     first, second = load_sentences([source], {"ner": TaskConfig(decoder="crf", scheme="BIOES")})
     assert first.tags == {"ner": ["B-PER", "E-PER", "O", "S-LOC"]}
+    assert second.tags == {"ner": ["O"]}
+
+
+def test_hf_dataset_from_local_json_files(tmp_path, offline):
+    rows = [{"words": ["Anna", "flew", "to", "Oslo"], "labels": ["B-PER", "O", "O", "B-LOC"]}, {"words": ["Hi"], "labels": ["O"]}]
+    data = tmp_path / "train.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    source = SourceConfig(dataset="json", data_files=[str(data)], split="train", tokens_field="words", columns={"ner": "labels"})
+    first, second = load_sentences([source], {"ner": TaskConfig(decoder="crf", scheme="BIOES")})
+    assert first.tokens == ["Anna", "flew", "to", "Oslo"] and first.tags == {"ner": ["S-PER", "O", "O", "S-LOC"]}
     assert second.tags == {"ner": ["O"]}
 
 

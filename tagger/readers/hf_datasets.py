@@ -14,8 +14,12 @@ def read_dataset(
     split: str = "train",
     columns: Mapping[str, str] | None = None,
     tokens_field: str = "tokens",
+    data_files: list[str] | None = None,
 ) -> Iterator[Sentence]:
     """Yield Sentences from a dataset whose rows hold a token list and one label list per task.
+
+    ``name`` is a hub name, a folder written by ``save_to_disk``, or a builder such as
+    ``"json"`` or ``"parquet"`` reading ``data_files``.
 
     Integer labels of a ``Sequence(ClassLabel)`` feature are turned into their names.
     ``columns`` maps task -> field; by default every other list field with a label
@@ -28,7 +32,10 @@ def read_dataset(
         loaded = datasets.load_from_disk(str(local))
         dataset = loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
     else:
-        dataset = datasets.load_dataset(name, split=split)
+        try:
+            dataset = datasets.load_dataset(name, data_files=data_files or None, split=split)
+        except (FileNotFoundError, ValueError) as error:
+            raise DataFormatError(name, None, f"cannot load dataset: {error}") from None
     if tokens_field not in dataset.column_names:
         raise DataFormatError(name, None, f"dataset has no {tokens_field!r} field; fields: {', '.join(dataset.column_names)}")
     if columns is None:
