@@ -94,7 +94,7 @@ class BatchEncoder:
 
 
 def bucket_batches(
-    lengths: Sequence[int], batch_size: int, generator: torch.Generator | None = None, window: int = 50
+    lengths: Sequence[int], batch_size: int, generator: torch.Generator | None = None, window: int = 100
 ) -> list[list[int]]:
     """Indices grouped into batches of similar length.
 

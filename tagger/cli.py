@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -180,28 +181,22 @@ def annotate(
     fmt = output_format or (EXTENSIONS.get(output.suffix.lower()) if output else None) or "jsonl"
     if fmt not in WRITE_FORMATS:
         _fail(TaggerError(f"cannot write {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}"))
+    written = 0
     try:
         tagger = Tagger.load(model)
         sentences = (_unlabelled(s) for s in read_corpus(input_path, input_format))
         progress = Progress(TextColumn("annotating"), MofNCompleteColumn(), TextColumn("sentences"), TimeElapsedColumn(), console=console, transient=True)
-        with progress, (atomic_output(output) if output else _stdout()) as handle:
+        with progress, (atomic_output(output) if output else nullcontext(sys.stdout)) as handle:
             task = progress.add_task("annotate", total=None)
-            for index, prediction in enumerate(tagger.predict_sentences(sentences, batch_size), start=1):
-                handle.write(format_prediction(prediction, fmt, index))
+            for prediction in tagger.predict_sentences(sentences, batch_size):
+                written += 1
+                handle.write(format_prediction(prediction, fmt, written))
                 progress.advance(task)
     except TaggerError as error:
         _fail(error)
         return
     if output:
-        console.print(f"wrote {index if 'index' in locals() else 0} sentences to {output}")
-
-
-class _stdout:
-    def __enter__(self) -> Any:
-        return sys.stdout
-
-    def __exit__(self, *exc: object) -> None:
-        sys.stdout.flush()
+        console.print(f"wrote {written} sentences to {output}")
 
 
 @app.command()

@@ -118,13 +118,13 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
             "dev_main": current if dev_scores else None,
             "best": improved,
         }
+        state["records"].append(record)
+        state.update(epoch=epoch, seconds=time.perf_counter() - started)
         if improved:
             state.update(best=current, best_epoch=epoch, bad_epochs=0)
             save_model(output_dir, model, vocab, config, _meta(config, state, dev_scores))
         else:
             state["bad_epochs"] += 1
-        state["records"].append(record)
-        state.update(epoch=epoch, seconds=time.perf_counter() - started)
         write_atomic(output_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state["records"]))
         _save_checkpoint(checkpoint, model, vocab, optimizer, scheduler, generator, state)
         monitor.end_epoch(record)
