@@ -26,6 +26,14 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
+def read_error(read, path: Path, line: int) -> str:
+    """Run a read that must fail; check that the error names ``path`` and ``line``; return its message."""
+    with pytest.raises(DataFormatError) as info:
+        list(read())
+    assert (info.value.path, info.value.line) == (str(path), line)
+    return str(info.value)
+
+
 def conllu_row(index: str, form: str, upos: str = "_", xpos: str = "_") -> str:
     return "\t".join([index, form, form.lower(), upos, xpos, "_", "_", "_", "_", "_"])
 
@@ -92,36 +100,26 @@ def test_conllu_without_tags_has_no_task(tmp_path):
 def test_conllu_wrong_column_count_names_file_and_line(tmp_path):
     text = "# sent_id = a\n" + conllu_row("1", "ok", "X") + "\n" + "2\tbad\tbad\tX\n"
     path = write(tmp_path, "bad.conllu", text)
-    with pytest.raises(DataFormatError) as info:
-        list(read_conllu(path))
-    assert info.value.path == str(path)
-    assert info.value.line == 3
-    assert "10" in str(info.value)
+    message = read_error(lambda: read_conllu(path), path, 3)
+    assert "10" in message
 
 
 def test_conllu_out_of_sequence_id_names_line(tmp_path):
     text = conllu_row("1", "a", "X") + "\n" + conllu_row("3", "b", "X") + "\n"
     path = write(tmp_path, "bad.conllu", text)
-    with pytest.raises(DataFormatError) as info:
-        list(read_conllu(path))
-    assert info.value.path == str(path)
-    assert info.value.line == 2
-    assert "sequence" in str(info.value)
+    message = read_error(lambda: read_conllu(path), path, 2)
+    assert "sequence" in message
 
 
 def test_conllu_ids_restart_after_blank_line(tmp_path):
     text = conllu_row("1", "a", "X") + "\n\n" + conllu_row("2", "b", "X") + "\n"
     path = write(tmp_path, "bad.conllu", text)
-    with pytest.raises(DataFormatError) as info:
-        list(read_conllu(path))
-    assert info.value.line == 3
+    read_error(lambda: read_conllu(path), path, 3)
 
 
 def test_conllu_bad_token_id(tmp_path):
     path = write(tmp_path, "bad.conllu", conllu_row("one", "a", "X") + "\n")
-    with pytest.raises(DataFormatError) as info:
-        list(read_conllu(path))
-    assert info.value.line == 1
+    read_error(lambda: read_conllu(path), path, 1)
 
 
 # --------------------------------------------------------------------------- column files
@@ -213,18 +211,13 @@ def test_iob2_default_layout_via_read_corpus(tmp_path):
 
 def test_columns_too_few_columns_names_line(tmp_path):
     path = write(tmp_path, "en.iob2", "1\tAl\tB-PER\n2\tGore\n")
-    with pytest.raises(DataFormatError) as info:
-        list(read_corpus(path))
-    assert info.value.path == str(path)
-    assert info.value.line == 2
-    assert "at least 3 columns" in str(info.value)
+    message = read_error(lambda: read_corpus(path), path, 2)
+    assert "at least 3 columns" in message
 
 
 def test_columns_too_few_columns_with_explicit_columns(tmp_path):
     path = write(tmp_path, "a.conll", "EU NNP B-NP B-ORG\n\nrejects VBZ\n")
-    with pytest.raises(DataFormatError) as info:
-        list(read_corpus(path, columns={"ner": 3}))
-    assert info.value.line == 3
+    read_error(lambda: read_corpus(path, columns={"ner": 3}), path, 3)
 
 
 # --------------------------------------------------------------------------- JSONL
@@ -261,35 +254,26 @@ def test_jsonl_text_records(tmp_path):
 
 def test_jsonl_invalid_json_names_line(tmp_path):
     path = write(tmp_path, "a.jsonl", '{"text": "ok"}\n{"text": oops}\n')
-    with pytest.raises(DataFormatError) as info:
-        list(read_jsonl(path))
-    assert info.value.path == str(path)
-    assert info.value.line == 2
-    assert "invalid JSON" in str(info.value)
+    message = read_error(lambda: read_jsonl(path), path, 2)
+    assert "invalid JSON" in message
 
 
 def test_jsonl_wrong_tag_length(tmp_path):
     path = write(tmp_path, "a.jsonl", '{"tokens": ["a"], "tags": ["O"]}\n{"tokens": ["a", "b"], "tags": ["O"]}\n')
-    with pytest.raises(DataFormatError) as info:
-        list(read_jsonl(path))
-    assert info.value.line == 2
-    assert "2 strings" in str(info.value)
+    message = read_error(lambda: read_jsonl(path), path, 2)
+    assert "2 strings" in message
 
 
 @pytest.mark.parametrize("line", ['["a", "b"]', '"text"', "3"])
 def test_jsonl_non_object_line(tmp_path, line):
     path = write(tmp_path, "a.jsonl", '{"text": "ok"}\n' + line + "\n")
-    with pytest.raises(DataFormatError) as info:
-        list(read_jsonl(path))
-    assert info.value.line == 2
-    assert "object" in str(info.value)
+    message = read_error(lambda: read_jsonl(path), path, 2)
+    assert "object" in message
 
 
 def test_jsonl_record_without_tokens_or_text(tmp_path):
     path = write(tmp_path, "a.jsonl", '{"words": ["a"]}\n')
-    with pytest.raises(DataFormatError) as info:
-        list(read_jsonl(path))
-    assert info.value.line == 1
+    read_error(lambda: read_jsonl(path), path, 1)
 
 
 # --------------------------------------------------------------------------- plain text, encodings
@@ -309,11 +293,8 @@ def test_text_reader_direct(tmp_path):
 
 def test_bad_utf8_names_line(tmp_path):
     path = write(tmp_path, "a.conll", b"EU B-ORG\nrej\xff\xfeects O\ncall O\n")
-    with pytest.raises(DataFormatError) as info:
-        list(read_corpus(path))
-    assert info.value.path == str(path)
-    assert info.value.line == 2
-    assert "UTF-8" in str(info.value)
+    message = read_error(lambda: read_corpus(path), path, 2)
+    assert "UTF-8" in message
 
 
 def test_bom_is_dropped(tmp_path):
@@ -522,27 +503,19 @@ def test_stray_inside_tag_is_repaired_without_strict(tmp_path):
 
 def test_stray_inside_tag_rejected_when_strict(tmp_path):
     path = write(tmp_path, "a.iob2", BIO_STRAY)
-    with pytest.raises(DataFormatError) as info:
-        load_sentences([SourceConfig(path=str(path))], {"ner": TaskConfig(scheme="BIO", strict=True)})
-    assert info.value.path == str(path)
-    assert info.value.line == 6
+    read_error(lambda: load_sentences([SourceConfig(path=str(path))], {"ner": TaskConfig(scheme="BIO", strict=True)}), path, 6)
 
 
 def test_strict_error_names_line_of_token_in_bioes_file(tmp_path):
     # With E-/S- tags the data is read as BIOES, where strictness applies.
     path = write(tmp_path, "a.iob2", "1\tJohn\tS-PER\n\n1\tin\tO\n2\tthe\tO\n3\tParis\tI-LOC\n4\tx\tE-LOC\n")
-    with pytest.raises(DataFormatError) as info:
-        load_sentences([SourceConfig(path=str(path))], {"ner": TaskConfig(scheme="BIO", strict=True)})
-    assert info.value.path == str(path)
-    assert info.value.line == 5
-    assert "I-LOC" in str(info.value)
+    message = read_error(lambda: load_sentences([SourceConfig(path=str(path))], {"ner": TaskConfig(scheme="BIO", strict=True)}), path, 5)
+    assert "I-LOC" in message
 
 
 def test_strict_error_line_in_jsonl_is_the_record_line(tmp_path):
     path = write(tmp_path, "a.jsonl", '{"tokens": ["a", "b", "c"], "tags": {"ner": ["O", "S-PER", "I-PER"]}}\n')
-    with pytest.raises(DataFormatError) as info:
-        load_sentences([SourceConfig(path=str(path))], {"ner": TaskConfig(scheme="BIO", strict=True)})
-    assert info.value.line == 1
+    read_error(lambda: load_sentences([SourceConfig(path=str(path))], {"ner": TaskConfig(scheme="BIO", strict=True)}), path, 1)
 
 
 def test_iob1_input_converted_to_bioes(tmp_path):
