@@ -25,7 +25,9 @@ class Batch:
     def to(self, device: torch.device | str) -> Batch:
         if torch.device(device).type == "cpu":
             return self
-        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
+        def move(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor.to(device, non_blocking=True)
+
         return Batch(move(self.word_ids), move(self.char_ids), move(self.char_index), self.lengths,
                      move(self.mask), {k: move(v) for k, v in self.targets.items()})
 

@@ -17,23 +17,32 @@ from tagger.types import Sentence
 logger = logging.getLogger(__name__)
 
 
+def source_layout(source: SourceConfig) -> tuple[str | None, dict[str, int | str] | None, int]:
+    """Format, task columns and token column of a file source: the config's, else its catalogue entry's."""
+    fmt, columns, token_column = source.format or None, dict(source.columns) or None, source.token_column
+    if corpora.is_reference(source.path):
+        entry = corpora.catalogue()[source.path.partition(":")[0]]
+        fmt = fmt or entry.format
+        if columns is None and entry.columns:
+            columns, token_column = dict(entry.columns), entry.token_column
+    return fmt, columns, token_column
+
+
 def read_source(source: SourceConfig) -> Iterator[Sentence]:
     """Stream the Sentences of one configured source, labels as they are in the file."""
-    columns = dict(source.columns) or None
     if source.dataset:
+        columns = dict(source.columns) or None
         yield from read_dataset(source.dataset, source.split, columns, source.tokens_field, source.data_files)  # type: ignore[arg-type]
         return
     if not source.path:
         raise ConfigError("data", "a source needs a path, a corpus name:split, or a dataset")
-    path, fmt, token_column = source.path, source.format or None, source.token_column
+    path = source.path
     if corpora.is_reference(path):
         try:
-            file, entry = corpora.resolve(path)
+            path = str(corpora.resolve(path)[0])
         except corpora.CorpusError as error:
-            raise DataFormatError(path, None, str(error)) from None
-        path, fmt = str(file), fmt or entry.format
-        if columns is None and entry.columns:
-            columns, token_column = dict(entry.columns), entry.token_column
+            raise DataFormatError(source.path, None, str(error)) from None
+    fmt, columns, token_column = source_layout(source)
     yield from read_corpus(path, fmt, columns=columns, token_column=token_column, tokens_field=source.tokens_field)
 
 
@@ -117,14 +126,10 @@ def source_for_file(corpus: str, fmt: str | None, trained_on: Iterable[SourceCon
     columns: dict[str, int | str] = dict(DEFAULT_COLUMNS.get(fmt, {}).get("columns", {}))
     token_column = DEFAULT_COLUMNS.get(fmt, {}).get("token_column", 0)
     for source in trained_on:
-        source_fmt, source_columns, source_token = source.format, dict(source.columns), source.token_column
-        if source.path and corpora.is_reference(source.path):
-            entry = corpora.catalogue()[source.path.partition(":")[0]]
-            source_fmt = source_fmt or entry.format
-            if not source_columns:
-                source_columns, source_token = dict(entry.columns), entry.token_column
-        elif source.path:
-            source_fmt = source_fmt or infer_format(source.path)
+        if not source.path:
+            continue
+        source_fmt, source_columns, source_token = source_layout(source)
+        source_fmt = source_fmt or infer_format(source.path)
         if source_fmt == fmt and source_columns:
             columns, token_column = source_columns, source_token
             break
