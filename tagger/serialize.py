@@ -8,10 +8,11 @@ import platform
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, load_file, save, save_file
 
 from tagger.config import TaggerConfig, from_dict
 from tagger.errors import ConfigError, ModelFormatError
@@ -28,11 +29,16 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
         handle.write(data.encode("utf-8") if isinstance(data, str) else data)
         temporary = Path(handle.name)
+    temporary.chmod(0o644)  # temporary files are private; a model is not
     os.replace(temporary, path)
 
 
+def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+
+
 def save_weights(model: torch.nn.Module, path: Path) -> None:
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    state = cpu_state(model)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
         temporary = Path(handle.name)
     save_file(state, str(temporary), metadata={"format_version": str(FORMAT_VERSION)})
@@ -41,15 +47,18 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
 
 def load_weights(model: torch.nn.Module, path: Path) -> None:
     """Load safetensors weights with a strict key and shape check."""
-    state = load_file(str(path))
+    check_and_load(model, load_file(str(path)), str(path))
+
+
+def check_and_load(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise ModelFormatError(f"{path}: weights do not fit the model (missing {missing[:5]}, unexpected {unexpected[:5]})")
+        raise ModelFormatError(f"{source}: weights do not fit the model (missing {missing[:5]}, unexpected {unexpected[:5]})")
     for name, tensor in state.items():
         if tensor.shape != expected[name].shape:
-            raise ModelFormatError(f"{path}: {name} has shape {tuple(tensor.shape)}, the model wants {tuple(expected[name].shape)}")
+            raise ModelFormatError(f"{source}: {name} has shape {tuple(tensor.shape)}, the model wants {tuple(expected[name].shape)}")
     model.load_state_dict(state, strict=True)
 
 
@@ -61,14 +70,20 @@ def versions() -> dict[str, str]:
     return {"birnn_tagger": __version__, "torch": torch.__version__, "spacy": spacy.__version__, "python": platform.python_version()}
 
 
+def model_files(model: SequenceTagger, vocab: Vocab, config: TaggerConfig, meta: dict[str, Any]) -> dict[str, bytes]:
+    """A model as the bytes of its files (the same whether it goes to a folder or into a spaCy pipeline)."""
+    return {
+        "config.json": config.to_json().encode("utf-8"),
+        "vocab.json": json.dumps(vocab.to_dict(), ensure_ascii=False).encode("utf-8"),
+        "model.safetensors": save(cpu_state(model), metadata={"format_version": str(FORMAT_VERSION)}),
+        "meta.json": json.dumps(meta, indent=2).encode("utf-8"),
+    }
+
+
 def save_model(
     directory: str | Path, model: SequenceTagger, vocab: Vocab, config: TaggerConfig, meta: dict[str, Any] | None = None
 ) -> None:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    write_atomic(directory / "config.json", config.to_json())
-    write_atomic(directory / "vocab.json", json.dumps(vocab.to_dict(), ensure_ascii=False))
-    save_weights(model, directory / "model.safetensors")
+    """Write a model directory; ``meta`` is added to what is always recorded (format version, versions)."""
     full_meta = {
         "format_version": FORMAT_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -76,16 +91,29 @@ def save_model(
         "parameters": sum(p.numel() for p in model.parameters()),
         **(meta or {}),
     }
-    write_atomic(directory / "meta.json", json.dumps(full_meta, indent=2))
+    write_files(directory, model_files(model, vocab, config, full_meta))
+
+
+def write_files(directory: str | Path, files: dict[str, bytes]) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        write_atomic(directory / name, data)
 
 
 def read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ModelFormatError(f"{path.parent} is not a model directory: {path.name} is missing (expected {', '.join(FILES)})") from None
+    return _parse_json(data, str(path))
+
+
+def _parse_json(data: bytes, source: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelFormatError(f"{path}: not valid JSON ({error})") from None
+        raise ModelFormatError(f"{source}: not valid JSON ({error})") from None
 
 
 def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[SequenceTagger, Vocab, TaggerConfig, dict[str, Any]]:
@@ -93,20 +121,38 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tup
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelFormatError(f"{directory}: no such model directory")
-    meta = read_json(directory / "meta.json")
-    version = meta.get("format_version")
+    files = {}
+    for name in FILES:
+        try:
+            files[name] = (directory / name).read_bytes()
+        except FileNotFoundError:
+            raise ModelFormatError(f"{directory} is not a model directory: {name} is missing (expected {', '.join(FILES)})") from None
+    return model_from_files(files, str(directory), device)
+
+
+def model_from_files(
+    files: Mapping[str, bytes], source: str, device: str | torch.device = "cpu"
+) -> tuple[SequenceTagger, Vocab, TaggerConfig, dict[str, Any]]:
+    """Rebuild a model from the bytes of its files; ``source`` names where they came from in errors."""
+    missing = [name for name in FILES if name not in files]
+    if missing:
+        raise ModelFormatError(f"{source}: model files missing: {', '.join(missing)}")
+    meta = _parse_json(files["meta.json"], f"{source}/meta.json")
+    version = meta.get("format_version") if isinstance(meta, dict) else None
     if version != FORMAT_VERSION:
-        raise ModelFormatError(f"{directory}: model format version {version!r}; this package reads version {FORMAT_VERSION}")
+        raise ModelFormatError(f"{source}: model format version {version!r}; this package reads version {FORMAT_VERSION}")
     try:
-        config = from_dict(read_json(directory / "config.json"), source=str(directory / "config.json"))
+        config = from_dict(_parse_json(files["config.json"], f"{source}/config.json"), source=f"{source}/config.json")
     except ConfigError as error:
         raise ModelFormatError(str(error)) from None
-    vocab = Vocab.from_dict(read_json(directory / "vocab.json"))
+    vocab = Vocab.from_dict(_parse_json(files["vocab.json"], f"{source}/vocab.json"))
     missing_labels = set(config.tasks) - set(vocab.labels)
     if missing_labels:
-        raise ModelFormatError(f"{directory}/vocab.json has no labels for tasks {sorted(missing_labels)}")
+        raise ModelFormatError(f"{source}/vocab.json has no labels for tasks {sorted(missing_labels)}")
     model = build_model(config, vocab)
-    if not (directory / "model.safetensors").is_file():
-        raise ModelFormatError(f"{directory}: model.safetensors is missing")
-    load_weights(model, directory / "model.safetensors")
+    try:
+        state = load(files["model.safetensors"])
+    except Exception as error:  # safetensors raises its own error types for malformed headers
+        raise ModelFormatError(f"{source}/model.safetensors: not a safetensors file ({error})") from None
+    check_and_load(model, state, f"{source}/model.safetensors")
     return model.to(device).eval(), vocab, config, meta
