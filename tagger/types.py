@@ -53,6 +53,7 @@ class Prediction:
     text: str | None = None
     offsets: list[tuple[int, int]] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, list[float]] = field(default_factory=dict)  # task -> probability of each token's label
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"tokens": self.tokens}
@@ -62,6 +63,8 @@ class Prediction:
             out["offsets"] = [list(pair) for pair in self.offsets]
         out["tags"] = self.tags
         out["spans"] = {task: [s.to_dict() for s in spans] for task, spans in self.spans.items()}
+        if self.scores:
+            out["scores"] = self.scores
         return out
 
     def to_sentence(self) -> Sentence:

@@ -67,6 +67,20 @@ def test_log_partition_matches_brute_force(seed, num_labels, lengths):
         assert log_z[row].item() == pytest.approx(expected, abs=1e-9)
 
 
+@SETTINGS
+@given(st.integers(0, 2**31 - 1), st.integers(3, 4), lengths_strategy)
+def test_marginals_match_brute_force(seed, num_labels, lengths):
+    crf, emissions, mask = random_case(seed, num_labels, lengths)
+    marginals = crf.marginals(emissions, mask)
+    for row, length in enumerate(lengths):
+        paths = list(all_paths(length, num_labels))
+        weights = torch.tensor(brute_scores(crf, emissions[row], paths), dtype=torch.double).softmax(0)
+        expected = torch.zeros(length, num_labels, dtype=torch.double)
+        for weight, path in zip(weights, paths):
+            expected[torch.arange(length), torch.tensor(path)] += weight
+        assert torch.allclose(marginals[row, :length], expected, atol=1e-9)
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 2**31 - 1), st.integers(3, 4), lengths_strategy)
 def test_padding_emissions_do_not_matter(seed, num_labels, lengths):

@@ -49,6 +49,25 @@ class CRF(nn.Module):
             alpha = torch.where(mask[:, t, None], step, alpha)
         return torch.logsumexp(alpha + end, dim=1)
 
+    def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """P(label at t | sentence) by forward-backward: [batch, seq, labels] (rows on padding are meaningless)."""
+        transitions, start, end = self._scores()
+        alpha = start + emissions[:, 0]
+        alphas = [alpha]
+        for t in range(1, emissions.shape[1]):
+            step = torch.logsumexp(alpha[:, :, None] + transitions[None] + emissions[:, t, None, :], dim=1)
+            alpha = torch.where(mask[:, t, None], step, alpha)
+            alphas.append(alpha)
+        log_z = torch.logsumexp(alpha + end, dim=1)  # [batch]
+        beta = end.expand_as(alpha)  # at a sentence's last token: only the end transition follows
+        betas = [beta]
+        for t in range(emissions.shape[1] - 2, -1, -1):
+            step = torch.logsumexp(transitions[None] + (emissions[:, t + 1] + beta)[:, None, :], dim=2)
+            beta = torch.where(mask[:, t + 1, None], step, end.expand_as(step))
+            betas.append(beta)
+        betas.reverse()
+        return (torch.stack(alphas, 1) + torch.stack(betas, 1) - log_z[:, None, None]).exp()
+
     def path_score(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Score of the given label path per sentence: tags [batch, seq] (any id on padding) -> [batch]."""
         transitions, start, end = self._scores()
@@ -107,3 +126,7 @@ class CrfHead(nn.Module):
                 loss = nll.sum() / rows_mask.sum()
         ids = self.crf.viterbi(logits, mask) if decode else None
         return HeadOutput(logits, loss, ids)
+
+    def probabilities(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-token label marginals under the CRF: [batch, seq, labels]."""
+        return self.crf.marginals(logits, mask)

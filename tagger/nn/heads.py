@@ -34,3 +34,7 @@ class SoftmaxHead(nn.Module):
             loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
         ids = logits.argmax(-1).masked_fill(~mask, 0) if decode else None
         return HeadOutput(logits, loss, ids)
+
+    def probabilities(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-token label distributions: [batch, seq, labels]."""
+        return logits.softmax(-1)
