@@ -10,6 +10,7 @@ from typing import Any
 from tagger.errors import DataFormatError
 from tagger.readers.columns import read_columns
 from tagger.readers.conllu import read_conllu
+from tagger.readers.docbin import read_docbin
 from tagger.readers.jsonl import read_jsonl
 from tagger.readers.text import read_text
 from tagger.types import Sentence
@@ -20,6 +21,7 @@ FORMATS: dict[str, Callable[..., Iterator[Sentence]]] = {
     "iob2": read_columns,
     "jsonl": read_jsonl,
     "text": read_text,
+    "spacy": read_docbin,
 }
 EXTENSIONS = {
     ".conllu": "conllu",
@@ -30,6 +32,7 @@ EXTENSIONS = {
     ".jsonl": "jsonl",
     ".json": "jsonl",
     ".txt": "text",
+    ".spacy": "spacy",
 }
 # Column layouts that a format implies when the config names none.
 DEFAULT_COLUMNS: dict[str, dict[str, Any]] = {"iob2": {"columns": {"ner": 2}, "token_column": 1}}
