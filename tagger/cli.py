@@ -199,6 +199,26 @@ def annotate(
         console.print(f"wrote {written} sentences to {output}")
 
 
+@app.command("export-spacy")
+def export_spacy(
+    model: Annotated[Path, typer.Argument(help="A model directory.")],
+    output_dir: Annotated[Path, typer.Argument(help="Folder for the spaCy pipeline.")],
+    lang: Annotated[Optional[str], typer.Option(help="Language of the pipeline's tokenizer; default the model's.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Pipeline name in its meta.json (spacy package calls it <lang>_<name>); default the model folder's name.")] = None,
+    version: Annotated[str, typer.Option(help="Pipeline version in its meta.json.")] = "0.0.0",
+    overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT_DIR if it exists.")] = False,
+) -> None:
+    """Write a spaCy pipeline (tokenizer + birnn_tagger with the model inside) that spacy.load reads."""
+    from tagger.spacy_component import export_pipeline
+
+    try:
+        path = export_pipeline(model, output_dir, lang, name, version, overwrite)
+    except TaggerError as error:
+        _fail(error)
+        return
+    console.print(f"wrote a spaCy pipeline to {path}: spacy.load({str(path)!r})")
+
+
 @app.command()
 def info(model: Annotated[Path, typer.Argument(help="A model directory.")]) -> None:
     """What a model is: tasks, labels, sizes, training corpora and recorded scores."""
