@@ -98,15 +98,13 @@ class BatchEncoder:
 def bucket_batches(
     lengths: Sequence[int], batch_size: int, generator: torch.Generator | None = None, window: int = 100
 ) -> list[list[int]]:
-    """Indices grouped into batches of similar length.
+    """Indices grouped into batches of similar length, for training.
 
-    With a generator: shuffle, sort within windows of ``window`` batches, then shuffle
-    the batch order, so padding stays low and every epoch differs. Without: sort by
-    length (for prediction).
+    Shuffle, sort within windows of ``window`` batches, then shuffle the batch order, so
+    padding stays low and every epoch differs. Without a generator: :func:`sorted_batches`.
     """
     if generator is None:
-        order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        return sorted_batches(lengths, batch_size)
     order = torch.randperm(len(lengths), generator=generator).tolist()
     chunk = batch_size * window
     batches = []
@@ -115,3 +113,18 @@ def bucket_batches(
         batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
     shuffled = torch.randperm(len(batches), generator=generator).tolist()
     return [batches[i] for i in shuffled]
+
+
+def sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int = 0) -> list[list[int]]:
+    """Indices sorted longest first, cut into batches of at most ``batch_size`` sentences and,
+    with ``max_tokens``, at most that many padded tokens (rows x longest): long sentences go
+    in small batches, short ones in large, so a batch is neither mostly padding nor tiny."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    batches: list[list[int]] = []
+    for index in order:
+        batch = batches[-1] if batches else None
+        if batch is None or len(batch) >= batch_size or (max_tokens and (len(batch) + 1) * lengths[batch[0]] > max_tokens):
+            batches.append([index])
+        else:
+            batch.append(index)
+    return batches

@@ -9,7 +9,7 @@ from typing import Any, overload
 
 import torch
 
-from tagger.batching import BatchEncoder, bucket_batches
+from tagger.batching import BatchEncoder, sorted_batches
 from tagger.config import TaggerConfig
 from tagger.nn.heads import HeadOutput
 from tagger.nn.model import SequenceTagger
@@ -17,6 +17,9 @@ from tagger.schemes import convert, tags_to_spans
 from tagger.tokenize import Tokenizer
 from tagger.types import Prediction, Sentence, Span
 from tagger.vocab import Vocab
+
+# Padded tokens per forward pass at most: batches of long sentences get fewer rows.
+MAX_BATCH_TOKENS = 2048
 
 
 class Tagger:
@@ -77,13 +80,17 @@ class Tagger:
     def predict_sentences(
         self, sentences: Iterable[Sentence], batch_size: int = 256, window: int = 16, scores: bool = False
     ) -> Iterator[Prediction]:
-        """Stream Predictions in input order; length-sorted batches within windows of ``window`` batches."""
+        """Stream Predictions in input order, reading ``batch_size * window`` sentences at a time."""
         stream = self.tokenizer.tokenize(sentences)
         while chunk := list(islice(stream, batch_size * window)):
-            yield from self._predict_chunk(chunk, batch_size, scores)
+            yield from self.label_sentences(chunk, batch_size, scores)
 
     @torch.inference_mode()
-    def _predict_chunk(self, sentences: list[Sentence], batch_size: int, scores: bool = False) -> list[Prediction]:
+    def label_sentences(
+        self, sentences: list[Sentence], batch_size: int = 256, scores: bool = False, max_tokens: int = MAX_BATCH_TOKENS
+    ) -> list[Prediction]:
+        """Label tokenized sentences in one go: sorted by length and cut into batches of at most
+        ``batch_size`` sentences and ``max_tokens`` padded tokens. Predictions in input order."""
         results: list[Prediction | None] = [None] * len(sentences)
         nonempty = [i for i, s in enumerate(sentences) if s.tokens]
         for i, sentence in enumerate(sentences):
@@ -91,7 +98,7 @@ class Tagger:
                 nothing: dict[str, list] = {task: [] for task in self.tasks}
                 results[i] = self._to_prediction(sentence, nothing, dict(nothing) if scores else {})
         lengths = [len(sentences[i]) for i in nonempty]
-        for positions in bucket_batches(lengths, batch_size):
+        for positions in sorted_batches(lengths, batch_size, max_tokens):
             members = [nonempty[p] for p in positions]
             batch = self.encoder.encode([sentences[i] for i in members], with_targets=False).to(self.device)
             outputs = self.model(batch, decode=True)
