@@ -39,7 +39,7 @@ ASSIGNS = ["token.pos", "token.tag", "token.morph", "token.lemma", "doc.ents", "
 @Language.factory(
     FACTORY,
     assigns=ASSIGNS,
-    default_config={"model": None, "attrs": {}, "overwrite_ents": False, "scores": False, "batch_size": 256, "device": "cpu"},
+    default_config={"model": None, "attrs": {}, "overwrite_ents": False, "scores": False, "batch_size": 1000, "device": "cpu"},
 )
 def make_birnn_tagger(
     nlp: Language,
@@ -135,7 +135,7 @@ class BiRNNTagger:
         attrs: dict[str, str] | None = None,
         overwrite_ents: bool = False,
         scores: bool = False,
-        batch_size: int = 256,
+        batch_size: int = 1000,
         device: str = "cpu",
     ) -> None:
         self.vocab = vocab
@@ -231,8 +231,8 @@ class BiRNNTagger:
         for doc in docs:
             for span in doc.sents if doc.has_annotation("SENT_START") else [doc[:]]:
                 units.append((doc, [token.i for token in span if not token.is_space]))
-        sentences = (Sentence([doc[i].text for i in positions]) for doc, positions in units)
-        predictions = tagger.predict_sentences(sentences, self.batch_size, scores=self.scores)
+        sentences = [Sentence([doc[i].text for i in positions]) for doc, positions in units]
+        predictions = tagger.label_sentences(sentences, scores=self.scores)
         found: dict[int, dict[str, list[Span]]] = {id(doc): {} for doc in docs}
         for (doc, positions), prediction in zip(units, predictions):
             self._set_token_labels(doc, positions, prediction)
@@ -390,6 +390,7 @@ def export_pipeline(
     nlp.meta.update(_pipeline_meta(tagger, component, name, version))
     nlp.meta["requirements"] = [f"birnn-tagger>={__version__}"]
     partial = output.with_name(f".{output.name}.partial")
+    output.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(partial, ignore_errors=True)
     nlp.to_disk(partial)
     if output.exists():
