@@ -46,7 +46,7 @@ def read_docbin(path: str | Path, columns: dict[str, str] | None = None) -> Iter
         present = {task: attribute for task, attribute in layers.items() if doc.has_annotation(ATTRIBUTES[attribute][0])}
         seen.update(present)
         for span in doc.sents if doc.has_annotation("SENT_START") else [doc[:]]:
-            tokens = [token for token in span if not token.is_space]
+            tokens = [token for token in span if not token.text.isspace()]  # no is_space: a bare Vocab has no lexeme attributes
             if not tokens:
                 continue
             tags = {task: [ATTRIBUTES[attribute][1](token) for token in tokens] for task, attribute in present.items()}
