@@ -134,9 +134,9 @@ def model_from_files(
     files: Mapping[str, bytes], source: str, device: str | torch.device = "cpu"
 ) -> tuple[SequenceTagger, Vocab, TaggerConfig, dict[str, Any]]:
     """Rebuild a model from the bytes of its files; ``source`` names where they came from in errors."""
-    missing = [name for name in FILES if name not in files]
+    missing = [name for name in FILES if not isinstance(files.get(name), bytes)]
     if missing:
-        raise ModelFormatError(f"{source}: model files missing: {', '.join(missing)}")
+        raise ModelFormatError(f"{source}: model files missing or not bytes: {', '.join(missing)}")
     meta = _parse_json(files["meta.json"], f"{source}/meta.json")
     version = meta.get("format_version") if isinstance(meta, dict) else None
     if version != FORMAT_VERSION:
@@ -145,7 +145,10 @@ def model_from_files(
         config = from_dict(_parse_json(files["config.json"], f"{source}/config.json"), source=f"{source}/config.json")
     except ConfigError as error:
         raise ModelFormatError(str(error)) from None
-    vocab = Vocab.from_dict(_parse_json(files["vocab.json"], f"{source}/vocab.json"))
+    try:
+        vocab = Vocab.from_dict(_parse_json(files["vocab.json"], f"{source}/vocab.json"))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ModelFormatError(f"{source}/vocab.json: not a vocabulary ({type(error).__name__}: {error})") from None
     missing_labels = set(config.tasks) - set(vocab.labels)
     if missing_labels:
         raise ModelFormatError(f"{source}/vocab.json has no labels for tasks {sorted(missing_labels)}")
