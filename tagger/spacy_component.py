@@ -149,10 +149,13 @@ class BiRNNTagger:
         self._tagger: Tagger | None = None
         self._targets: dict[str, Target] = {}
         self._process = os.getpid()
+        # When spaCy loads a saved pipeline it calls the factory with the config's model path,
+        # which may not exist on this machine, then ``from_disk`` with the model saved inside.
+        # So a missing folder is an error only on first use; an existing one loads now, which
+        # also registers the token extensions before any worker process starts.
+        if self.model_path and Path(self.model_path).is_dir():
+            self.tagger  # noqa: B018
 
-    # The model loads on first use, not in the factory: when spaCy loads a saved pipeline it
-    # calls the factory with the config's model path (possibly from another machine) and then
-    # ``from_disk`` with the weights saved in the pipeline.
     @property
     def tagger(self) -> Tagger:
         if self._tagger is None:
