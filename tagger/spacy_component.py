@@ -230,22 +230,26 @@ class BiRNNTagger:
     def _label(self, docs: list[Doc]) -> None:
         tagger = self.tagger
         self._threads_for_worker()
-        units: list[tuple[Doc, list[int]]] = []
+        units: list[tuple[Doc, list[Token]]] = []  # a sentence (or a Doc): its non-space tokens
+        spaces: list[Token] = []
         for doc in docs:
-            for span in doc.sents if doc.has_annotation("SENT_START") else [doc[:]]:
-                units.append((doc, [token.i for token in span if not token.is_space]))
-        sentences = [Sentence([doc[i].text for i in positions]) for doc, positions in units]
+            for span in doc.sents if doc.has_annotation("SENT_START") else (doc,):
+                words: list[Token] = []
+                for token in span:
+                    (spaces if token.is_space else words).append(token)
+                units.append((doc, words))
+        sentences = [Sentence([token.text for token in words]) for _, words in units]
         predictions = tagger.label_sentences(sentences, scores=self.scores)
         found: dict[int, dict[str, list[Span]]] = {id(doc): {} for doc in docs}
-        for (doc, positions), prediction in zip(units, predictions):
-            self._set_token_labels(doc, positions, prediction)
+        for (doc, words), prediction in zip(units, predictions):
+            self._set_token_labels(words, prediction)
             for task, spans in prediction.spans.items():
                 if task in self._targets:
                     found[id(doc)].setdefault(task, []).extend(
-                        Span(doc, positions[s.start], positions[s.end - 1] + 1, label=s.label) for s in spans
+                        Span(doc, words[s.start].i, words[s.end - 1].i + 1, label=s.label) for s in spans
                     )
+        self._set_whitespace_labels(spaces)
         for doc in docs:
-            self._set_whitespace_labels(doc)
             for task, target in self._targets.items():
                 spans = found[id(doc)].get(task, [])
                 if target.kind == "ents":
@@ -253,34 +257,37 @@ class BiRNNTagger:
                 elif target.kind == "spans":
                     doc.spans[target.key] = spans
 
-    def _set_token_labels(self, doc: Doc, positions: list[int], prediction: Prediction) -> None:
+    def _set_token_labels(self, words: list[Token], prediction: Prediction) -> None:
         for task, target in self._targets.items():
             if target.kind in ("ents", "spans"):
                 continue
-            for i, label in zip(positions, prediction.tags[task]):
-                token = doc[i]
-                if target.kind == "pos":
+            labels = prediction.tags[task]
+            if target.kind == "pos":
+                for token, label in zip(words, labels):
                     token.pos_ = label
-                elif target.kind == "tag":
+            elif target.kind == "tag":
+                for token, label in zip(words, labels):
                     token.tag_ = label
-                elif target.kind == "morph":
+            elif target.kind == "morph":
+                for token, label in zip(words, labels):
                     token.set_morph(None if label == "_" else label)
-                elif target.kind == "lemma":
+            elif target.kind == "lemma":
+                for token, label in zip(words, labels):
                     token.lemma_ = label
-                else:
+            else:
+                for token, label in zip(words, labels):
                     token._.set(target.key, label)
         if self.scores:
-            for n, i in enumerate(positions):
-                doc[i]._.set(SCORES_EXTENSION, {task: values[n] for task, values in prediction.scores.items()})
+            for n, token in enumerate(words):
+                token._.set(SCORES_EXTENSION, {task: values[n] for task, values in prediction.scores.items()})
 
-    def _set_whitespace_labels(self, doc: Doc) -> None:
+    def _set_whitespace_labels(self, spaces: list[Token]) -> None:
         kinds = {target.kind for target in self._targets.values()}
-        for token in doc:
-            if token.is_space:
-                if "pos" in kinds:
-                    token.pos_ = WHITESPACE_LABELS["pos"]
-                if "tag" in kinds:
-                    token.tag_ = WHITESPACE_LABELS["tag"]
+        for token in spaces:
+            if "pos" in kinds:
+                token.pos_ = WHITESPACE_LABELS["pos"]
+            if "tag" in kinds:
+                token.tag_ = WHITESPACE_LABELS["tag"]
 
     def _set_ents(self, doc: Doc, spans: list[Span]) -> None:
         """Entities as spaCy's ``ner`` sets them: existing ones are kept unless ``overwrite_ents``;
