@@ -84,7 +84,7 @@ def main() -> None:
     import torch
 
     from tagger.predict import Tagger
-    from tagger.spacy_component import export_pipeline
+    from tagger.spacy_export import export_pipeline
 
     texts = sentence_texts(args.corpus)
     tagger = Tagger.load(args.model)

@@ -209,7 +209,7 @@ def export_spacy(
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT_DIR if it exists.")] = False,
 ) -> None:
     """Write a spaCy pipeline (tokenizer + birnn_tagger with the model inside) that spacy.load reads."""
-    from tagger.spacy_component import export_pipeline
+    from tagger.spacy_export import export_pipeline
 
     try:
         path = export_pipeline(model, output_dir, lang, name, version, overwrite)

@@ -1,0 +1,76 @@
+"""``tagger export-spacy``: a model directory as a complete spaCy pipeline folder."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tagger.errors import TaggerError
+from tagger.spacy_component import FACTORY, BiRNNTagger
+
+if TYPE_CHECKING:
+    from tagger.predict import Tagger
+
+# Scores recorded at training -> the keys spaCy's meta.json uses for them.
+SPACY_SCORE_KEYS = {"pos": {"accuracy": "pos_acc"}, "tag": {"accuracy": "tag_acc"}, "morph": {"accuracy": "morph_acc"},
+                    "lemma": {"accuracy": "lemma_acc"}, "ents": {"precision": "ents_p", "recall": "ents_r", "f1": "ents_f"}}
+
+
+def export_pipeline(
+    model: str | Path,
+    output: str | Path,
+    lang: str | None = None,
+    name: str | None = None,
+    version: str = "0.0.0",
+    overwrite: bool = False,
+) -> Path:
+    """Write a spaCy pipeline (the language's tokenizer + the birnn_tagger component with the model inside).
+
+    The folder loads with ``spacy.load`` wherever ``birnn-tagger`` is installed, and ``spacy
+    package`` can package it (its meta lists ``birnn-tagger`` as a requirement). It is written
+    next to ``output`` and renamed into place, so a failed export leaves nothing half-written.
+    """
+    import spacy
+
+    from tagger import __version__
+    from tagger.predict import Tagger
+
+    output = Path(output)
+    occupied = output.is_file() or (output.is_dir() and any(output.iterdir()))
+    if occupied and not overwrite:
+        raise TaggerError(f"{output} exists and is not empty; choose another folder or overwrite it")
+    tagger = Tagger.load(model)
+    nlp = spacy.blank(lang or tagger.config.lang)
+    component: BiRNNTagger = nlp.add_pipe(FACTORY)  # type: ignore[assignment]
+    component.set_tagger(tagger)
+    # spaCy package names a package <lang>_<name>: lower-case letters, digits and underscores.
+    name = re.sub(r"[^a-z0-9_]+", "_", (name or Path(model).resolve().name).lower()).strip("_") or "birnn"
+    nlp.meta.update(_pipeline_meta(tagger, component, name, version))
+    nlp.meta["requirements"] = [f"birnn-tagger>={__version__}"]
+    partial = output.with_name(f".{output.name}.partial")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(partial, ignore_errors=True)
+    nlp.to_disk(partial)
+    if output.exists():
+        shutil.rmtree(output) if output.is_dir() else output.unlink()
+    partial.rename(output)
+    return output
+
+
+def _pipeline_meta(tagger: Tagger, component: BiRNNTagger, name: str, version: str) -> dict[str, Any]:
+    test = tagger.meta.get("scores", {}).get("test", {})
+    performance = {}
+    for task, target in component.targets.items():
+        for metric, key in SPACY_SCORE_KEYS.get(target, {}).items():
+            if metric in test.get(task, {}):
+                performance[key] = test[task][metric]
+    corpora = sorted({source for sources in tagger.meta.get("corpora", {}).values() for source in sources})
+    return {
+        "name": name,
+        "version": version,
+        "description": f"birnn-tagger model ({', '.join(f'{task} -> {target}' for task, target in component.targets.items())})",
+        "sources": [{"name": corpus} for corpus in corpora],
+        "performance": performance,
+    }
