@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import torch
 
 from tagger.types import Sentence
-from tagger.vocab import Vocab
+from tagger.vocab import MASK, Vocab
 
 IGNORE = -100  # target id of padding and of tasks a sentence has no labels for
+MASKED_LM = "masked_lm"  # Batch.targets and model outputs: the masked-token prediction
 
 
 @dataclass
@@ -49,12 +50,17 @@ class BatchEncoder:
         found = self._cache.get(word)
         if found is None:
             chars = self.vocab.chars
-            found = (self.vocab.word_id(word), [chars.id(c) for c in word[: self.max_word_chars]])
+            if word == MASK:  # a blank: no characters to read either, only the mask's own
+                found = (self.vocab.word_id(word), [chars.id(MASK)])
+            else:
+                found = (self.vocab.word_id(word), [chars.id(c) for c in word[: self.max_word_chars]])
             if len(self._cache) < self.cache_size:
                 self._cache[word] = found
         return found
 
-    def encode(self, sentences: Sequence[Sentence], with_targets: bool = True) -> Batch:
+    def encode(self, sentences: Sequence[Sentence], with_targets: bool = True, masked_targets: Sequence[Sequence[int]] | None = None) -> Batch:
+        """Padded ids of the sentences; with ``masked_targets`` (from :func:`tagger.masking.mask_sentences`)
+        the batch also carries the masked-token targets under ``MASKED_LM``."""
         size = len(sentences)
         longest = max((len(s) for s in sentences), default=0) or 1
         word_ids = torch.zeros(size, longest, dtype=torch.long)
@@ -81,6 +87,8 @@ class BatchEncoder:
         lengths = torch.tensor([len(s) for s in sentences], dtype=torch.long)
         mask = torch.arange(longest)[None, :] < lengths[:, None]
         targets = self._targets(sentences, longest) if with_targets else {}
+        if masked_targets is not None:
+            targets[MASKED_LM] = torch.tensor([list(row) + [IGNORE] * (longest - len(row)) for row in masked_targets], dtype=torch.long)
         return Batch(word_ids, char_ids, char_index, lengths, mask, targets)
 
     def _targets(self, sentences: Sequence[Sentence], longest: int) -> dict[str, torch.Tensor]:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -23,7 +24,7 @@ out = Console(soft_wrap=True)
 
 
 def _fail(error: Exception) -> None:
-    console.print(f"[bold red]error:[/] {error}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
     raise typer.Exit(code=1)
 
 
@@ -62,8 +63,10 @@ class ProgressMonitor:
         self.tokens = 0
         self.started = 0.0
 
-    def start_epoch(self, epoch: int, batches: int) -> None:
+    def start_epoch(self, epoch: int, batches: int | None) -> None:
         self.progress.start()  # no-op once started
+        if self.task_id is not None:
+            self.progress.remove_task(self.task_id)
         self.tokens, self.started = 0, time.perf_counter()
         self.task_id = self.progress.add_task(f"epoch {epoch}", total=batches, speed="-", loss="-")
 
@@ -74,6 +77,7 @@ class ProgressMonitor:
 
     def end_epoch(self, record: dict[str, Any]) -> None:
         self.progress.remove_task(self.task_id)
+        self.task_id = None
         dev = "  ".join(f"{task} {100 * s.get('f1', s.get('accuracy', 0)):.2f}" for task, s in record["dev"].items())
         mark = " *" if record["best"] else ""
         self.progress.console.print(
@@ -111,6 +115,69 @@ def train(
     if result.test_scores:
         out.print(_scores_table("test scores", {t: s.to_dict() for t, s in result.test_scores.items()}))
     out.print(f"model saved to {result.output_dir} ({result.seconds:.0f}s, {result.train_tokens_per_second:,.0f} training tokens/s)")
+
+
+@app.command()
+def pretrain(
+    config: Annotated[Path, typer.Argument(help="A TOML config whose data.train is raw text (see configs/pretrain-ewt.toml).")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model directory; default models/<config name>.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: --set pretrain.max_steps=1000")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint.")] = False,
+) -> None:
+    """Pretrain embeddings and encoder on raw text by masked-token prediction (for init_from and fill-mask)."""
+    from tagger.config import load_config
+    from tagger.pretraining import pretrain as run_pretraining
+
+    try:
+        resolved = load_config(config, ["masked_lm.weight=1.0", *(overrides or [])])  # the only loss: no tasks needed
+        result = run_pretraining(resolved, output or Path("models") / config.stem, resume=resume, monitor=ProgressMonitor())  # type: ignore[arg-type]
+    except TaggerError as error:
+        _fail(error)
+        return
+    if result.dev_scores:
+        table = Table(title="dev masked-token prediction")
+        for column in ("blanks", "accuracy", "perplexity"):
+            table.add_column(column, justify="right")
+        scores = result.dev_scores
+        table.add_row(f"{scores['tokens']:,.0f}", f"{100 * scores['accuracy']:.2f}", f"{scores['perplexity']:.1f}")
+        out.print(table)
+    out.print(f"model saved to {result.output_dir} ({result.steps} steps, {result.seconds:.0f}s, {result.tokens_per_second:,.0f} tokens/s)")
+
+
+@app.command("fill-mask")
+def fill_mask(
+    model: Annotated[Path, typer.Argument(help="A model with a masked-token head (tagger pretrain, or masked_lm.weight > 0).")],
+    texts: Annotated[list[str], typer.Argument(help='Text with [MASK] for each blank, e.g. "I am [MASK] hungry ."')],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Candidates per blank.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per text.")] = False,
+) -> None:
+    """Print the likeliest words for every [MASK] in each text, with their probabilities."""
+    from tagger.predict import Tagger
+
+    try:
+        filled = Tagger.load(model).fill_mask(texts, top_k)
+    except TaggerError as error:
+        _fail(error)
+        return
+    for text, sentence in zip(texts, filled):
+        if as_json:
+            out.print_json(json.dumps({"text": text, **sentence.to_dict()}))
+            continue
+        if not sentence.blanks:
+            console.print(f"no [MASK] in {text!r}")
+            continue
+        table = Table(title=text, title_justify="left")
+        table.add_column("rank", justify="right")
+        for blank in sentence.blanks:
+            table.add_column(f"blank {sentence.blanks.index(blank) + 1} (token {blank.position})")
+            table.add_column("p", justify="right")
+        for rank in range(max(len(b.candidates) for b in sentence.blanks)):
+            row = [str(rank + 1)]
+            for blank in sentence.blanks:
+                word, probability = blank.candidates[rank] if rank < len(blank.candidates) else ("", 0.0)
+                row += [word, f"{probability:.3f}"]
+            table.add_row(*row)
+        out.print(table)
 
 
 @app.command()

@@ -64,6 +64,7 @@ class EmbeddingsConfig:
     char_kernel: int = 3  # cnn only
     max_word_chars: int = 30
     pretrained: str = ""  # a word2vec text file; its words join the vocabulary
+    max_words: int = 0  # keep only the most frequent words; 0: no limit
     dropout: float = 0.33
 
 
@@ -94,13 +95,42 @@ class TrainingConfig:
 
 
 @dataclass
+class MaskedLMConfig:
+    """Masked-token prediction: a head on the encoder that fills in blanked words.
+
+    ``weight`` > 0 adds it to a tagger as an auxiliary loss; ``tagger pretrain`` trains it alone.
+    Of the tokens, ``rate`` are chosen; of those, ``mask`` become the mask token, ``random`` a
+    random word, and the rest stay as they are (BERT's 80/10/10).
+    """
+
+    weight: float = 0.0
+    rate: float = 0.15
+    mask: float = 0.8
+    random: float = 0.1
+    cutoffs: list[int] = field(default_factory=lambda: [2000, 10000])  # adaptive softmax clusters (word ranks)
+
+
+@dataclass
+class PretrainConfig:
+    """``tagger pretrain``: steps, checkpoints and the shuffle buffer of the text stream."""
+
+    max_steps: int = 0  # 0: until training.max_epochs passes over the data or training.max_minutes
+    checkpoint_every: int = 500  # steps
+    shuffle_buffer: int = 4096  # sentences shuffled and sorted by length together
+    vocab_sentences: int = 0  # sentences counted for the vocabulary; 0: all
+
+
+@dataclass
 class TaggerConfig:
     seed: int = 13
     lang: str = "en"  # spaCy language of the tokenizer used for raw text
+    init_from: str = ""  # a model directory (e.g. from tagger pretrain) whose embeddings and encoder start this model
     data: DataConfig = field(default_factory=DataConfig)
     tasks: dict[str, TaskConfig] = field(default_factory=dict)
     embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    masked_lm: MaskedLMConfig = field(default_factory=MaskedLMConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,8 +182,16 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
 
 
 def validate(config: TaggerConfig, source: str | None = None) -> None:
-    if not config.tasks:
-        raise ConfigError("tasks", "name at least one task, e.g. [tasks.upos]", source)
+    if not config.tasks and config.masked_lm.weight <= 0:
+        raise ConfigError("tasks", "name at least one task, e.g. [tasks.upos] (or set masked_lm.weight to pretrain)", source)
+    masked = config.masked_lm
+    for key, value in {"masked_lm.rate": masked.rate, "masked_lm.mask": masked.mask, "masked_lm.random": masked.random}.items():
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(key, f"must be in [0, 1], got {value}", source)
+    if masked.mask + masked.random > 1.0:
+        raise ConfigError("masked_lm.random", f"mask + random must be at most 1, got {masked.mask + masked.random}", source)
+    if masked.weight < 0:
+        raise ConfigError("masked_lm.weight", f"must be 0 (off) or positive, got {masked.weight}", source)
     for name, task in config.tasks.items():
         if task.decoder == "crf" and not task.scheme:
             raise ConfigError(f"tasks.{name}.scheme", "a CRF task needs a span scheme (BIO or BIOES)", source)
@@ -189,6 +227,8 @@ def _resolve_relative_paths(config: TaggerConfig, base: Path) -> None:
     pretrained = config.embeddings.pretrained
     if pretrained and not Path(pretrained).exists() and (base / pretrained).exists():
         config.embeddings.pretrained = str(base / pretrained)
+    if config.init_from and not Path(config.init_from).exists() and (base / config.init_from).exists():
+        config.init_from = str(base / config.init_from)
 
 
 def _convert(value: Any, kind: Any, key: str, source: str | None) -> Any:

@@ -11,15 +11,17 @@ import torch
 
 from tagger.batching import BatchEncoder, sorted_batches
 from tagger.config import TaggerConfig
+from tagger.errors import TaggerError
 from tagger.nn.heads import HeadOutput
 from tagger.nn.model import SequenceTagger
 from tagger.schemes import convert, tags_to_spans
 from tagger.tokenize import Tokenizer
-from tagger.types import Prediction, Sentence, Span
-from tagger.vocab import Vocab
+from tagger.types import Blank, FilledSentence, Prediction, Sentence, Span
+from tagger.vocab import MASK, SPECIALS, Vocab
 
 # Padded tokens per forward pass at most: batches of long sentences get fewer rows.
 MAX_BATCH_TOKENS = 2048
+BLANK = "[MASK]"  # how a user writes a blank for fill_mask
 
 
 class Tagger:
@@ -110,6 +112,51 @@ class Tagger:
                 token_scores = {task: values[row][:length] for task, values in probabilities.items()}
                 results[index] = self._to_prediction(sentences[index], tags, token_scores)
         return results  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def fill_mask(self, inputs: str | Sequence[str] | Sequence[Sequence[str]], top_k: int = 5) -> list[FilledSentence]:
+        """The ``top_k`` likeliest words for every blank.
+
+        Args:
+            inputs: text with ``[MASK]`` where words are missing (several per sentence are
+                fine), a list of such texts, or token lists with ``[MASK]`` tokens.
+            top_k: candidates per blank.
+
+        Words come as the vocabulary keeps them (lower-cased, digits as 0, for models with
+        ``embeddings.lowercase``). Raises TaggerError for a model without a masked-token head.
+        """
+        if self.model.masked_lm is None:
+            raise TaggerError("this model has no masked-token head: train it with masked_lm.weight > 0 or with tagger pretrain")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        sentences = [Sentence(self._blank_tokens(item)) for item in texts]
+        results = []
+        specials = torch.tensor([self.vocab.words.ids[s] for s in SPECIALS if s in self.vocab.words])
+        for sentence in sentences:
+            positions = [i for i, token in enumerate(sentence.tokens) if token == MASK]
+            blanks = []
+            if positions:
+                batch = self.encoder.encode([sentence], with_targets=False).to(self.device)
+                states = self.model.encode(batch)[0, positions]
+                probabilities = self.model.masked_lm.log_probs(states).exp().cpu()
+                probabilities[:, specials] = 0.0
+                best = probabilities.topk(min(top_k, probabilities.shape[1]), dim=-1)
+                for row, position in enumerate(positions):
+                    words = [self.vocab.words.items[j] for j in best.indices[row].tolist()]
+                    blanks.append(Blank(position, list(zip(words, best.values[row].tolist()))))
+            results.append(FilledSentence(sentence.tokens, blanks))
+        return results
+
+    def _blank_tokens(self, item: str | Sequence[str]) -> list[str]:
+        """Tokens with ``[MASK]`` (in text or as a token) turned into the mask token."""
+        if not isinstance(item, str):
+            return [MASK if token == BLANK else token for token in item]
+        tokens: list[str] = []
+        for n, segment in enumerate(item.split(BLANK)):
+            if n:
+                tokens.append(MASK)
+            if segment.strip():
+                tokens.extend(self.tokenizer(segment).tokens)
+        return tokens
 
     def _label_probabilities(self, task: str, output: HeadOutput, mask: torch.Tensor) -> list[list[float]]:
         """Each token's probability of the label it was given: [batch][seq]."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from tagger.batching import BatchEncoder, bucket_batches
+from tagger.batching import MASKED_LM, BatchEncoder, bucket_batches
 from tagger.config import TaggerConfig, TrainingConfig
 from tagger.data import load_sentences
 from tagger.errors import ConfigError
@@ -21,7 +21,8 @@ from tagger.nn.model import SequenceTagger, build_model
 from tagger.predict import Tagger
 from tagger.pretrained import load_pretrained_words, load_pretrained_vectors
 from tagger.runtime import choose_device, seed_everything, set_threads
-from tagger.serialize import load_weights, save_model, save_weights, write_atomic
+from tagger.masking import mask_sentences
+from tagger.serialize import load_model, load_weights, save_model, save_weights, write_atomic
 from tagger.types import Scores, Sentence
 from tagger.vocab import Vocab
 
@@ -32,7 +33,7 @@ CHECKPOINT = "checkpoint"
 class TrainingMonitor:
     """Hooks the loop calls; the CLI overrides them to draw progress bars and tables."""
 
-    def start_epoch(self, epoch: int, batches: int) -> None: ...
+    def start_epoch(self, epoch: int, batches: int | None) -> None: ...
     def step(self, tokens: int, loss: float) -> None: ...
     def end_epoch(self, record: dict[str, Any]) -> None: ...
     def message(self, text: str) -> None:
@@ -75,8 +76,16 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
 
     checkpoint = output_dir / CHECKPOINT
     resuming = resume and (checkpoint / "trainer.pt").is_file()
-    vocab = _load_or_build_vocab(config, train_sentences, checkpoint if resuming else None)
+    base = None
+    if config.init_from:
+        base = load_model(config.init_from)
+        take_architecture(config, base[2])
+        monitor.message(f"starting from {config.init_from}: its embeddings and encoder ({len(base[1].words)} words)")
+    vocab = _load_or_build_vocab(config, train_sentences, checkpoint if resuming else None, base[1] if base else None)
     model = build_model(config, vocab)
+    if base is not None and not resuming:
+        copied = copy_pretrained(base[0], model)
+        monitor.message(f"copied {copied} pretrained tensors")
     if config.embeddings.pretrained and not resuming:
         found = load_pretrained_vectors(config.embeddings.pretrained, vocab, model.embeddings.words.weight)
         monitor.message(f"pretrained vectors for {found} of {len(vocab.words)} words")
@@ -91,7 +100,7 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
     elif checkpoint.exists():
         monitor.message(f"{checkpoint} exists and will be replaced (use --resume to continue it)")
 
-    step = _Step(model, BatchEncoder(vocab, config.embeddings.max_word_chars), optimizer, scheduler, config, device, monitor)
+    step = _Step(model, BatchEncoder(vocab, config.embeddings.max_word_chars), optimizer, scheduler, config, device, monitor, generator)
     evaluator = Tagger(model, vocab, config)
     lengths = [len(s) for s in train_sentences]
     started = time.perf_counter() - state["seconds"]
@@ -138,12 +147,14 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
     return _finish(config, output_dir, device, state, dev_sentences, trained_tokens / train_seconds if train_seconds else 0.0)
 
 
-def _load_or_build_vocab(config: TaggerConfig, sentences: list[Sentence], checkpoint: Path | None) -> Vocab:
-    """The checkpoint's vocabulary when resuming, else one counted from the training data."""
+def _load_or_build_vocab(config: TaggerConfig, sentences: list[Sentence], checkpoint: Path | None, base: Vocab | None = None) -> Vocab:
+    """The checkpoint's vocabulary when resuming, else one counted from the training data
+    (after the words of ``base``, a pretrained model's vocabulary, when starting from one)."""
     if checkpoint is not None:
         return Vocab.from_dict(json.loads((checkpoint / "vocab.json").read_text(encoding="utf-8")))
     extra = load_pretrained_words(config.embeddings.pretrained) if config.embeddings.pretrained else []
-    vocab = Vocab.build(sentences, config.tasks, config.embeddings.min_freq, config.embeddings.lowercase, extra)
+    embeddings = config.embeddings
+    vocab = Vocab.build(sentences, config.tasks, embeddings.min_freq, embeddings.lowercase, extra, embeddings.max_words, base)
     unlabelled = [task for task, labels in vocab.labels.items() if not len(labels)]
     if unlabelled:
         raise ConfigError("tasks." + unlabelled[0], "no training sentence has labels for this task; "
@@ -173,10 +184,12 @@ class _Step:
     """One optimisation step per batch: encode, forward, weighted task losses, backward, clip, update."""
 
     def __init__(self, model: SequenceTagger, encoder: BatchEncoder, optimizer: torch.optim.Optimizer, scheduler: Any,
-                 config: TaggerConfig, device: torch.device, monitor: TrainingMonitor) -> None:
+                 config: TaggerConfig, device: torch.device, monitor: TrainingMonitor, generator: torch.Generator) -> None:
         self.model, self.encoder, self.optimizer, self.scheduler = model, encoder, optimizer, scheduler
         self.settings, self.weights = config.training, {task: t.weight for task, t in config.tasks.items()}
-        self.device, self.monitor = device, monitor
+        self.masking = config.masked_lm if config.masked_lm.weight > 0 else None
+        self.weights[MASKED_LM] = config.masked_lm.weight
+        self.device, self.monitor, self.generator = device, monitor, generator
 
     def epoch(self, batches: list[list[Sentence]]) -> tuple[float, int]:
         """Train on every batch once; returns the summed loss and the number of tokens."""
@@ -184,23 +197,33 @@ class _Step:
         total_loss = torch.zeros((), device=self.device)
         tokens = 0
         for sentences in batches:
-            batch = self.encoder.encode(sentences).to(self.device)
-            losses = [self.weights[task] * out.loss for task, out in self.model(batch).items() if out.loss is not None]
-            if not losses:
+            loss = self.batch(sentences)
+            if loss is None:
                 continue
-            loss = torch.stack(losses).sum()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.settings.clip_norm > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip_norm)
-            self.optimizer.step()
-            if self.settings.schedule != "plateau":
-                self.scheduler.step()
-            total_loss += loss.detach()
-            tokens += batch.num_tokens
+            total_loss += loss
+            tokens += sum(len(s) for s in sentences)
             # Reading the loss forces a device sync: only on CPU, where it costs nothing.
-            self.monitor.step(batch.num_tokens, float(loss.detach()) if self.device.type == "cpu" else 0.0)
+            self.monitor.step(sum(len(s) for s in sentences), float(loss) if self.device.type == "cpu" else 0.0)
         return float(total_loss), tokens
+
+    def batch(self, sentences: list[Sentence]) -> torch.Tensor | None:
+        """One update on one batch (blanked for masked-token prediction when that is on); the detached loss."""
+        targets = None
+        if self.masking is not None:
+            sentences, targets = mask_sentences(sentences, self.encoder.vocab, self.masking, self.generator)
+        batch = self.encoder.encode(sentences, masked_targets=targets).to(self.device)
+        losses = [self.weights[task] * out.loss for task, out in self.model(batch).items() if out.loss is not None]
+        if not losses:
+            return None
+        loss = torch.stack(losses).sum()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.settings.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip_norm)
+        self.optimizer.step()
+        if self.settings.schedule != "plateau":
+            self.scheduler.step()
+        return loss.detach()
 
 
 def _evaluate(tagger: Tagger, sentences: list[Sentence], config: TaggerConfig) -> Scores:
@@ -272,3 +295,42 @@ def _load_checkpoint(directory: Path, model: SequenceTagger, optimizer: torch.op
     generator.set_state(trainer["generator"])
     torch.set_rng_state(trainer["torch_rng"])
     return json.loads(trainer["state"])
+
+
+# Settings that shape the pretrained tensors: a model started from another takes them over.
+ARCHITECTURE = {"embeddings": ("word_dim", "lowercase", "char_encoder", "char_dim", "char_hidden", "char_kernel", "max_word_chars"),
+                "encoder": ("kind", "hidden_size", "num_layers")}
+
+
+def take_architecture(config: TaggerConfig, pretrained: TaggerConfig) -> None:
+    """Set the config's embedding and encoder shapes to the pretrained model's (dropout etc. stay)."""
+    for section, keys in ARCHITECTURE.items():
+        for key in keys:
+            value = getattr(getattr(pretrained, section), key)
+            if getattr(getattr(config, section), key) != value:
+                logger.info("init_from: %s.%s = %r (the pretrained model's)", section, key, value)
+                setattr(getattr(config, section), key, value)
+
+
+def copy_pretrained(source: SequenceTagger, target: SequenceTagger) -> int:
+    """Copy the embeddings and encoder of ``source`` into ``target``; returns the tensors copied.
+
+    Embedding tables copy the rows of the pretrained vocabulary, which comes first in the
+    target's (see ``Vocab.build(base=...)``); new words keep their fresh initialisation.
+    """
+    copied = 0
+    for part in ("embeddings", "encoder"):
+        theirs = getattr(source, part).state_dict()
+        with torch.no_grad():
+            for name, tensor in getattr(target, part).state_dict().items():
+                pretrained = theirs.get(name)
+                if pretrained is None:
+                    continue
+                if pretrained.shape == tensor.shape:
+                    tensor.copy_(pretrained)
+                elif pretrained.shape[1:] == tensor.shape[1:] and pretrained.shape[0] <= tensor.shape[0]:
+                    tensor[: pretrained.shape[0]].copy_(pretrained)
+                else:
+                    raise ConfigError("init_from", f"{part}.{name} has shape {tuple(pretrained.shape)} there and {tuple(tensor.shape)} here")
+                copied += 1
+    return copied

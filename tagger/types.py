@@ -91,3 +91,23 @@ class TaskScores:
 
 
 Scores = dict[str, TaskScores]
+
+
+@dataclass
+class Blank:
+    """One blanked position of a sentence and the words the model puts there, most likely first."""
+
+    position: int  # token index
+    candidates: list[tuple[str, float]]  # (word, probability)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "candidates": [{"word": w, "probability": p} for w, p in self.candidates]}
+
+
+@dataclass
+class FilledSentence:
+    tokens: list[str]  # the sentence's tokens, blanks as the mask token
+    blanks: list[Blank]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tokens": self.tokens, "blanks": [b.to_dict() for b in self.blanks]}

@@ -12,6 +12,8 @@ from tagger.types import Sentence
 
 PAD = "<pad>"
 UNK = "<unk>"
+MASK = "<mask>"  # the blanked-out word of masked-token prediction (a word and a character of its own)
+SPECIALS = (PAD, UNK, MASK)
 _DIGITS = re.compile(r"\d")
 
 
@@ -63,8 +65,17 @@ class Vocab:
         min_freq: int = 1,
         lowercase: bool = True,
         extra_words: Iterable[str] = (),
+        max_words: int = 0,
+        base: Vocab | None = None,
     ) -> Vocab:
-        """Count training sentences: words at least ``min_freq`` times, every character, every label."""
+        """Count training sentences: words at least ``min_freq`` times (the ``max_words`` most
+        frequent, if set), every character, every label. Words are ordered by frequency.
+
+        With ``base`` (a pretrained model's vocabulary) its words and characters keep their
+        ids and the new ones follow, so the pretrained rows of the embedding tables still fit.
+        """
+        if base is not None:
+            lowercase = base.lowercase
         word_counts: Counter[str] = Counter()
         char_counts: Counter[str] = Counter()
         label_counts: dict[str, Counter[str]] = {task: Counter() for task in tasks}
@@ -75,13 +86,16 @@ class Vocab:
             for task, tags in sentence.tags.items():
                 if task in label_counts:
                     label_counts[task].update(tags)
-        frequent = [w for w, n in word_counts.most_common() if n >= min_freq]
-        words = Index([PAD, UNK, *frequent, *(word_key(w, lowercase) for w in extra_words)])
-        chars = Index([PAD, UNK, *(c for c, _ in char_counts.most_common())])
+        frequent = [w for w, n in word_counts.most_common(max_words or None) if n >= min_freq]
+        known_words, known_chars = (base.words.items, base.chars.items) if base is not None else ((), ())
+        words = Index([*SPECIALS, *known_words, *frequent, *(word_key(w, lowercase) for w in extra_words)])
+        chars = Index([*SPECIALS, *known_chars, *(c for c, _ in char_counts.most_common())])
         labels = {task: Index(sorted(counts)) for task, counts in label_counts.items()}
         return cls(words, chars, labels, lowercase)
 
     def word_id(self, word: str) -> int:
+        if word == MASK:
+            return self.words.id(MASK)
         return self.words.id(word_key(word, self.lowercase))
 
     def to_dict(self) -> dict[str, Any]:

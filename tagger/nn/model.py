@@ -5,32 +5,50 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tagger.batching import Batch
+from tagger.batching import IGNORE, MASKED_LM, Batch
 from tagger.config import TaggerConfig
 from tagger.nn.crf import CrfHead
 from tagger.nn.embeddings import TokenEmbeddings
 from tagger.nn.encoder import BiRNNEncoder
 from tagger.nn.heads import HeadOutput, SoftmaxHead
+from tagger.nn.masked_lm import MaskedWordHead
 from tagger.schemes import allowed_transition
 from tagger.vocab import Vocab
 
 
 class SequenceTagger(nn.Module):
-    def __init__(self, embeddings: TokenEmbeddings, encoder: BiRNNEncoder, heads: dict[str, nn.Module]) -> None:
+    def __init__(self, embeddings: TokenEmbeddings, encoder: BiRNNEncoder, heads: dict[str, nn.Module],
+                 masked_lm: MaskedWordHead | None = None) -> None:
         super().__init__()
         if encoder.input_size != embeddings.output_dim:
             raise ValueError(f"embeddings give {embeddings.output_dim} features, encoder takes {encoder.input_size}")
         self.embeddings = embeddings
         self.encoder = encoder
         self.heads = nn.ModuleDict(heads)
+        self.masked_lm = masked_lm
+
+    def encode(self, batch: Batch) -> torch.Tensor:
+        """Joined forward and backward states per token: [batch, seq, 2 * hidden]."""
+        return self.encoder(self.embeddings(batch), batch.lengths)
 
     def forward(self, batch: Batch, decode: bool = False) -> dict[str, HeadOutput]:
-        """Run every head; with targets in the batch each output carries its loss."""
-        states = self.encoder(self.embeddings(batch), batch.lengths)  # [batch, seq, 2 * hidden]
-        return {
+        """Run every head; with targets in the batch each output carries its loss.
+
+        With masked-token targets in the batch (training), the output ``MASKED_LM`` carries
+        the masked-token loss (its logits are the states of the chosen tokens).
+        """
+        states = self.encode(batch)
+        outputs = {
             task: head(states, batch.mask, batch.targets.get(task), decode=decode)
             for task, head in self.heads.items()
         }
+        targets = batch.targets.get(MASKED_LM)
+        if self.masked_lm is not None and targets is not None:
+            chosen = targets != IGNORE
+            if bool(chosen.any()):
+                picked = states[chosen]
+                outputs[MASKED_LM] = HeadOutput(picked, self.masked_lm.loss(picked, targets[chosen]))
+        return outputs
 
 
 def build_model(config: TaggerConfig, vocab: Vocab) -> SequenceTagger:
@@ -44,7 +62,10 @@ def build_model(config: TaggerConfig, vocab: Vocab) -> SequenceTagger:
             heads[task] = CrfHead(encoder.output_dim, len(labels), **transition_constraints(labels, task_config.scheme))
         else:
             heads[task] = SoftmaxHead(encoder.output_dim, len(labels))
-    return SequenceTagger(embeddings, encoder, heads)
+    masked_lm = None
+    if config.masked_lm.weight > 0:
+        masked_lm = MaskedWordHead(encoder.output_dim, len(vocab.words), config.masked_lm.cutoffs)
+    return SequenceTagger(embeddings, encoder, heads, masked_lm)
 
 
 def transition_constraints(labels: list[str], scheme: str) -> dict[str, torch.Tensor]:
