@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tagger.config import SourceConfig, TaskConfig
-from tagger.data import load_sentences
+from tagger.data import load_sentences, read_source
 from tagger.errors import DataFormatError
 from tagger.readers import infer_format, read_corpus
 from tagger.readers.columns import read_columns
@@ -433,6 +433,15 @@ def test_hf_dataset_from_local_json_files(tmp_path, offline):
     first, second = load_sentences([source], {"ner": TaskConfig(decoder="crf", scheme="BIOES")})
     assert first.tokens == ["Anna", "flew", "to", "Oslo"] and first.tags == {"ner": ["S-PER", "O", "O", "S-LOC"]}
     assert second.tags == {"ner": ["O"]}
+
+
+def test_hf_dataset_of_raw_text_gives_text_sentences(tmp_path, offline):
+    data = tmp_path / "text.jsonl"
+    data.write_text("\n".join(json.dumps({"text": t}) for t in ["Anna flew to Oslo.", "   ", "Hi there"]) + "\n")
+    source = SourceConfig(dataset="json", data_files=[str(data)], split="train")
+    sentences = list(read_source(source))
+    assert [(s.tokens, s.text) for s in sentences] == [([], "Anna flew to Oslo."), ([], "Hi there")]
+    assert sentences[1].meta["line"] == 3  # the blank row is skipped, rows keep their numbers
 
 
 # --------------------------------------------------------------------------- load_sentences: merging, schemes

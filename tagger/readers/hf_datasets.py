@@ -15,6 +15,7 @@ def read_dataset(
     columns: Mapping[str, str] | None = None,
     tokens_field: str = "tokens",
     data_files: list[str] | None = None,
+    text_field: str = "text",
 ) -> Iterator[Sentence]:
     """Yield Sentences from a dataset whose rows hold a token list and one label list per task.
 
@@ -23,7 +24,8 @@ def read_dataset(
 
     Integer labels of a ``Sequence(ClassLabel)`` feature are turned into their names.
     ``columns`` maps task -> field; by default every other list field with a label
-    feature becomes a task named after it.
+    feature becomes a task named after it. A dataset with a ``text_field`` and no
+    ``tokens_field`` gives raw-text Sentences (tokenized later), as for pretraining.
     """
     import datasets  # imported here: it is slow to import and only this reader needs it
 
@@ -36,8 +38,14 @@ def read_dataset(
             dataset = datasets.load_dataset(name, data_files=data_files or None, split=split)
         except (FileNotFoundError, ValueError) as error:
             raise DataFormatError(name, None, f"cannot load dataset: {error}") from None
+    if tokens_field not in dataset.column_names and text_field in dataset.column_names:
+        # Raw text (e.g. for tagger pretrain): tokenized later by the spaCy front end.
+        for index, row in enumerate(dataset):
+            if row[text_field] and row[text_field].strip():
+                yield Sentence([], text=row[text_field], meta={"source": f"{name}:{split}", "line": index + 1})
+        return
     if tokens_field not in dataset.column_names:
-        raise DataFormatError(name, None, f"dataset has no {tokens_field!r} field; fields: {', '.join(dataset.column_names)}")
+        raise DataFormatError(name, None, f"dataset has no {tokens_field!r} or {text_field!r} field; fields: {', '.join(dataset.column_names)}")
     if columns is None:
         columns = {field: field for field in dataset.column_names if field != tokens_field and _label_names(dataset.features[field]) is not None}
     names = {}
