@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from tagger.batching import IGNORE
 from tagger.nn.heads import HeadOutput
@@ -120,9 +121,15 @@ class CrfHead(nn.Module):
         if targets is not None:
             labelled = (targets != IGNORE).any(1)  # sentences that have this task's labels
             if bool(labelled.any()):
-                rows_mask = mask[labelled]
-                gold = targets[labelled].clamp(min=0)
-                nll = self.crf.negative_log_likelihood(logits[labelled], gold, rows_mask)
+                rows_mask, gold, emissions = mask[labelled], targets[labelled], logits[labelled]
+                unknown = (gold == IGNORE) & rows_mask  # tokens of a labelled sentence left unlabelled (e.g. masked)
+                if bool(unknown.any()):
+                    # Sum over every path that agrees with the known labels: free where unknown.
+                    known = F.one_hot(gold.clamp(min=0), self.crf.num_labels).bool() | unknown[..., None]
+                    agreeing = self.crf.log_partition(emissions.masked_fill(~known, FORBIDDEN), rows_mask)
+                    nll = self.crf.log_partition(emissions, rows_mask) - agreeing
+                else:
+                    nll = self.crf.negative_log_likelihood(emissions, gold.clamp(min=0), rows_mask)
                 loss = nll.sum() / rows_mask.sum()
         ids = self.crf.viterbi(logits, mask) if decode else None
         return HeadOutput(logits, loss, ids)
