@@ -139,7 +139,7 @@ class Tagger:
                 states = self.model.encode(batch)[0, positions]
                 probabilities = self.model.masked_lm.log_probs(states).exp().cpu()
                 probabilities[:, specials] = 0.0
-                best = probabilities.topk(min(top_k, probabilities.shape[1]), dim=-1)
+                best = probabilities.topk(min(top_k, probabilities.shape[1] - len(specials)), dim=-1)
                 for row, position in enumerate(positions):
                     words = [self.vocab.words.items[j] for j in best.indices[row].tolist()]
                     blanks.append(Blank(position, list(zip(words, best.values[row].tolist()))))
