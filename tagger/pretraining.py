@@ -29,7 +29,7 @@ from tagger.nn.model import SequenceTagger, build_model
 from tagger.runtime import choose_device, seed_everything, set_threads
 from tagger.serialize import save_model
 from tagger.tokenize import Tokenizer
-from tagger.training import CHECKPOINT, TrainingMonitor, _build_scheduler, _load_checkpoint, _save_checkpoint
+from tagger.training import CHECKPOINT, TrainingMonitor, build_scheduler, load_checkpoint, save_checkpoint
 from tagger.types import Sentence
 from tagger.vocab import Vocab
 
@@ -78,10 +78,10 @@ def pretrain(config: TaggerConfig, output_dir: str | Path, *, resume: bool = Fal
         monitor.message(f"vocabulary: {len(vocab.words)} words, {len(vocab.chars)} characters")
     model = build_model(config, vocab).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, betas=tuple(settings.betas), weight_decay=settings.weight_decay)  # type: ignore[arg-type]
-    scheduler = _build_scheduler(optimizer, _as_steps(settings, plan.max_steps), 1)
+    scheduler = build_scheduler(optimizer, _as_steps(settings, plan.max_steps), 1)
     state: dict[str, Any] = {"step": 0, "epoch": 1, "consumed": 0, "seconds": 0.0, "tokens": 0}
     if resuming:
-        state = _load_checkpoint(checkpoint, model, optimizer, scheduler, generator)
+        state = load_checkpoint(checkpoint, model, optimizer, scheduler, generator)
         monitor.message(f"resuming at step {state['step']} (epoch {state['epoch']}, {state['consumed']} sentences in)")
 
     encoder = BatchEncoder(vocab, config.embeddings.max_word_chars)
@@ -92,7 +92,7 @@ def pretrain(config: TaggerConfig, output_dir: str | Path, *, resume: bool = Fal
     while not done and state["epoch"] <= settings.max_epochs:
         stream = islice(stream_sentences(config), state["consumed"], None)
         monitor.start_epoch(state["epoch"], None)  # the stream's length is unknown
-        while buffer := [s for s in islice(stream, plan.shuffle_buffer) if s.tokens]:
+        while buffer := list(islice(stream, plan.shuffle_buffer)):  # stream_sentences gives no empty sentence
             model.train()
             for positions in bucket_batches([len(s) for s in buffer], settings.batch_size, generator):
                 loss = _step(model, encoder, [buffer[i] for i in positions], config.masked_lm, generator, optimizer, scheduler, settings.clip_norm, device)
@@ -106,7 +106,7 @@ def pretrain(config: TaggerConfig, output_dir: str | Path, *, resume: bool = Fal
             state["seconds"] = time.perf_counter() - started
             done = bool((plan.max_steps and state["step"] >= plan.max_steps)
                         or (settings.max_minutes and state["seconds"] > settings.max_minutes * 60))
-            if done or state["step"] >= next_checkpoint:
+            if not done and state["step"] >= next_checkpoint:  # the end is saved below
                 _save(output_dir, model, vocab, config, optimizer, scheduler, generator, state, dev, monitor)
                 next_checkpoint = (state["step"] // plan.checkpoint_every + 1) * plan.checkpoint_every
             if done:
@@ -153,7 +153,7 @@ def _save(output_dir: Path, model: SequenceTagger, vocab: Vocab, config: TaggerC
                             "tokens": state["tokens"], "corpora": [s.path or s.dataset for s in config.data.train]},
             "scores": {"dev": {"masked_lm": scores}} if scores else {}}
     save_model(output_dir, model, vocab, config, meta)
-    _save_checkpoint(output_dir / CHECKPOINT, model, vocab, optimizer, scheduler, generator, state)
+    save_checkpoint(output_dir / CHECKPOINT, model, vocab, optimizer, scheduler, generator, state)
     line = f"step {state['step']}: saved"
     if scores:
         line += f"; dev masked-token accuracy {scores['accuracy']:.2%}, perplexity {scores['perplexity']:.1f}"

@@ -17,11 +17,11 @@ from tagger.config import TaggerConfig, TrainingConfig
 from tagger.data import load_sentences
 from tagger.errors import ConfigError
 from tagger.evaluation import main_score, score
+from tagger.masking import mask_sentences
 from tagger.nn.model import SequenceTagger, build_model
 from tagger.predict import Tagger
 from tagger.pretrained import load_pretrained_words, load_pretrained_vectors
 from tagger.runtime import choose_device, seed_everything, set_threads
-from tagger.masking import mask_sentences
 from tagger.serialize import load_model, load_weights, save_model, save_weights, write_atomic
 from tagger.types import Scores, Sentence
 from tagger.vocab import Vocab
@@ -91,11 +91,11 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
         monitor.message(f"pretrained vectors for {found} of {len(vocab.words)} words")
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, betas=tuple(settings.betas), weight_decay=settings.weight_decay)  # type: ignore[arg-type]
-    scheduler = _build_scheduler(optimizer, settings, math.ceil(len(train_sentences) / settings.batch_size))
+    scheduler = build_scheduler(optimizer, settings, math.ceil(len(train_sentences) / settings.batch_size))
 
     state: dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad_epochs": 0, "records": [], "seconds": 0.0}
     if resuming:
-        state = _load_checkpoint(checkpoint, model, optimizer, scheduler, generator)
+        state = load_checkpoint(checkpoint, model, optimizer, scheduler, generator)
         monitor.message(f"resuming after epoch {state['epoch']}")
     elif checkpoint.exists():
         monitor.message(f"{checkpoint} exists and will be replaced (use --resume to continue it)")
@@ -135,7 +135,7 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
         else:
             state["bad_epochs"] += 1
         write_atomic(output_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state["records"]))
-        _save_checkpoint(checkpoint, model, vocab, optimizer, scheduler, generator, state)
+        save_checkpoint(checkpoint, model, vocab, optimizer, scheduler, generator, state)
         monitor.end_epoch(record)
         if settings.patience and state["bad_epochs"] >= settings.patience:
             monitor.message(f"stopping early: no dev improvement for {settings.patience} epochs")
@@ -234,7 +234,7 @@ def _evaluate(tagger: Tagger, sentences: list[Sentence], config: TaggerConfig) -
     return score(sentences, predictions, config.tasks)
 
 
-def _build_scheduler(optimizer: torch.optim.Optimizer, settings: TrainingConfig, steps_per_epoch: int) -> Any:
+def build_scheduler(optimizer: torch.optim.Optimizer, settings: TrainingConfig, steps_per_epoch: int) -> Any:
     if settings.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
     total = max(settings.max_epochs * steps_per_epoch, 1)
@@ -268,7 +268,7 @@ def _meta(config: TaggerConfig, state: dict[str, Any], dev: Scores, test: Scores
     return meta
 
 
-def _save_checkpoint(directory: Path, model: SequenceTagger, vocab: Vocab, optimizer: torch.optim.Optimizer,
+def save_checkpoint(directory: Path, model: SequenceTagger, vocab: Vocab, optimizer: torch.optim.Optimizer,
                      scheduler: Any, generator: torch.Generator, state: dict[str, Any]) -> None:
     """Everything to continue training: last weights, optimizer, schedule, data order and RNG states."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -286,7 +286,7 @@ def _save_checkpoint(directory: Path, model: SequenceTagger, vocab: Vocab, optim
     temporary.replace(directory / "trainer.pt")
 
 
-def _load_checkpoint(directory: Path, model: SequenceTagger, optimizer: torch.optim.Optimizer, scheduler: Any,
+def load_checkpoint(directory: Path, model: SequenceTagger, optimizer: torch.optim.Optimizer, scheduler: Any,
                      generator: torch.Generator) -> dict[str, Any]:
     load_weights(model, directory / "last.safetensors")
     trainer = torch.load(directory / "trainer.pt", weights_only=True)  # tensors and plain containers only
