@@ -24,7 +24,7 @@ from tagger.nn.model import build_model
 from tagger.predict import Tagger
 from tagger.pretraining import masked_lm_scores, pretrain, stream_sentences
 from tagger.serialize import load_model, save_model
-from tagger.training import TrainingMonitor, _build_scheduler, _Step, copy_pretrained, take_architecture, train
+from tagger.training import TrainingMonitor, build_scheduler, _Step, copy_pretrained, take_architecture, train
 from tagger.types import Sentence
 from tagger.vocab import MASK, SPECIALS, Vocab
 
@@ -380,7 +380,7 @@ def test_training_step_masks_batches_only_with_a_positive_weight(sample_sentence
         seen = []
         model.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        step = _Step(model, BatchEncoder(sample_vocab), optimizer, _build_scheduler(optimizer, config.training, 10), config,
+        step = _Step(model, BatchEncoder(sample_vocab), optimizer, build_scheduler(optimizer, config.training, 10), config,
                      torch.device("cpu"), TrainingMonitor(), torch.Generator().manual_seed(0))
         loss = step.batch(sample_sentences[:8])
         assert loss is not None and bool(torch.isfinite(loss))
