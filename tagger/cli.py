@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -15,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from tagger.errors import TaggerError
+from tagger.errors import DataFormatError, TaggerError
 
 app = typer.Typer(help="Sequence labelling with deep bidirectional LSTM/GRU taggers.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)
@@ -234,36 +233,57 @@ def _unlabelled(sentence: Any) -> Any:
 @app.command()
 def annotate(
     model: Annotated[Path, typer.Argument(help="A model directory.")],
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Text (one document per line), JSONL, CoNLL-U or column file.")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Text (one document per line), JSONL, CoNLL-U, column or .spacy file.")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file; default standard output.")] = None,
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format; default from the extension.")] = None,
     output_format: Annotated[Optional[str], typer.Option("--output-format", help="jsonl, conllu or conll; default from OUTPUT's extension, else jsonl.")] = None,
     batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
+    text_field: Annotated[str, typer.Option(help="JSONL field with raw text.")] = "text",
+    tokens_field: Annotated[str, typer.Option(help="JSONL field with a token list (used when present).")] = "tokens",
+    errors: Annotated[Optional[Path], typer.Option(help="Where bad records go; default OUTPUT's name with .errors.jsonl.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from OUTPUT.partial.")] = False,
+    strict: Annotated[bool, typer.Option(help="Stop at the first bad record instead of listing it in the errors file.")] = False,
 ) -> None:
     """Label a file with a model, streaming, and write JSONL, CoNLL-U or columns."""
+    from tagger.annotate import RecordError, annotate_file, read_records
     from tagger.predict import Tagger
-    from tagger.readers import EXTENSIONS, read_corpus
-    from tagger.writers import WRITE_FORMATS, atomic_output, format_prediction
+    from tagger.readers import EXTENSIONS, infer_format
+    from tagger.writers import WRITE_FORMATS, format_prediction
 
     fmt = output_format or (EXTENSIONS.get(output.suffix.lower()) if output else None) or "jsonl"
     if fmt not in WRITE_FORMATS:
         _fail(TaggerError(f"cannot write {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}"))
-    written = 0
+    progress = Progress(TextColumn("annotating"), MofNCompleteColumn(), TextColumn("records"), TimeElapsedColumn(), console=console, transient=True)
     try:
         tagger = Tagger.load(model)
-        sentences = (_unlabelled(s) for s in read_corpus(input_path, input_format))
-        progress = Progress(TextColumn("annotating"), MofNCompleteColumn(), TextColumn("sentences"), TimeElapsedColumn(), console=console, transient=True)
-        with progress, (atomic_output(output) if output else nullcontext(sys.stdout)) as handle:
+        source_format = input_format or infer_format(input_path)
+        with progress:
             task = progress.add_task("annotate", total=None)
-            for prediction in tagger.predict_sentences(sentences, batch_size):
-                written += 1
-                handle.write(format_prediction(prediction, fmt, written))
-                progress.advance(task)
+            if output is None:  # standard output: streaming, no errors file, no resume
+                def checked() -> Any:
+                    for item in read_records(input_path, source_format, text_field, tokens_field):
+                        if isinstance(item, RecordError):
+                            raise DataFormatError(input_path, item.line, item.reason)
+                        yield item
+
+                for count, prediction in enumerate(tagger.predict_sentences(checked(), batch_size), start=1):
+                    sys.stdout.write(format_prediction(prediction, fmt, count))
+                    progress.advance(task)
+                return
+            summary = annotate_file(tagger, input_path, output, input_format=source_format, output_format=fmt, batch_size=batch_size,
+                                    text_field=text_field, tokens_field=tokens_field, errors_path=errors, resume=resume, strict=strict,
+                                    on_progress=lambda n: progress.advance(task, n))
     except TaggerError as error:
         _fail(error)
         return
-    if output:
-        console.print(f"wrote {written} sentences to {output}")
+    table = Table(title=f"annotated {input_path} -> {output}")
+    for column in ("done", "failed", "resumed", "seconds", "records/s"):
+        table.add_column(column, justify="right")
+    rate = summary.done / summary.seconds if summary.seconds else 0.0
+    table.add_row(f"{summary.done:,}", f"{summary.failed:,}", f"{summary.resumed:,}", f"{summary.seconds:.1f}", f"{rate:,.0f}")
+    console.print(table)
+    if summary.errors_path:
+        console.print(f"{summary.failed} bad records listed in {summary.errors_path}")
 
 
 @app.command("export-spacy")

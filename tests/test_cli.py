@@ -148,9 +148,21 @@ def test_annotate_jsonl_keeps_other_fields_and_reads_tokens_or_text(cli_model: P
     assert second["id"] == 8 and second["tokens"] == ["Pre", "-", "tokenized", "."] and len(second["tags"]["ner"]) == 4
 
 
-def test_annotate_bad_json_fails_naming_the_line_and_writes_no_output(cli_model: Path, tmp_path: Path) -> None:
+def test_annotate_strict_stops_at_a_bad_record_naming_the_line(cli_model: Path, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"text": "fine"}\n{"text": broken\n', encoding="utf-8")
-    result = runner.invoke(app, ["annotate", str(cli_model), str(source), "-o", str(tmp_path / "out.jsonl")])
+    result = runner.invoke(app, ["annotate", str(cli_model), str(source), "-o", str(tmp_path / "out.jsonl"), "--strict"])
     assert result.exit_code == 1 and f"{source}:2" in result.output
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_annotate_lists_bad_records_and_goes_on(cli_model: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'{"text": "fine"}\n{"text": broken\n[1, 2]\n{"id": 4}\n\xff\xfe\n{"text": "also fine"}\n')
+    result = runner.invoke(app, ["annotate", str(cli_model), str(source), "-o", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["text"] for line in (tmp_path / "out.jsonl").read_text().splitlines()] == ["fine", "also fine"]
+    errors = [json.loads(line) for line in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
+    assert [e["line"] for e in errors] == [2, 3, 4, 5]
+    assert "invalid JSON" in errors[0]["reason"] and "object" in errors[1]["reason"] and "UTF-8" in errors[3]["reason"]
+    assert "4 bad records" in result.output.replace("\n", " ")

@@ -1,0 +1,183 @@
+"""``tagger annotate``: label a file record by record, keep going past bad records, resume after a stop.
+
+Output goes to ``OUTPUT.partial`` and is renamed to ``OUTPUT`` only when the whole input is done.
+After every chunk of records the written sizes of the output and the errors file and the number
+of input records done are recorded in ``OUTPUT.partial.progress``; ``resume`` cuts both files back
+to those sizes (dropping a half-written tail) and skips that many records, so an interrupted run
+continues with no duplicate and no gap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+from tagger.errors import DataFormatError, TaggerError
+from tagger.predict import Tagger
+from tagger.readers import read_corpus
+from tagger.readers.jsonl import record_to_sentence
+from tagger.types import Sentence
+from tagger.writers import format_prediction
+
+LENIENT_FORMATS = ("text", "jsonl")  # one record per line: a bad line is one failed record
+
+
+@dataclass
+class RecordError:
+    line: int | None
+    reason: str
+
+
+@dataclass
+class AnnotateSummary:
+    done: int = 0  # records labelled and written
+    failed: int = 0  # bad records, listed in the errors file
+    resumed: int = 0  # records a previous run had done
+    seconds: float = 0.0
+    errors_path: Path | None = None
+
+
+def read_records(path: Path, fmt: str, text_field: str = "text", tokens_field: str = "tokens") -> Iterator[Sentence | RecordError]:
+    """The input's records in order: Sentences, or RecordErrors for lines that cannot be read.
+
+    Text and JSONL files fail per line; the other formats are read whole, so a malformed
+    line there stops the run (a DataFormatError naming file and line).
+    """
+    if fmt not in LENIENT_FORMATS:
+        for sentence in read_corpus(path, fmt):
+            yield Sentence(sentence.tokens, {}, sentence.text, None, sentence.meta)
+        return
+    if not path.is_file():
+        raise DataFormatError(path, None, "no such file")
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as error:
+                yield RecordError(number, f"not valid UTF-8 (byte {error.start})")
+                continue
+            if number == 1:
+                line = line.removeprefix("\ufeff")
+            if not line.strip():
+                continue
+            if fmt == "text":
+                yield Sentence([], {}, text=line, meta={"source": str(path), "line": number})
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                yield RecordError(number, f"invalid JSON: {error.msg} (column {error.colno})")
+                continue
+            if not isinstance(record, dict):
+                yield RecordError(number, "expected a JSON object")
+                continue
+            try:
+                yield record_to_sentence(record, path, number, None, tokens_field, text_field)
+            except DataFormatError as error:
+                yield RecordError(number, error.reason)
+
+
+def annotate_file(
+    tagger: Tagger,
+    input_path: str | Path,
+    output: str | Path,
+    *,
+    input_format: str,
+    output_format: str,
+    batch_size: int = 256,
+    text_field: str = "text",
+    tokens_field: str = "tokens",
+    errors_path: str | Path | None = None,
+    resume: bool = False,
+    strict: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> AnnotateSummary:
+    """Label ``input_path`` into ``output`` (see the module docstring for the guarantees).
+
+    Bad records go to ``errors_path`` (default ``OUTPUT`` with ``.errors.jsonl``) as JSON lines
+    with their line number and reason, and the run goes on; with ``strict`` the first one
+    stops it (the partial output stays, for ``resume`` once the input is fixed).
+    """
+    input_path, output = Path(input_path), Path(output)
+    errors_path = Path(errors_path) if errors_path else output.with_name(output.stem + ".errors.jsonl")
+    partial = output.with_name(output.name + ".partial")
+    progress_file = output.with_name(output.name + ".partial.progress")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    summary = AnnotateSummary(errors_path=errors_path)
+    state = {"records": 0, "output_bytes": 0, "errors_bytes": 0, "done": 0, "failed": 0}
+    if resume and progress_file.is_file() and partial.is_file():
+        state = json.loads(progress_file.read_text(encoding="utf-8"))
+        summary.resumed = state["records"]
+    errors_partial = errors_path.with_name(errors_path.name + ".partial")
+    started = time.perf_counter()
+    records = islice(read_records(input_path, input_format, text_field, tokens_field), state["records"], None)
+    with _open_at(partial, state["output_bytes"]) as out, _open_at(errors_partial, state["errors_bytes"]) as errors:
+        chunk_size = batch_size * 16
+        while chunk := list(islice(records, chunk_size)):
+            if strict:
+                bad = next((item for item in chunk if isinstance(item, RecordError)), None)
+                if bad is not None:
+                    raise DataFormatError(input_path, bad.line, f"{bad.reason} (run without --strict to skip bad records)")
+            sentences = [item for item in chunk if isinstance(item, Sentence)]
+            predictions = iter(tagger.predict_sentences(sentences, batch_size, window=len(sentences) // batch_size + 1))
+            for item in chunk:
+                if isinstance(item, RecordError):
+                    errors.write(json.dumps({"line": item.line, "reason": item.reason}) + "\n")
+                    state["failed"] += 1
+                else:
+                    state["done"] += 1
+                    out.write(format_prediction(next(predictions), output_format, state["done"]))
+            state["records"] += len(chunk)
+            state["output_bytes"], state["errors_bytes"] = _sync(out), _sync(errors)
+            _write_json(progress_file, state)
+            if on_progress:
+                on_progress(len(chunk))
+    summary.done, summary.failed = state["done"], state["failed"]
+    summary.seconds = time.perf_counter() - started
+    os.replace(partial, output)
+    if state["failed"]:
+        os.replace(errors_partial, errors_path)
+    else:
+        errors_partial.unlink(missing_ok=True)
+        summary.errors_path = None
+    progress_file.unlink(missing_ok=True)
+    return summary
+
+
+class _open_at:
+    """Open a file for writing from byte ``size`` on: 0 starts it anew, more cuts it back to that size."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path, self.size = path, size
+
+    def __enter__(self):  # noqa: ANN204 - a text file object
+        if self.size and self.path.is_file():
+            with self.path.open("r+b") as handle:
+                handle.truncate(self.size)
+            self.handle = self.path.open("a", encoding="utf-8", newline="\n")
+        else:
+            if self.size:
+                raise TaggerError(f"cannot resume: {self.path} is missing")
+            self.handle = self.path.open("w", encoding="utf-8", newline="\n")
+        return self.handle
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+
+def _sync(handle) -> int:  # noqa: ANN001 - a text file object
+    """Flush to disk; the file's size in bytes."""
+    handle.flush()
+    os.fsync(handle.fileno())
+    return os.fstat(handle.fileno()).st_size
+
+
+def _write_json(path: Path, data: dict) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(temporary, path)

@@ -1,0 +1,79 @@
+"""tagger annotate on files: resume after an interruption gives exactly the uninterrupted output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tagger.annotate import annotate_file
+from tagger.predict import Tagger
+
+LINES = [f"Maria Lopez number {i} moved to Chicago." if i % 7 else "{not json" for i in range(1, 60)]
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def tagger(trained_tiny_model: Path) -> Tagger:
+    return Tagger.load(trained_tiny_model)
+
+
+def write_input(path: Path) -> Path:
+    path.write_text("".join((json.dumps({"id": i, "text": line}) if not line.startswith("{") else line) + "\n"
+                            for i, line in enumerate(LINES)), encoding="utf-8")
+    return path
+
+
+def run(tagger: Tagger, source: Path, output: Path, **options) -> object:
+    return annotate_file(tagger, source, output, input_format="jsonl", output_format="jsonl", batch_size=1, **options)
+
+
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(tagger: Tagger, tmp_path: Path) -> None:
+    source = write_input(tmp_path / "in.jsonl")
+    reference = run(tagger, source, tmp_path / "ref.jsonl")
+    assert reference.done == 51 and reference.failed == 8
+
+    calls = []
+
+    def stop_after_two_chunks(records: int) -> None:
+        calls.append(records)
+        if len(calls) == 2:
+            raise Interrupt
+
+    output = tmp_path / "out.jsonl"
+    with pytest.raises(Interrupt):
+        run(tagger, source, output, on_progress=stop_after_two_chunks)
+    partial = output.with_name("out.jsonl.partial")
+    assert not output.exists() and partial.is_file()
+    with partial.open("a", encoding="utf-8") as handle:
+        handle.write('{"half": "a record cut off by a kill')  # what a kill mid-write leaves
+    resumed = run(tagger, source, output, resume=True)
+    assert resumed.resumed == 32  # two chunks of 16 records (batch_size 1 x 16)
+    assert output.read_text() == (tmp_path / "ref.jsonl").read_text()
+    assert (tmp_path / "out.errors.jsonl").read_text() == (tmp_path / "ref.errors.jsonl").read_text()
+    assert not partial.exists() and not list(tmp_path.glob("*.progress"))
+
+
+def test_without_resume_a_new_run_starts_over(tagger: Tagger, tmp_path: Path) -> None:
+    source = write_input(tmp_path / "in.jsonl")
+    output = tmp_path / "out.jsonl"
+    output.with_name("out.jsonl.partial").write_text("left over\n")
+    summary = run(tagger, source, output)
+    assert summary.resumed == 0 and "left over" not in output.read_text()
+    ids = [json.loads(line)["id"] for line in output.read_text().splitlines()]
+    assert ids == [i for i, line in enumerate(LINES) if not line.startswith("{")]  # input order, no gaps
+
+
+def test_errors_file_only_when_there_are_errors(tagger: Tagger, tmp_path: Path) -> None:
+    source = tmp_path / "clean.txt"
+    source.write_text("Anna works in Oslo.\n\nTabs\there and emoji 🙂 too.\r\n", encoding="utf-8")
+    summary = annotate_file(tagger, source, tmp_path / "out.jsonl", input_format="text", output_format="jsonl")
+    assert summary.done == 2 and summary.failed == 0 and summary.errors_path is None
+    assert not list(tmp_path.glob("*errors*"))
+    second = json.loads((tmp_path / "out.jsonl").read_text().splitlines()[1])
+    text = second["text"]
+    assert all(text[start:end] == token for token, (start, end) in zip(second["tokens"], second["offsets"]))
