@@ -15,7 +15,7 @@ from tagger.errors import TaggerError
 from tagger.nn.heads import HeadOutput
 from tagger.nn.model import SequenceTagger
 from tagger.schemes import convert, tags_to_spans
-from tagger.tokenize import Tokenizer
+from tagger.tokenize import LONG_SENTENCE, Tokenizer
 from tagger.types import Blank, FilledSentence, Prediction, Sentence, Span
 from tagger.vocab import MASK, SPECIALS, Vocab
 
@@ -92,26 +92,33 @@ class Tagger:
         self, sentences: list[Sentence], batch_size: int = 256, scores: bool = False, max_tokens: int = MAX_BATCH_TOKENS
     ) -> list[Prediction]:
         """Label tokenized sentences in one go: sorted by length and cut into batches of at most
-        ``batch_size`` sentences and ``max_tokens`` padded tokens. Predictions in input order."""
-        results: list[Prediction | None] = [None] * len(sentences)
-        nonempty = [i for i, s in enumerate(sentences) if s.tokens]
-        for i, sentence in enumerate(sentences):
-            if not sentence.tokens:
-                nothing: dict[str, list] = {task: [] for task in self.tasks}
-                results[i] = self._to_prediction(sentence, nothing, dict(nothing) if scores else {})
-        lengths = [len(sentences[i]) for i in nonempty]
-        for positions in sorted_batches(lengths, batch_size, max_tokens):
-            members = [nonempty[p] for p in positions]
-            batch = self.encoder.encode([sentences[i] for i in members], with_targets=False).to(self.device)
+        ``batch_size`` sentences and ``max_tokens`` padded tokens. Predictions in input order.
+
+        A sentence longer than ``LONG_SENTENCE`` tokens (a whole document, say) is labelled in
+        pieces split at its sentence starts (``meta["sentence_starts"]``, set by the tokenizer)
+        or, lacking those, every ``LONG_SENTENCE`` tokens; the labels are joined back in order.
+        """
+        pieces = [(index, start, end) for index, sentence in enumerate(sentences) for start, end in _pieces(sentence)]
+        inputs = [sentences[i] if end - start == len(sentences[i]) else Sentence(sentences[i].tokens[start:end]) for i, start, end in pieces]
+        tags: list[dict[str, list[str]]] = [{task: [] for task in self.tasks} for _ in sentences]
+        token_scores: list[dict[str, list[float]]] = [{task: [] for task in self.tasks} if scores else {} for _ in sentences]
+        found: dict[int, tuple[dict[str, list[str]], dict[str, list[float]]]] = {}
+        for positions in sorted_batches([len(s) for s in inputs], batch_size, max_tokens):
+            batch = self.encoder.encode([inputs[p] for p in positions], with_targets=False).to(self.device)
             outputs = self.model(batch, decode=True)
             ids = {task: out.ids.cpu().tolist() for task, out in outputs.items()}
             probabilities = {task: self._label_probabilities(task, out, batch.mask) for task, out in outputs.items()} if scores else {}
-            for row, index in enumerate(members):
-                length = len(sentences[index])
-                tags = {task: [self.vocab.labels[task].items[j] for j in ids[task][row][:length]] for task in self.tasks}
-                token_scores = {task: values[row][:length] for task, values in probabilities.items()}
-                results[index] = self._to_prediction(sentences[index], tags, token_scores)
-        return results  # type: ignore[return-value]
+            for row, piece in enumerate(positions):
+                length = len(inputs[piece])
+                found[piece] = ({task: [self.vocab.labels[task].items[j] for j in ids[task][row][:length]] for task in self.tasks},
+                                {task: values[row][:length] for task, values in probabilities.items()})
+        for piece, (index, _, _) in enumerate(pieces):  # pieces are in input order: join them back
+            piece_tags, piece_scores = found[piece]
+            for task in self.tasks:
+                tags[index][task].extend(piece_tags[task])
+            for task, values in piece_scores.items():
+                token_scores[index][task].extend(values)
+        return [self._to_prediction(sentence, tags[i], token_scores[i]) for i, sentence in enumerate(sentences)]
 
     @torch.inference_mode()
     def fill_mask(self, inputs: str | Sequence[str] | Sequence[Sequence[str]], top_k: int = 5) -> list[FilledSentence]:
@@ -174,3 +181,15 @@ class Tagger:
                 found = [Span(s.start, s.end, s.label, sentence.offsets[s.start][0], sentence.offsets[s.end - 1][1]) for s in found]
             spans[task] = found
         return Prediction(sentence.tokens, tags, spans, sentence.text, sentence.offsets, sentence.meta, scores or {})
+
+
+def _pieces(sentence: Sentence) -> list[tuple[int, int]]:
+    """Token ranges to label separately: the whole sentence unless it is longer than LONG_SENTENCE."""
+    length = len(sentence)
+    if length <= LONG_SENTENCE:
+        return [(0, length)] if length else []
+    starts = [0, *(i for i in sentence.meta.get("sentence_starts", []) if 0 < i < length), length]
+    ranges = []
+    for start, end in zip(starts, starts[1:]):
+        ranges.extend((i, min(i + LONG_SENTENCE, end)) for i in range(start, end, LONG_SENTENCE))
+    return ranges

@@ -22,6 +22,7 @@ from spacy.util import minibatch
 
 from tagger.errors import ConfigError, TaggerError
 from tagger.schemes import split_tag
+from tagger.tokenize import LONG_SENTENCE
 from tagger.types import Sentence
 
 if TYPE_CHECKING:
@@ -123,8 +124,9 @@ class BiRNNTagger:
 
     The model reads the Doc's own tokens, whatever tokenizer made them: every token that is
     not whitespace gets a label, whitespace tokens get ``SPACE``/``_SP`` and never start or
-    end an entity. A Doc with sentence boundaries is tagged sentence by sentence, otherwise
-    as one sequence.
+    end an entity. A Doc with sentence boundaries is tagged sentence by sentence; one without
+    is one sequence, unless it is longer than LONG_SENTENCE tokens: then it is tagged in the
+    pieces that spaCy's rule-based sentencizer would make.
     """
 
     def __init__(
@@ -238,7 +240,7 @@ class BiRNNTagger:
                 for token in span:
                     (spaces if token.is_space else words).append(token)
                 units.append((doc, words))
-        sentences = [Sentence([token.text for token in words]) for _, words in units]
+        sentences = [self._sentence(doc, words) for doc, words in units]
         predictions = tagger.label_sentences(sentences, scores=self.scores)
         found: dict[int, dict[str, list[Span]]] = {id(doc): {} for doc in docs}
         for (doc, words), prediction in zip(units, predictions):
@@ -256,6 +258,18 @@ class BiRNNTagger:
                     self._set_ents(doc, spans)
                 elif target.kind == "spans":
                     doc.spans[target.key] = spans
+
+    @staticmethod
+    def _sentence(doc: Doc, words: list[Token]) -> Sentence:
+        """The model's input; a long Doc without sentence boundaries gets the starts spaCy's
+        rule-based sentencizer would set (the Doc itself is left as it is)."""
+        sentence = Sentence([token.text for token in words])
+        if len(words) > LONG_SENTENCE and not doc.has_annotation("SENT_START"):
+            from spacy.pipeline import Sentencizer
+
+            starts = Sentencizer().predict([doc])[0]
+            sentence.meta["sentence_starts"] = [n for n, token in enumerate(words) if n and starts[token.i]]
+        return sentence
 
     def _set_token_labels(self, words: list[Token], prediction: Prediction) -> None:
         for task, target in self._targets.items():

@@ -7,6 +7,10 @@ from functools import cached_property
 
 from tagger.types import Sentence
 
+# Longer token sequences are labelled in pieces of at most this many tokens, split at sentence
+# boundaries where known: the model was trained on sentences, and long inputs cost memory.
+LONG_SENTENCE = 200
+
 
 class Tokenizer:
     """spaCy's rule-based tokenizer (``spacy.blank(lang)``); whitespace tokens are dropped."""
@@ -33,4 +37,13 @@ class Tokenizer:
             words = [t for t in doc if not t.is_space]
             sentence.tokens = [t.text for t in words]
             sentence.offsets = [(t.idx, t.idx + len(t.text)) for t in words]
+            if len(words) > LONG_SENTENCE:  # a document, not a sentence: mark where its sentences start
+                self._sentencizer(doc)
+                sentence.meta["sentence_starts"] = [n for n, t in enumerate(words) if n and t.is_sent_start]
             yield sentence
+
+    @cached_property
+    def _sentencizer(self):  # noqa: ANN202 - spacy.pipeline.Sentencizer
+        from spacy.pipeline import Sentencizer
+
+        return Sentencizer()

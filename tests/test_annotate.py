@@ -77,3 +77,37 @@ def test_errors_file_only_when_there_are_errors(tagger: Tagger, tmp_path: Path) 
     second = json.loads((tmp_path / "out.jsonl").read_text().splitlines()[1])
     text = second["text"]
     assert all(text[start:end] == token for token, (start, end) in zip(second["tokens"], second["offsets"]))
+
+
+def test_long_documents_are_labelled_sentence_by_sentence_and_joined_back(tagger: Tagger) -> None:
+    import spacy
+
+    text = " ".join(f"Maria Lopez visited Chicago on day {i} , and the Red Cross sent help ." for i in range(20))
+    prediction = tagger.predict(text)
+    assert len(prediction.tokens) > 200
+    assert all(text[start:end] == token for token, (start, end) in zip(prediction.tokens, prediction.offsets))
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    sentences = [[t.text for t in sent if not t.is_space] for sent in nlp(text).sents]
+    assert len(sentences) == 20
+    expected = tagger.predict(sentences)
+    for task in tagger.tasks:
+        assert prediction.tags[task] == [tag for p in expected for tag in p.tags[task]]
+    assert [(s.label, text[s.start_char:s.end_char]) for s in prediction.spans["ner"]] == [
+        (s.label, " ".join(p.tokens[s.start:s.end])) for p in expected for s in p.spans["ner"]
+    ]
+    # Pre-tokenized input has no sentence starts: pieces of 200 tokens.
+    tokens = prediction.tokens
+    windows = tagger.predict([tokens[:200], tokens[200:]])
+    assert tagger.predict([tokens])[0].tags["upos"] == windows[0].tags["upos"] + windows[1].tags["upos"]
+
+
+def test_the_spacy_component_splits_long_docs_like_the_tagger(tagger: Tagger, trained_tiny_model: Path) -> None:
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("birnn_tagger", config={"model": str(trained_tiny_model)})
+    text = " ".join(f"Anna flew to Oslo on day {i} ." for i in range(40))
+    doc = nlp(text)
+    assert len(doc) > 200 and not doc.has_annotation("SENT_START")  # the Doc is not changed
+    assert [t.pos_ for t in doc] == tagger.predict(text).tags["upos"]
