@@ -9,6 +9,7 @@ continues with no duplicate and no gap.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import time
@@ -42,12 +43,48 @@ class AnnotateSummary:
     errors_path: Path | None = None
 
 
-def read_records(path: Path, fmt: str, text_field: str = "text", tokens_field: str = "tokens") -> Iterator[Sentence | RecordError]:
-    """The input's records in order: Sentences, or RecordErrors for lines that cannot be read.
+def infer_input_format(path: str | Path) -> str:
+    """A saved ``datasets`` folder is "dataset", another folder or a glob is text files, else by extension."""
+    from tagger.readers import infer_format
 
-    Text and JSONL files fail per line; the other formats are read whole, so a malformed
-    line there stops the run (a DataFormatError naming file and line).
+    if any((Path(path) / marker).is_file() for marker in ("dataset_info.json", "dataset_dict.json")):
+        return "dataset"
+    return "text" if input_files(path) is not None else infer_format(path)
+
+
+def input_files(pattern: str | Path) -> list[Path] | None:
+    """The files of a directory or a glob pattern, sorted (one document each); None for a single file."""
+    pattern = str(pattern)
+    if Path(pattern).is_dir():
+        return sorted(p for p in Path(pattern).rglob("*") if p.is_file() and not p.name.startswith("."))
+    if any(c in pattern for c in "*?["):
+        return sorted(p for p in map(Path, glob.glob(pattern, recursive=True)) if p.is_file())
+    return None
+
+
+def read_records(path: Path, fmt: str, text_field: str = "text", tokens_field: str = "tokens", split: str = "train") -> Iterator[Sentence | RecordError]:
+    """The input's records in order: Sentences, or RecordErrors for records that cannot be read.
+
+    Text and JSONL files fail per line, and a folder or glob of text files (one document per
+    file) per file; the other formats are read whole, so a malformed line there stops the run
+    (a DataFormatError naming file and line). ``fmt`` "dataset" reads a ``datasets`` dataset.
     """
+    files = input_files(path) if fmt != "dataset" else None
+    if files is not None:
+        for file in files:
+            try:
+                text = file.read_bytes().decode("utf-8").removeprefix("\ufeff")
+            except UnicodeDecodeError as error:
+                yield RecordError(None, f"{file}: not valid UTF-8 (byte {error.start})")
+                continue
+            yield Sentence([], {}, text=text, meta={"source": str(file), "record": {"file": str(file)}})
+        return
+    if fmt == "dataset":
+        from tagger.readers.hf_datasets import read_dataset
+
+        for sentence in read_dataset(str(path), split, {}, tokens_field, None, text_field):
+            yield Sentence(sentence.tokens, {}, sentence.text, None, sentence.meta)
+        return
     if fmt not in LENIENT_FORMATS:
         for sentence in read_corpus(path, fmt):
             yield Sentence(sentence.tokens, {}, sentence.text, None, sentence.meta)
@@ -95,6 +132,7 @@ def annotate_file(
     errors_path: str | Path | None = None,
     resume: bool = False,
     strict: bool = False,
+    split: str = "train",
     on_progress: Callable[[int], None] | None = None,
 ) -> AnnotateSummary:
     """Label ``input_path`` into ``output`` (see the module docstring for the guarantees).
@@ -103,6 +141,10 @@ def annotate_file(
     with their line number and reason, and the run goes on; with ``strict`` the first one
     stops it (the partial output stays, for ``resume`` once the input is fixed).
     """
+    if output_format == "spacy":
+        if resume:
+            raise TaggerError("a .spacy output is written whole at the end; it cannot resume (write JSONL to resume)")
+        return _annotate_to_docbin(tagger, Path(input_path), Path(output), input_format, batch_size, text_field, tokens_field, split, strict, on_progress)
     input_path, output = Path(input_path), Path(output)
     errors_path = Path(errors_path) if errors_path else output.with_name(output.stem + ".errors.jsonl")
     partial = output.with_name(output.name + ".partial")
@@ -115,7 +157,7 @@ def annotate_file(
         summary.resumed = state["records"]
     errors_partial = errors_path.with_name(errors_path.name + ".partial")
     started = time.perf_counter()
-    records = islice(read_records(input_path, input_format, text_field, tokens_field), state["records"], None)
+    records = islice(read_records(input_path, input_format, text_field, tokens_field, split), state["records"], None)
     with _open_at(partial, state["output_bytes"]) as out, _open_at(errors_partial, state["errors_bytes"]) as errors:
         chunk_size = batch_size * 16
         while chunk := list(islice(records, chunk_size)):
@@ -146,6 +188,30 @@ def annotate_file(
         errors_partial.unlink(missing_ok=True)
         summary.errors_path = None
     progress_file.unlink(missing_ok=True)
+    return summary
+
+
+def _annotate_to_docbin(tagger: Tagger, input_path: Path, output: Path, input_format: str, batch_size: int, text_field: str,
+                        tokens_field: str, split: str, strict: bool, on_progress: Callable[[int], None] | None) -> AnnotateSummary:
+    """The .spacy path: bad records are counted and, with ``strict``, stop the run; no errors file."""
+    from tagger.writers import DocBinWriter
+
+    writer, summary, started = DocBinWriter(tagger), AnnotateSummary(), time.perf_counter()
+    records = read_records(input_path, input_format, text_field, tokens_field, split)
+    while chunk := list(islice(records, batch_size * 16)):
+        for item in chunk:
+            if isinstance(item, RecordError):
+                if strict:
+                    raise DataFormatError(input_path, item.line, item.reason)
+                summary.failed += 1
+        sentences = [item for item in chunk if isinstance(item, Sentence)]
+        for prediction in tagger.predict_sentences(sentences, batch_size, window=len(sentences) // batch_size + 1):
+            writer.add(prediction)
+            summary.done += 1
+        if on_progress:
+            on_progress(len(chunk))
+    writer.save(output)
+    summary.seconds = time.perf_counter() - started
     return summary
 
 

@@ -233,21 +233,22 @@ def _unlabelled(sentence: Any) -> Any:
 @app.command()
 def annotate(
     model: Annotated[Path, typer.Argument(help="A model directory.")],
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Text (one document per line), JSONL, CoNLL-U, column or .spacy file.")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Text (one document per line), JSONL, CoNLL-U, column or .spacy file; a folder or glob of text files (one document each); a dataset with --format dataset.")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file; default standard output.")] = None,
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format; default from the extension.")] = None,
-    output_format: Annotated[Optional[str], typer.Option("--output-format", help="jsonl, conllu or conll; default from OUTPUT's extension, else jsonl.")] = None,
+    output_format: Annotated[Optional[str], typer.Option("--output-format", help="jsonl, conllu, conll or spacy; default from OUTPUT's extension, else jsonl.")] = None,
     batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
     text_field: Annotated[str, typer.Option(help="JSONL field with raw text.")] = "text",
     tokens_field: Annotated[str, typer.Option(help="JSONL field with a token list (used when present).")] = "tokens",
     errors: Annotated[Optional[Path], typer.Option(help="Where bad records go; default OUTPUT's name with .errors.jsonl.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from OUTPUT.partial.")] = False,
     strict: Annotated[bool, typer.Option(help="Stop at the first bad record instead of listing it in the errors file.")] = False,
+    split: Annotated[str, typer.Option(help="Split of a datasets dataset (--format dataset).")] = "train",
 ) -> None:
-    """Label a file with a model, streaming, and write JSONL, CoNLL-U or columns."""
-    from tagger.annotate import RecordError, annotate_file, read_records
+    """Label a file, a folder or glob of text files, or a dataset, streaming; write JSONL, CoNLL-U, columns or .spacy."""
+    from tagger.annotate import RecordError, annotate_file, infer_input_format, read_records
     from tagger.predict import Tagger
-    from tagger.readers import EXTENSIONS, infer_format
+    from tagger.readers import EXTENSIONS
     from tagger.writers import WRITE_FORMATS, format_prediction
 
     fmt = output_format or (EXTENSIONS.get(output.suffix.lower()) if output else None) or "jsonl"
@@ -256,12 +257,14 @@ def annotate(
     progress = Progress(TextColumn("annotating"), MofNCompleteColumn(), TextColumn("records"), TimeElapsedColumn(), console=console, transient=True)
     try:
         tagger = Tagger.load(model)
-        source_format = input_format or infer_format(input_path)
+        source_format = input_format or infer_input_format(input_path)
+        if output is None and fmt == "spacy":
+            raise TaggerError("a .spacy output needs a file: give -o OUTPUT.spacy")
         with progress:
             task = progress.add_task("annotate", total=None)
             if output is None:  # standard output: streaming, no errors file, no resume
                 def checked() -> Any:
-                    for item in read_records(input_path, source_format, text_field, tokens_field):
+                    for item in read_records(input_path, source_format, text_field, tokens_field, split):
                         if isinstance(item, RecordError):
                             raise DataFormatError(input_path, item.line, item.reason)
                         yield item
@@ -272,7 +275,7 @@ def annotate(
                 return
             summary = annotate_file(tagger, input_path, output, input_format=source_format, output_format=fmt, batch_size=batch_size,
                                     text_field=text_field, tokens_field=tokens_field, errors_path=errors, resume=resume, strict=strict,
-                                    on_progress=lambda n: progress.advance(task, n))
+                                    split=split, on_progress=lambda n: progress.advance(task, n))
     except TaggerError as error:
         _fail(error)
         return

@@ -7,11 +7,14 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from tagger.types import Prediction
 
-WRITE_FORMATS = ("jsonl", "conllu", "conll")
+if TYPE_CHECKING:
+    from tagger.predict import Tagger
+
+WRITE_FORMATS = ("jsonl", "conllu", "conll", "spacy")
 
 
 @contextmanager
@@ -62,4 +65,50 @@ def format_prediction(prediction: Prediction, fmt: str, index: int) -> str:
         return format_conllu(prediction, index)
     if fmt == "conll":
         return format_conll(prediction)
-    raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}")
+    raise ValueError(f"unknown text output format {fmt!r}; choose one of jsonl, conllu, conll")
+
+
+class DocBinWriter:
+    """Predictions -> a spaCy DocBin (``.spacy``): tasks go where the spaCy component puts them
+    (UPOS -> pos, XPOS -> tag, first span task -> ents, others -> ``doc.user_data``).
+
+    A DocBin is serialized whole, so it is kept in memory (compact arrays, not Docs) until ``save``.
+    """
+
+    def __init__(self, tagger: Tagger) -> None:
+        import spacy
+        from spacy.tokens import DocBin
+
+        from tagger.spacy_component import default_targets
+
+        self.vocab = spacy.blank(tagger.config.lang).vocab
+        self.targets = {task: target.kind for task, target in default_targets(tagger).items()}
+        self.doc_bin = DocBin(store_user_data=True)
+
+    def add(self, prediction: Prediction) -> None:
+        from spacy.tokens import Doc, Span
+
+        tokens, offsets = prediction.tokens, prediction.offsets
+        if offsets:  # a space after a token where the text has a gap before the next
+            spaces = [i + 1 < len(tokens) and offsets[i][1] < offsets[i + 1][0] for i in range(len(tokens))]
+        else:
+            spaces = [i + 1 < len(tokens) for i in range(len(tokens))]
+        doc = Doc(self.vocab, words=tokens, spaces=spaces)
+        for task, kind in self.targets.items():
+            labels = prediction.tags.get(task, [])
+            if kind in ("pos", "tag", "lemma"):
+                for token, label in zip(doc, labels):
+                    setattr(token, f"{kind}_", label)
+            elif kind == "morph":
+                for token, label in zip(doc, labels):
+                    token.set_morph(None if label == "_" else label)
+            elif kind == "ents":
+                doc.ents = [Span(doc, s.start, s.end, label=s.label) for s in prediction.spans.get(task, [])]
+            else:
+                doc.user_data[task] = labels
+        self.doc_bin.add(doc)
+
+    def save(self, path: Path) -> None:
+        from tagger.serialize import write_atomic
+
+        write_atomic(path, self.doc_bin.to_bytes())

@@ -111,3 +111,45 @@ def test_the_spacy_component_splits_long_docs_like_the_tagger(tagger: Tagger, tr
     doc = nlp(text)
     assert len(doc) > 200 and not doc.has_annotation("SENT_START")  # the Doc is not changed
     assert [t.pos_ for t in doc] == tagger.predict(text).tags["upos"]
+
+
+def test_spacy_output_reads_back_with_the_labels_of_the_jsonl_output(tagger: Tagger, tmp_path: Path) -> None:
+    from tagger.readers import read_corpus
+
+    source = tmp_path / "docs.txt"
+    source.write_text("Maria Lopez moved to Chicago.\nThe Red Cross sent help to Denver .\n", encoding="utf-8")
+    annotate_file(tagger, source, tmp_path / "out.jsonl", input_format="text", output_format="jsonl")
+    summary = annotate_file(tagger, source, tmp_path / "out.spacy", input_format="text", output_format="spacy")
+    assert summary.done == 2
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    back = list(read_corpus(tmp_path / "out.spacy"))
+    assert [s.tokens for s in back] == [r["tokens"] for r in records]
+    assert [s.tags["upos"] for s in back] == [r["tags"]["upos"] for r in records]
+    assert [s.tags.get("ner", ["O"] * len(s.tokens)) for s in back] == [r["tags"]["ner"] for r in records]
+    assert [s.meta["text"] for s in back] == [r["text"] for r in records]  # spaces rebuilt from the offsets
+
+
+def test_a_folder_or_glob_of_text_files_is_one_document_per_file(tagger: Tagger, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "b.txt").write_text("Anna works in Oslo.\nShe likes it.\n", encoding="utf-8")
+    (folder / "a.txt").write_text("Maria Lopez moved to Chicago.", encoding="utf-8")
+    (folder / "bad.txt").write_bytes(b"caf\xe9")
+    for source in (folder, f"{folder}/*.txt"):
+        output = tmp_path / "out.jsonl"
+        summary = annotate_file(tagger, source, output, input_format="text", output_format="jsonl")
+        records = [json.loads(line) for line in output.read_text().splitlines()]
+        assert [Path(r["file"]).name for r in records] == ["a.txt", "b.txt"] and summary.failed == 1
+        assert records[1]["text"] == "Anna works in Oslo.\nShe likes it.\n" and "She" in records[1]["tokens"]
+        assert "bad.txt" in (tmp_path / "out.errors.jsonl").read_text()
+
+
+def test_a_dataset_of_raw_text(tagger: Tagger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    folder = tmp_path / "ds"
+    datasets.Dataset.from_dict({"text": ["Anna works in Oslo.", "Hi there"], "id": [1, 2]}).save_to_disk(str(folder))
+    summary = annotate_file(tagger, folder, tmp_path / "out.jsonl", input_format="dataset", output_format="jsonl")
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert summary.done == 2 and records[0]["tokens"] == ["Anna", "works", "in", "Oslo", "."]
