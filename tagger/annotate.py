@@ -13,7 +13,9 @@ import glob
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -22,7 +24,7 @@ from tagger.errors import DataFormatError, TaggerError
 from tagger.predict import Tagger
 from tagger.readers import read_corpus
 from tagger.readers.jsonl import record_to_sentence
-from tagger.types import Sentence
+from tagger.types import Prediction, Sentence
 from tagger.writers import format_prediction
 
 LENIENT_FORMATS = ("text", "jsonl")  # one record per line: a bad line is one failed record
@@ -133,18 +135,22 @@ def annotate_file(
     resume: bool = False,
     strict: bool = False,
     split: str = "train",
+    workers: int = 1,
+    model_dir: str | Path | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> AnnotateSummary:
     """Label ``input_path`` into ``output`` (see the module docstring for the guarantees).
 
     Bad records go to ``errors_path`` (default ``OUTPUT`` with ``.errors.jsonl``) as JSON lines
     with their line number and reason, and the run goes on; with ``strict`` the first one
-    stops it (the partial output stays, for ``resume`` once the input is fixed).
+    stops it (the partial output stays, for ``resume`` once the input is fixed). ``workers`` > 1
+    labels chunks in that many processes (each loading ``model_dir``), written in input order.
     """
     if output_format == "spacy":
         if resume:
             raise TaggerError("a .spacy output is written whole at the end; it cannot resume (write JSONL to resume)")
-        return _annotate_to_docbin(tagger, Path(input_path), Path(output), input_format, batch_size, text_field, tokens_field, split, strict, on_progress)
+        return _annotate_to_docbin(tagger, Path(input_path), Path(output), input_format, batch_size, text_field, tokens_field,
+                                   split, strict, workers, model_dir, on_progress)
     input_path, output = Path(input_path), Path(output)
     errors_path = Path(errors_path) if errors_path else output.with_name(output.stem + ".errors.jsonl")
     partial = output.with_name(output.name + ".partial")
@@ -159,14 +165,8 @@ def annotate_file(
     started = time.perf_counter()
     records = islice(read_records(input_path, input_format, text_field, tokens_field, split), state["records"], None)
     with _open_at(partial, state["output_bytes"]) as out, _open_at(errors_partial, state["errors_bytes"]) as errors:
-        chunk_size = batch_size * 16
-        while chunk := list(islice(records, chunk_size)):
-            if strict:
-                bad = next((item for item in chunk if isinstance(item, RecordError)), None)
-                if bad is not None:
-                    raise DataFormatError(input_path, bad.line, f"{bad.reason} (run without --strict to skip bad records)")
-            sentences = [item for item in chunk if isinstance(item, Sentence)]
-            predictions = iter(tagger.predict_sentences(sentences, batch_size, window=len(sentences) // batch_size + 1))
+        for chunk, labelled in label_chunks(tagger, _checked(records, input_path, strict), batch_size, workers, model_dir):
+            predictions = iter(labelled)
             for item in chunk:
                 if isinstance(item, RecordError):
                     errors.write(json.dumps({"line": item.line, "reason": item.reason}) + "\n")
@@ -192,20 +192,16 @@ def annotate_file(
 
 
 def _annotate_to_docbin(tagger: Tagger, input_path: Path, output: Path, input_format: str, batch_size: int, text_field: str,
-                        tokens_field: str, split: str, strict: bool, on_progress: Callable[[int], None] | None) -> AnnotateSummary:
+                        tokens_field: str, split: str, strict: bool, workers: int, model_dir: str | Path | None,
+                        on_progress: Callable[[int], None] | None) -> AnnotateSummary:
     """The .spacy path: bad records are counted and, with ``strict``, stop the run; no errors file."""
     from tagger.writers import DocBinWriter
 
     writer, summary, started = DocBinWriter(tagger), AnnotateSummary(), time.perf_counter()
-    records = read_records(input_path, input_format, text_field, tokens_field, split)
-    while chunk := list(islice(records, batch_size * 16)):
-        for item in chunk:
-            if isinstance(item, RecordError):
-                if strict:
-                    raise DataFormatError(input_path, item.line, item.reason)
-                summary.failed += 1
-        sentences = [item for item in chunk if isinstance(item, Sentence)]
-        for prediction in tagger.predict_sentences(sentences, batch_size, window=len(sentences) // batch_size + 1):
+    records = _checked(read_records(input_path, input_format, text_field, tokens_field, split), input_path, strict)
+    for chunk, predictions in label_chunks(tagger, records, batch_size, workers, model_dir):
+        summary.failed += sum(isinstance(item, RecordError) for item in chunk)
+        for prediction in predictions:
             writer.add(prediction)
             summary.done += 1
         if on_progress:
@@ -213,6 +209,58 @@ def _annotate_to_docbin(tagger: Tagger, input_path: Path, output: Path, input_fo
     writer.save(output)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _checked(records: Iterator[Sentence | RecordError], path: Path, strict: bool) -> Iterator[Sentence | RecordError]:
+    for item in records:
+        if strict and isinstance(item, RecordError):
+            raise DataFormatError(path, item.line, f"{item.reason} (run without --strict to skip bad records)")
+        yield item
+
+
+def label_chunks(
+    tagger: Tagger, records: Iterator[Sentence | RecordError], batch_size: int, workers: int = 1, model_dir: str | Path | None = None
+) -> Iterator[tuple[list[Sentence | RecordError], list[Prediction]]]:
+    """Chunks of ``batch_size * 16`` records with the Predictions of their Sentences, in input order.
+
+    With ``workers`` > 1 the chunks are labelled in that many processes, each with its share of
+    the CPU cores as torch threads; a few chunks per worker are in flight at a time, so memory
+    stays bounded whatever the input size.
+    """
+    chunks = iter(lambda: list(islice(records, batch_size * 16)), [])
+    if workers <= 1:
+        for chunk in chunks:
+            sentences = [item for item in chunk if isinstance(item, Sentence)]
+            yield chunk, list(tagger.predict_sentences(sentences, batch_size, window=len(sentences) // batch_size + 1))
+        return
+    if model_dir is None:
+        raise TaggerError("workers > 1 need the model directory to load in each worker")
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(str(model_dir), threads, batch_size)) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(_label_in_worker, [item for item in chunk if isinstance(item, Sentence)])))
+            if len(pending) >= 2 * workers:
+                done_chunk, future = pending.popleft()
+                yield done_chunk, future.result()
+        while pending:
+            done_chunk, future = pending.popleft()
+            yield done_chunk, future.result()
+
+
+_worker: dict[str, object] = {}
+
+
+def _start_worker(model_dir: str, threads: int, batch_size: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _worker.update(tagger=Tagger.load(model_dir), batch_size=batch_size)
+
+
+def _label_in_worker(sentences: list[Sentence]) -> list[Prediction]:
+    tagger, batch_size = _worker["tagger"], _worker["batch_size"]
+    return list(tagger.predict_sentences(sentences, batch_size, window=len(sentences) // batch_size + 1))  # type: ignore[attr-defined, operator]
 
 
 class _open_at:

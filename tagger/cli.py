@@ -244,6 +244,7 @@ def annotate(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from OUTPUT.partial.")] = False,
     strict: Annotated[bool, typer.Option(help="Stop at the first bad record instead of listing it in the errors file.")] = False,
     split: Annotated[str, typer.Option(help="Split of a datasets dataset (--format dataset).")] = "train",
+    workers: Annotated[int, typer.Option(help="Processes labelling in parallel (each with its share of the CPU cores); output stays in input order.")] = 1,
 ) -> None:
     """Label a file, a folder or glob of text files, or a dataset, streaming; write JSONL, CoNLL-U, columns or .spacy."""
     from tagger.annotate import RecordError, annotate_file, infer_input_format, read_records
@@ -275,7 +276,7 @@ def annotate(
                 return
             summary = annotate_file(tagger, input_path, output, input_format=source_format, output_format=fmt, batch_size=batch_size,
                                     text_field=text_field, tokens_field=tokens_field, errors_path=errors, resume=resume, strict=strict,
-                                    split=split, on_progress=lambda n: progress.advance(task, n))
+                                    split=split, workers=workers, model_dir=model, on_progress=lambda n: progress.advance(task, n))
     except TaggerError as error:
         _fail(error)
         return

@@ -153,3 +153,12 @@ def test_a_dataset_of_raw_text(tagger: Tagger, tmp_path: Path, monkeypatch: pyte
     summary = annotate_file(tagger, folder, tmp_path / "out.jsonl", input_format="dataset", output_format="jsonl")
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert summary.done == 2 and records[0]["tokens"] == ["Anna", "works", "in", "Oslo", "."]
+
+
+def test_two_workers_write_what_one_writes_in_input_order(tagger: Tagger, trained_tiny_model: Path, tmp_path: Path) -> None:
+    source = write_input(tmp_path / "in.jsonl")
+    one = run(tagger, source, tmp_path / "one.jsonl")
+    two = run(tagger, source, tmp_path / "two.jsonl", workers=2, model_dir=trained_tiny_model)
+    assert (one.done, one.failed) == (two.done, two.failed) == (51, 8)
+    assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
+    assert (tmp_path / "two.errors.jsonl").read_text() == (tmp_path / "one.errors.jsonl").read_text()
