@@ -1,11 +1,30 @@
-"""HTTP service for a trained tagger (placeholder).
+"""HTTP service for a trained tagger: ``python serve.py --model models/quickstart``.
 
-The FastAPI service with micro-batching is not part of this release yet. Until it is,
-label files with ``tagger annotate MODEL INPUT -o OUTPUT`` or call
-``tagger.Tagger.load(MODEL).predict(...)`` from Python.
+Endpoints: POST /annotate, POST /fill-mask (models with a masked-token head), GET /health,
+GET /info, and the OpenAPI docs at /docs. Binds to 127.0.0.1 unless told otherwise; set
+BIRNN_TAGGER_TOKEN to require ``Authorization: Bearer <token>`` on every endpoint but /health.
 """
 
-import sys
+from __future__ import annotations
+
+import argparse
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a model directory (fixed for the life of the service)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--max-batch", type=int, default=256, help="texts merged into one model call at most")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a text waits for others to join its batch")
+    args = parser.parse_args(argv)
+
+    import uvicorn
+
+    from tagger.service import create_app
+
+    uvicorn.run(create_app(args.model, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms), host=args.host, port=args.port)
+
 
 if __name__ == "__main__":
-    sys.exit("serve.py: the HTTP service is not available in this release; use `tagger annotate` or the Python API.")
+    main()

@@ -311,6 +311,27 @@ def export_spacy(
 
 
 @app.command()
+def serve(
+    model: Annotated[Path, typer.Argument(help="A model directory (fixed for the life of the service).")],
+    host: Annotated[str, typer.Option(help="Interface to bind; loopback by default.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    max_batch: Annotated[int, typer.Option(help="Texts merged into one model call at most.")] = 256,
+    max_wait_ms: Annotated[float, typer.Option(help="How long a text waits for others to join its batch.")] = 5.0,
+) -> None:
+    """Run the HTTP service (as serve.py): /annotate, /fill-mask, /health, /info, docs at /docs."""
+    import uvicorn
+
+    from tagger.service import create_app
+
+    try:
+        application = create_app(model, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    except TaggerError as error:
+        _fail(error)
+        return
+    uvicorn.run(application, host=host, port=port)
+
+
+@app.command()
 def info(model: Annotated[Path, typer.Argument(help="A model directory.")]) -> None:
     """What a model is: tasks, labels, sizes, training corpora and recorded scores."""
     from tagger.serialize import read_json
