@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--max-batch", type=int, default=256, help="texts merged into one model call at most")
-    parser.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a text waits for others to join its batch")
+    parser.add_argument("--max-wait-ms", type=float, default=0.0, help="how long a batch waits for more texts (0: it takes what queued up while the model was busy)")
     args = parser.parse_args(argv)
 
     import uvicorn

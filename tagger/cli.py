@@ -316,7 +316,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind; loopback by default.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     max_batch: Annotated[int, typer.Option(help="Texts merged into one model call at most.")] = 256,
-    max_wait_ms: Annotated[float, typer.Option(help="How long a text waits for others to join its batch.")] = 5.0,
+    max_wait_ms: Annotated[float, typer.Option(help="How long a batch waits for more texts (0: it takes what queued up while the model was busy).")] = 0.0,
 ) -> None:
     """Run the HTTP service (as serve.py): /annotate, /fill-mask, /health, /info, docs at /docs."""
     import uvicorn

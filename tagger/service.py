@@ -1,8 +1,10 @@
 """The HTTP service: a FastAPI app around one model, with concurrent requests micro-batched.
 
-Requests put their texts on a queue; one worker takes up to ``max_batch`` texts (waiting at most
-``max_wait_ms`` after the first), labels them in a single call to the model in a worker thread,
-and hands each request its own results. The model directory is fixed when the app is made.
+Requests put their texts on a queue; one worker takes up to ``max_batch`` texts: all that queued
+up while the model was busy, then whatever arrives within ``max_wait_ms`` (0 by default: under
+load the batches form by themselves, and a lone request does not wait). It labels them in one
+call to the model in a worker thread and hands each request its own results. The model
+directory is fixed when the app is made.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class MicroBatcher:
 
     tagger: Tagger
     max_batch: int = 256
-    max_wait_ms: float = 5.0
+    max_wait_ms: float = 0.0
     batches_run: int = 0
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     task: asyncio.Task | None = None
@@ -68,8 +70,8 @@ class MicroBatcher:
             deadline = asyncio.get_running_loop().time() + self.max_wait_ms / 1000
             while size < self.max_batch:
                 remaining = deadline - asyncio.get_running_loop().time()
-                try:
-                    job = await asyncio.wait_for(self.queue.get(), max(remaining, 0)) if remaining > 0 else self.queue.get_nowait()
+                try:  # what queued up while the model was busy joins at once; then wait up to max_wait_ms
+                    job = self.queue.get_nowait() if remaining <= 0 or not self.queue.empty() else await asyncio.wait_for(self.queue.get(), remaining)
                 except (asyncio.TimeoutError, asyncio.QueueEmpty):
                     break
                 jobs.append(job)
@@ -98,7 +100,7 @@ def create_app(
     model: str | Path | Tagger,
     *,
     max_batch: int = 256,
-    max_wait_ms: float = 5.0,
+    max_wait_ms: float = 0.0,
     limits: Limits | None = None,
     token: str | None = None,
 ) -> FastAPI:
