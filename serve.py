@@ -11,19 +11,26 @@ import argparse
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and serve the model on uvicorn until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a model directory (fixed for the life of the service)")
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--max-batch", type=int, default=256, help="texts merged into one model call at most")
-    parser.add_argument("--max-wait-ms", type=float, default=0.0, help="how long a batch waits for more texts (0: it takes what queued up while the model was busy)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    parser.add_argument("--max-batch", type=int, default=256, help="texts merged into one model call at most (default: 256)")
+    parser.add_argument("--max-wait-ms", type=float, default=0.0,
+                        help="how long a batch waits for more texts (default 0: it takes what queued up while the model was busy)")
+    parser.add_argument("--max-texts", type=int, default=1000, help="texts per request at most (default: 1000)")
+    parser.add_argument("--max-chars", type=int, default=100_000, help="characters per text at most (default: 100000)")
+    parser.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024, help="request body size at most (default: 10 MiB)")
     args = parser.parse_args(argv)
 
     import uvicorn
 
     from tagger.service import create_app
 
-    uvicorn.run(create_app(args.model, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms), host=args.host, port=args.port)
+    app = create_app(args.model, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_texts=args.max_texts,
+                     max_chars=args.max_chars, max_body_bytes=args.max_body_bytes)
+    uvicorn.run(app, host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

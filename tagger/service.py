@@ -1,99 +1,384 @@
 """The HTTP service: a FastAPI app around one model, with concurrent requests micro-batched.
 
-Requests put their texts on a queue; one worker takes up to ``max_batch`` texts: all that queued
-up while the model was busy, then whatever arrives within ``max_wait_ms`` (0 by default: under
-load the batches form by themselves, and a lone request does not wait). It labels them in one
-call to the model in a worker thread and hands each request its own results. The model
-directory is fixed when the app is made.
+``create_app(model_dir)`` builds the app; ``python serve.py --model DIR`` runs it on uvicorn.
+Concurrent ``/annotate`` requests put their texts on one queue; a worker takes up to ``max_batch``
+texts: all that queued up while the model was busy, then whatever arrives within ``max_wait_ms``
+(0 by default: under load batches form by themselves, and a lone request does not wait). It labels
+them in one call to the model on a single model thread and hands each request its own results.
+The model directory is fixed when the app is made and never comes from a request.
 """
-
-from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import os
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from fastapi.security import HTTPBearer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, WithJsonSchema, create_model
 
-from tagger.predict import Tagger
+from tagger.errors import TaggerError
+from tagger.predict import BLANK, Tagger
 from tagger.types import Prediction, Sentence
 
-TOKEN_ENV = "BIRNN_TAGGER_TOKEN"
+TOKEN_ENV = "BIRNN_TAGGER_TOKEN"  # bearer token required on every endpoint but /health when set
+OPEN_PATHS = frozenset({"/health"})
+T = TypeVar("T")
+
+# ---------------------------------------------------------------------------------------------
+# Response bodies (request bodies depend on the app's limits and tasks: see _request_models)
+
+
+class SpanOut(BaseModel):
+    start: int = Field(description="First token of the span.")
+    end: int = Field(description="Token after the span (exclusive).")
+    label: str
+    start_char: int | None = Field(None, description="Character offsets, for raw-text input.")
+    end_char: int | None = None
+
+
+class PredictionOut(BaseModel):
+    tokens: list[str]
+    text: str | None = Field(None, description="The input text (raw-text input only).")
+    offsets: list[tuple[int, int]] | None = Field(None, description="Each token's [start, end) characters (raw text only).")
+    tags: dict[str, list[str]] = Field(description="Task -> one label per token (span tasks in BIO).")
+    spans: dict[str, list[SpanOut]] = Field(description="Span task -> its spans.")
+    scores: dict[str, list[float]] | None = Field(None, description="Task -> each token's probability of its label.")
+
+
+class AnnotateResponse(BaseModel):
+    results: list[PredictionOut]
+
+
+class CandidateOut(BaseModel):
+    word: str
+    probability: float
+
+
+class BlankOut(BaseModel):
+    position: int = Field(description="Token index of the blank.")
+    candidates: list[CandidateOut]
+
+
+class FilledOut(BaseModel):
+    tokens: list[str]
+    blanks: list[BlankOut]
+
+
+class FillMaskResponse(BaseModel):
+    results: list[FilledOut]
+
+
+class TaskInfo(BaseModel):
+    decoder: str
+    spans: bool = Field(description="A span task (tags in BIO, spans listed).")
+    labels: list[str]
+
+
+class InfoResponse(BaseModel):
+    model: str = Field(description="The model directory's name.")
+    lang: str
+    tasks: dict[str, TaskInfo]
+    fill_mask: bool = Field(description="Whether POST /fill-mask is available.")
+    scores: dict[str, Any] = Field(description="Scores recorded at training time (meta.json).")
+    versions: dict[str, str]
+    created: str | None = None
+    parameters: int | None = None
+    limits: dict[str, int]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# Micro-batching
 
 
 @dataclass
-class Limits:
-    max_texts: int = 1000  # texts per request
-    max_chars: int = 100_000  # characters per text (tokens of a token list count together)
-    max_tokens: int = 10_000  # tokens per token list
-    max_body_bytes: int = 10 * 1024 * 1024
+class _Job:
+    sentences: list[Sentence]
+    scores: bool
+    future: asyncio.Future[list[Prediction]]
 
 
-class AnnotateRequest(BaseModel):
-    texts: list[Union[str, list[str]]] = Field(min_length=1, description="Raw texts, or token lists.")
-    tasks: list[str] | None = Field(default=None, description="Tasks to return; default all.")
-    scores: bool = Field(default=False, description="Each token's probability of its label.")
-
-
-class FillMaskRequest(BaseModel):
-    texts: list[Union[str, list[str]]] = Field(min_length=1, description='Texts with "[MASK]" for each blank.')
-    top_k: int = Field(default=5, ge=1, le=100)
-
-
-@dataclass
 class MicroBatcher:
-    """Merges concurrent requests' sentences into one model call."""
+    """Merges the sentences of concurrent requests into one model call.
 
-    tagger: Tagger
-    max_batch: int = 256
-    max_wait_ms: float = 0.0
-    batches_run: int = 0
-    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
-    task: asyncio.Task | None = None
+    All model work (these batches and anything passed to :meth:`call`) runs on one thread, off the
+    event loop. ``batches_run`` and ``texts_run`` count the model calls made and texts labelled.
+    """
 
-    async def label(self, sentences: list[Sentence], scores: bool) -> list[Prediction]:
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        await self.queue.put((sentences, scores, future))
+    def __init__(self, tagger: Tagger, max_batch: int = 256, max_wait_ms: float = 0.0) -> None:
+        if max_batch < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch must be >= 1 and max_wait_ms >= 0")
+        self.tagger = tagger
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000
+        self.batches_run = 0
+        self.texts_run = 0
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tagger-model")
+        self._executor_closed = False
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._held: _Job | None = None  # taken off the queue but too big for the batch being built
+        self._closed = False
+
+    async def start(self) -> None:
+        """Start the worker on the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        if self._executor_closed:
+            self._executor, self._executor_closed = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tagger-model"), False
+        self._queue = asyncio.Queue()
+        self._closed = False
+        self._worker = asyncio.create_task(self._run(), name="tagger-micro-batcher")
+
+    async def stop(self) -> None:
+        """Stop the worker; requests still waiting get an error."""
+        self._closed = True
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.wait({self._worker}, timeout=5)
+        pending = [self._held] if self._held else []
+        while self._queue is not None and not self._queue.empty():
+            pending.append(self._queue.get_nowait())
+        for job in pending:
+            if not job.future.done():
+                job.future.set_exception(HTTPException(503, "the service is shutting down"))
+        self._worker, self._queue, self._held = None, None, None
+        self._executor.shutdown(wait=False)
+        self._executor_closed = True
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker runs on the current event loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return self._worker is not None and not self._worker.done() and self._loop is loop
+
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        """Run ``function(*args)`` on the model thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, partial(function, *args))
+
+    async def annotate(self, sentences: list[Sentence], scores: bool = False) -> list[Prediction]:
+        """Predictions for one request's sentences, in order, labelled together with other requests'."""
+        if not sentences:
+            return []
+        if not self.running:  # served without the lifespan (a bare ASGI call): no batching, still correct
+            return await self.call(self._label, sentences, scores)
+        assert self._queue is not None
+        future: asyncio.Future[list[Prediction]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(sentences, scores, future))
         return await future
 
-    async def run(self) -> None:
-        while True:
-            first = await self.queue.get()
-            jobs, size = [first], len(first[0])
-            deadline = asyncio.get_running_loop().time() + self.max_wait_ms / 1000
-            while size < self.max_batch:
-                remaining = deadline - asyncio.get_running_loop().time()
-                try:  # what queued up while the model was busy joins at once; then wait up to max_wait_ms
-                    job = self.queue.get_nowait() if remaining <= 0 or not self.queue.empty() else await asyncio.wait_for(self.queue.get(), remaining)
-                except (asyncio.TimeoutError, asyncio.QueueEmpty):
-                    break
-                jobs.append(job)
-                size += len(job[0])
-            await self._run_jobs(jobs)
-
-    async def _run_jobs(self, jobs: list[tuple[list[Sentence], bool, asyncio.Future]]) -> None:
-        sentences = [s for job in jobs for s in job[0]]
-        scores = any(job[1] for job in jobs)
-        try:
-            predictions = await asyncio.to_thread(lambda: list(self.tagger.predict_sentences(sentences, scores=scores)))
-        except Exception as error:  # a model failure answers its requests, and the worker goes on
-            for *_, future in jobs:
-                if not future.done():
-                    future.set_exception(error)
-            return
+    def _label(self, sentences: list[Sentence], scores: bool) -> list[Prediction]:
+        predictions = list(self.tagger.predict_sentences(sentences, scores=scores))
         self.batches_run += 1
-        start = 0
-        for job_sentences, _, future in jobs:
-            if not future.done():
-                future.set_result(predictions[start : start + len(job_sentences)])
-            start += len(job_sentences)
+        self.texts_run += len(sentences)
+        return predictions
+
+    async def _next_jobs(self) -> list[_Job]:
+        """The next batch: the first job, all that queued up behind it, then what comes within max_wait (up to max_batch texts)."""
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        first, self._held = self._held or await self._queue.get(), None
+        jobs, size = [first], len(first.sentences)
+        deadline = loop.time() + self.max_wait
+        while size < self.max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self._queue.get(), remaining)
+                except asyncio.TimeoutError:
+                    break
+            if size + len(job.sentences) > self.max_batch:
+                self._held = job  # starts the next batch
+                break
+            jobs.append(job)
+            size += len(job.sentences)
+        return jobs
+
+    async def _run(self) -> None:
+        while not self._closed:
+            jobs = [job for job in await self._next_jobs() if not job.future.done()]  # done: cancelled by its client
+            if not jobs:
+                continue
+            sentences = [sentence for job in jobs for sentence in job.sentences]
+            try:
+                predictions = await self.call(self._label, sentences, any(job.scores for job in jobs))
+            except Exception as error:  # noqa: BLE001 - handed to the requests; the worker goes on
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(error)
+                continue
+            start = 0
+            for job in jobs:
+                mine = predictions[start : start + len(job.sentences)]
+                start += len(job.sentences)
+                if not job.scores:
+                    for prediction in mine:
+                        prediction.scores = {}
+                if not job.future.done():
+                    job.future.set_result(mine)
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits and the token check, before any route runs
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_texts: int = 1000  # texts per request
+    max_chars: int = 100_000  # characters per text (a token list's tokens count together)
+    max_tokens: int = 10_000  # tokens per token-list item
+    max_body_bytes: int = 10 * 1024 * 1024  # request body
+    max_blanks: int = 1000  # [MASK]s per fill-mask request
+
+
+class _Guard:
+    """ASGI middleware: the bearer token (every path but /health), then the body size (413)."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], *, token: str | None, max_body_bytes: int) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {key.lower(): value for key, value in scope.get("headers", [])}
+        if self.token is not None and scope.get("path") not in OPEN_PATHS and not self._authorized(headers.get(b"authorization")):
+            return await _send_json(send, 401, {"detail": "a valid bearer token is required (Authorization: Bearer <token>)"},
+                                    [(b"www-authenticate", b"Bearer")])
+        too_big = {"detail": f"request body too large: at most {self.max_body_bytes} bytes"}
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                return await _send_json(send, 400, {"detail": "invalid Content-Length header"})
+            if int(declared) > self.max_body_bytes:
+                return await _send_json(send, 413, too_big)
+        chunks, size, more = [], 0, True
+        while more:  # read the body here, never more than the limit, then replay it to the app
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return await _send_json(send, 413, too_big)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body: dict[str, Any] | None = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        async def replay() -> dict:
+            nonlocal body
+            if body is not None:
+                message, body = body, None
+                return message
+            return await receive()
+
+        return await self.app(scope, replay, send)
+
+    def _authorized(self, header: bytes | None) -> bool:
+        scheme, _, credentials = (header or b"").partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.token or b"")
+
+
+async def _send_json(send: Callable[[dict], Awaitable[None]], status: int, content: Any, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    body = _dumps(content)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _dumps(content: Any) -> bytes:
+    """JSON as UTF-8, with non-ASCII escaped when the text cannot be UTF-8 (lone surrogates)."""
+    try:
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSONResponse that never fails on text that cannot be encoded as UTF-8."""
+
+    def render(self, content: Any) -> bytes:
+        return _dumps(content)
+
+
+# ---------------------------------------------------------------------------------------------
+# Request bodies
+
+
+def _valid_unicode(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"not valid Unicode text (unpaired surrogate at character {error.start})") from None
+    return text
+
+
+def _item_kind(item: Any) -> str | None:
+    return "text" if isinstance(item, str) else "tokens" if isinstance(item, list) else None
+
+
+def _request_models(tasks: list[str], limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
+    """AnnotateRequest and FillMaskRequest for these limits and tasks (so /docs shows them)."""
+
+    def tokens_fit(tokens: list[str]) -> list[str]:
+        if sum(map(len, tokens)) > limits.max_chars:
+            raise ValueError(f"the tokens have more than {limits.max_chars} characters together")
+        return tokens
+
+    def known_task(name: str) -> str:
+        if name not in tasks:
+            raise ValueError(f"unknown task {name!r}; this model's tasks: {', '.join(tasks)}")
+        return name
+
+    text = Annotated[str, StringConstraints(max_length=limits.max_chars), AfterValidator(_valid_unicode)]
+    token_list = Annotated[list[text], Field(max_length=limits.max_tokens), AfterValidator(tokens_fit)]  # type: ignore[valid-type]
+    item = Annotated[
+        Union[Annotated[text, Tag("text")], Annotated[token_list, Tag("tokens")]],  # type: ignore[valid-type]
+        Discriminator(_item_kind, custom_error_type="text_or_tokens", custom_error_message="each text is a string or a list of token strings"),
+    ]
+    texts = Annotated[list[item], Field(min_length=1, max_length=limits.max_texts)]  # type: ignore[valid-type]
+    task = Annotated[str, AfterValidator(known_task), WithJsonSchema({"type": "string", "enum": tasks})]
+    config = ConfigDict(extra="forbid")
+    annotate = create_model(
+        "AnnotateRequest",
+        __config__=config,
+        texts=(texts, Field(description=f"Raw texts (tokenized by the service) or token lists; 1 to {limits.max_texts}.")),
+        tasks=(Union[Annotated[list[task], Field(max_length=100)], None],  # type: ignore[valid-type]
+               Field(None, description="Tasks to return (default: all).")),
+        scores=(bool, Field(False, description="Also give each token's probability of its label.")),
+    )
+    fill_mask = create_model(
+        "FillMaskRequest",
+        __config__=config,
+        texts=(texts, Field(description=f'Texts or token lists with "{BLANK}" for each missing word.')),
+        top_k=(int, Field(5, ge=1, le=100, description="Candidates per blank.")),
+    )
+    return annotate, fill_mask
+
+
+# ---------------------------------------------------------------------------------------------
+# The app
 
 
 def create_app(
@@ -101,101 +386,106 @@ def create_app(
     *,
     max_batch: int = 256,
     max_wait_ms: float = 0.0,
-    limits: Limits | None = None,
+    max_texts: int = Limits.max_texts,
+    max_chars: int = Limits.max_chars,
+    max_tokens: int = Limits.max_tokens,
+    max_body_bytes: int = Limits.max_body_bytes,
+    max_blanks: int = Limits.max_blanks,
     token: str | None = None,
 ) -> FastAPI:
-    """The app for one model. ``token`` (default: the ``BIRNN_TAGGER_TOKEN`` environment variable),
-    when set, is required as a bearer token on every endpoint but ``/health``."""
+    """The service for one model (a model directory, loaded now, or a loaded Tagger).
+
+    ``token``: the bearer token required on every endpoint but ``/health``; None reads the
+    ``BIRNN_TAGGER_TOKEN`` environment variable, and an empty token turns the check off.
+    """
     tagger = model if isinstance(model, Tagger) else Tagger.load(model)
-    name = Path(model).name if not isinstance(model, Tagger) else "model"
-    limits = limits or Limits()
-    token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+    name = Path(model).resolve().name if not isinstance(model, Tagger) else "model"
+    limits = Limits(max_texts, max_chars, max_tokens, max_body_bytes, max_blanks)
+    token = os.environ.get(TOKEN_ENV) if token is None else token
+    batcher = MicroBatcher(tagger, max_batch, max_wait_ms)
+    AnnotateRequest, FillMaskRequest = _request_models(tagger.tasks, limits)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
-        batcher = MicroBatcher(tagger, max_batch, max_wait_ms)
-        batcher.task = asyncio.create_task(batcher.run())
-        app.state.batcher = batcher
-        yield
-        batcher.task.cancel()
+        await batcher.start()
+        try:
+            yield
+        finally:
+            await batcher.stop()
 
-    app = FastAPI(title="birnn-tagger", description="Sequence labelling with a deep BiLSTM/GRU tagger.", lifespan=lifespan)
-    bearer = HTTPBearer(auto_error=False)
+    app = FastAPI(
+        title="birnn-tagger",
+        version=str(tagger.meta.get("versions", {}).get("birnn_tagger", "")) or "0",
+        description=f"Sequence labelling with a deep BiLSTM/GRU tagger: model `{name}`, tasks {', '.join(tagger.tasks)}.",
+        lifespan=lifespan,
+        default_response_class=SafeJSONResponse,
+    )
+    app.state.batcher = batcher
+    app.state.limits = limits
+    app.add_middleware(_Guard, token=token or None, max_body_bytes=max_body_bytes)
+    # Documents the token in the OpenAPI schema; the check itself is in _Guard (which also covers /docs).
+    protected = [Depends(HTTPBearer(auto_error=False, description=f"Required when {TOKEN_ENV} is set."))] if token else []
 
-    def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-        if token and (credentials is None or not hmac.compare_digest(credentials.credentials.encode(), token.encode())):
-            raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in error.errors()]
+        return SafeJSONResponse({"detail": details}, status_code=422)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
-            return JSONResponse({"detail": f"request body over {limits.max_body_bytes} bytes"}, status_code=413)
-        if request.method in ("POST", "PUT", "PATCH") and len(await request.body()) > limits.max_body_bytes:
-            return JSONResponse({"detail": f"request body over {limits.max_body_bytes} bytes"}, status_code=413)
-        return await call_next(request)
+    @app.exception_handler(TaggerError)
+    async def tagger_error(request: Request, error: TaggerError) -> JSONResponse:
+        return SafeJSONResponse({"detail": str(error)}, status_code=400)
 
-    def check_texts(texts: list[str | list[str]]) -> list[Sentence]:
-        if len(texts) > limits.max_texts:
-            raise HTTPException(422, f"texts: {len(texts)} texts; at most {limits.max_texts} per request")
-        sentences = []
-        for n, item in enumerate(texts):
-            size = len(item) if isinstance(item, str) else sum(map(len, item))
-            if size > limits.max_chars:
-                raise HTTPException(422, f"texts[{n}]: {size} characters; at most {limits.max_chars}")
-            if isinstance(item, list):
-                if len(item) > limits.max_tokens:
-                    raise HTTPException(422, f"texts[{n}]: {len(item)} tokens; at most {limits.max_tokens}")
-                if not all(token.strip() for token in item):
-                    raise HTTPException(422, f"texts[{n}]: tokens must be non-empty and not only whitespace")
-            sentences.append(Sentence([], text=item) if isinstance(item, str) else Sentence(list(item)))
-        return sentences
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, error: Exception) -> JSONResponse:
+        return SafeJSONResponse({"detail": f"internal error: {type(error).__name__}"}, status_code=500)
 
-    @app.get("/health")
+    @app.get("/health", response_model=HealthResponse, summary="Liveness (no token needed)")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/info", dependencies=[Depends(authorized)])
+    @app.get("/info", response_model=InfoResponse, dependencies=protected, summary="The model: tasks, labels, scores, versions")
     async def info() -> dict[str, Any]:
+        meta = tagger.meta
         return {
             "model": name,
             "lang": tagger.config.lang,
-            "tasks": {task: {"labels": tagger.vocab.labels[task].items, "spans": bool(tagger.config.tasks[task].scheme)} for task in tagger.tasks},
+            "tasks": {
+                task: {"decoder": tagger.config.tasks[task].decoder, "spans": bool(tagger.config.tasks[task].scheme),
+                       "labels": list(tagger.vocab.labels[task].items)}
+                for task in tagger.tasks
+            },
             "fill_mask": tagger.model.masked_lm is not None,
-            "scores": tagger.meta.get("scores", {}),
-            "versions": tagger.meta.get("versions", {}),
+            "scores": meta.get("scores", {}),
+            "versions": {k: str(v) for k, v in meta.get("versions", {}).items()},
+            "created": meta.get("created"),
+            "parameters": meta.get("parameters"),
+            "limits": {**asdict(limits), "max_batch": max_batch},
         }
 
-    @app.post("/annotate", dependencies=[Depends(authorized)])
-    async def annotate(body: AnnotateRequest, request: Request) -> dict[str, Any]:
-        unknown = [task for task in body.tasks or [] if task not in tagger.tasks]
-        if unknown:
-            raise HTTPException(422, f"tasks: unknown {unknown}; the model's tasks: {tagger.tasks}")
-        sentences = check_texts(body.texts)
-        batcher = getattr(request.app.state, "batcher", None)
-        if batcher is None:  # served without the lifespan (e.g. a bare ASGI test client): no batching
-            predictions = await asyncio.to_thread(lambda: list(tagger.predict_sentences(sentences, scores=body.scores)))
-        else:
-            predictions = await batcher.label(sentences, body.scores)
-        results = []
-        for prediction in predictions:
-            record = prediction.to_dict()
-            if body.tasks is not None:
-                record["tags"] = {t: v for t, v in record["tags"].items() if t in body.tasks}
-                record["spans"] = {t: v for t, v in record["spans"].items() if t in body.tasks}
-                if "scores" in record:
-                    record["scores"] = {t: v for t, v in record["scores"].items() if t in body.tasks}
-            if not body.scores:
-                record.pop("scores", None)
-            results.append(record)
+    @app.post("/annotate", response_model=AnnotateResponse, response_model_exclude_none=True, dependencies=protected,
+              summary="Label texts or token lists")
+    async def annotate(body: AnnotateRequest) -> dict[str, Any]:  # type: ignore[valid-type]
+        sentences = [Sentence([], text=item) if isinstance(item, str) else Sentence(list(item)) for item in body.texts]
+        predictions = await batcher.annotate(sentences, body.scores)
+        results = [prediction.to_dict() for prediction in predictions]
+        if body.tasks is not None:
+            for record in results:
+                for key in ("tags", "spans", "scores"):
+                    if key in record:
+                        record[key] = {task: values for task, values in record[key].items() if task in body.tasks}
         return {"results": results}
 
-    @app.post("/fill-mask", dependencies=[Depends(authorized)])
-    async def fill_mask(body: FillMaskRequest) -> dict[str, Any]:
+    @app.post("/fill-mask", response_model=FillMaskResponse, dependencies=protected,
+              responses={404: {"description": "The model has no masked-token head."}},
+              summary=f"Likeliest words for each {BLANK}")
+    async def fill_mask(body: FillMaskRequest) -> dict[str, Any]:  # type: ignore[valid-type]
         if tagger.model.masked_lm is None:
-            raise HTTPException(404, "this model has no masked-token head (train it with masked_lm.weight > 0 or tagger pretrain)")
-        check_texts(body.texts)
-        filled = await asyncio.to_thread(tagger.fill_mask, body.texts, body.top_k)
-        return {"results": [f.to_dict() for f in filled]}
+            raise HTTPException(404, "this model has no masked-token head, so /fill-mask is not available "
+                                     "(train with masked_lm.weight > 0 or with tagger pretrain)")
+        blanks = sum(item.count(BLANK) for item in body.texts)  # in a text, or as tokens
+        if blanks > limits.max_blanks:
+            raise HTTPException(422, f"texts: {blanks} {BLANK} blanks; at most {limits.max_blanks} per request")
+        filled = await batcher.call(tagger.fill_mask, list(body.texts), body.top_k)
+        return {"results": [sentence.to_dict() for sentence in filled]}
 
     return app

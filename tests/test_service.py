@@ -1,25 +1,26 @@
-"""The HTTP service (tagger/service.py): endpoints, micro-batching, limits, the token check, and
-schemathesis against the OpenAPI schema."""
+"""The HTTP service (tagger/service.py): endpoints, micro-batching, limits, the token check,
+and schemathesis against the app's OpenAPI schema."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
-import schemathesis
-from schemathesis.checks import not_a_server_error
 from tagger.predict import Tagger
-from tagger.service import Limits, create_app
+from tagger.service import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
-TEXTS = ["Maria Lopez moved to Chicago.", "The Red Cross sent help 🙂 to Denver\tyesterday.\r\n", "   ", ""]
+TEXTS = ["Maria Lopez moved to Chicago.", "The Red Cross sent help 🙂 to Denver\tyesterday.\r\n", "   ", "", "x" * 150]
+SMALL = {"max_texts": 5, "max_chars": 200, "max_tokens": 20, "max_body_bytes": 4000, "token": ""}
 
 
 @pytest.fixture(scope="module")
@@ -27,76 +28,16 @@ def tagger(trained_tiny_model: Path) -> Tagger:
     return Tagger.load(trained_tiny_model)
 
 
-@pytest.fixture
-def client(trained_tiny_model: Path):
-    with TestClient(create_app(trained_tiny_model, limits=Limits(max_texts=5, max_chars=200, max_tokens=20, max_body_bytes=4000), token="")) as c:
-        yield c
+@pytest.fixture(scope="module")
+def client(tagger: Tagger, trained_tiny_model: Path) -> Iterator[TestClient]:
+    """An app with small limits, built from the model directory."""
+    with TestClient(create_app(trained_tiny_model, **SMALL)) as test_client:
+        yield test_client
 
 
-def test_annotate_equals_the_tagger_for_text_and_tokens(client: TestClient, tagger: Tagger) -> None:
-    items = [*TEXTS, ["Pre", "-", "tokenized", "."]]
-    response = client.post("/annotate", json={"texts": items})
-    assert response.status_code == 200, response.text
-    expected = [p.to_dict() for p in tagger.predict(items)]
-    assert response.json()["results"] == expected
-    first = response.json()["results"][0]
-    assert all(TEXTS[0][a:b] == t for t, (a, b) in zip(first["tokens"], first["offsets"]))
-
-
-def test_annotate_selects_tasks_and_gives_scores(client: TestClient) -> None:
-    result = client.post("/annotate", json={"texts": [TEXTS[0]], "tasks": ["upos"], "scores": True}).json()["results"][0]
-    assert set(result["tags"]) == {"upos"} and set(result["scores"]) == {"upos"} and result["spans"] == {}
-    assert all(0 < p <= 1 for p in result["scores"]["upos"])
-    response = client.post("/annotate", json={"texts": ["Hi"], "tasks": ["lemma"]})
-    assert response.status_code == 422 and "lemma" in response.json()["detail"]
-
-
-def test_health_info_and_docs(client: TestClient, trained_tiny_model: Path) -> None:
-    assert client.get("/health").json() == {"status": "ok"}
-    info = client.get("/info").json()
-    assert set(info["tasks"]) == {"upos", "ner"} and info["tasks"]["ner"]["spans"] is True
-    assert info["model"] == trained_tiny_model.name and str(trained_tiny_model.parent) not in str(info)
-    assert client.get("/openapi.json").json()["paths"].keys() >= {"/annotate", "/fill-mask", "/health", "/info"}
-
-
-@pytest.mark.parametrize(
-    ("body", "status", "words"),
-    [
-        ({"texts": []}, 422, "texts"),
-        ({"texts": ["a"] * 6}, 422, "at most 5"),
-        ({"texts": ["x" * 201]}, 422, "200"),
-        ({"texts": [["w"] * 21]}, 422, "tokens"),
-        ({"texts": [["ok", " "]]}, 422, "non-empty"),
-        ({"texts": "not a list"}, 422, ""),
-        ({"texts": ["y" * 3000, "y" * 3000]}, 413, "bytes"),
-    ],
-)
-def test_limits_answer_with_clear_4xx(client: TestClient, body: dict, status: int, words: str) -> None:
-    response = client.post("/annotate", json=body)
-    assert response.status_code == status, response.text
-    assert words in str(response.json()["detail"])
-
-
-def test_malformed_json_is_422(client: TestClient) -> None:
-    response = client.post("/annotate", content=b'{"texts": [', headers={"content-type": "application/json"})
-    assert response.status_code == 422
-
-
-def test_bearer_token_on_every_endpoint_but_health(trained_tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BIRNN_TAGGER_TOKEN", "s3cret")
-    with TestClient(create_app(trained_tiny_model)) as client:
-        assert client.get("/health").status_code == 200
-        for method, path, body in (("GET", "/info", None), ("POST", "/annotate", {"texts": ["Hi"]}), ("POST", "/fill-mask", {"texts": ["[MASK]"]})):
-            assert client.request(method, path, json=body).status_code == 401
-            assert client.request(method, path, json=body, headers={"Authorization": "Bearer nope"}).status_code == 401
-        good = {"Authorization": "Bearer s3cret"}
-        assert client.post("/annotate", json={"texts": ["Hi"]}, headers=good).status_code == 200
-
-
-def test_fill_mask_only_with_a_head(client: TestClient, tmp_path: Path) -> None:
-    response = client.post("/fill-mask", json={"texts": ["I am [MASK] ."]})
-    assert response.status_code == 404 and "masked-token head" in response.json()["detail"]
-
+@pytest.fixture(scope="module")
+def masked_lm_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model with a masked-token head (a few seconds of training)."""
     from conftest import tiny_config_dict
     from tagger.config import from_dict
     from tagger.training import train
@@ -104,43 +45,194 @@ def test_fill_mask_only_with_a_head(client: TestClient, tmp_path: Path) -> None:
     config = tiny_config_dict()
     config["masked_lm"] = {"weight": 0.5}
     config["training"]["max_epochs"] = 2
-    train(from_dict(config), tmp_path / "mlm")
-    with TestClient(create_app(tmp_path / "mlm")) as with_head:
-        result = with_head.post("/fill-mask", json={"texts": ["We hired [MASK] to move us ."], "top_k": 3}).json()["results"][0]
-    assert result["blanks"][0]["position"] == 2 and len(result["blanks"][0]["candidates"]) == 3
+    directory = tmp_path_factory.mktemp("mlm-model")
+    train(from_dict(config), directory)
+    return directory
 
 
-def test_concurrent_requests_are_micro_batched(trained_tiny_model: Path, tagger: Tagger) -> None:
-    app = create_app(trained_tiny_model, max_wait_ms=50)
-    texts = [f"Maria Lopez number {i} moved to Chicago." for i in range(20)]
+def _without_scores(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in record.items() if key != "scores"}
 
-    async def scenario() -> list[dict]:
+
+def test_annotate_equals_the_tagger_for_text_and_tokens(client: TestClient, tagger: Tagger) -> None:
+    token_lists = [["Pre", "-", "tokenized", "🙂", "", " ", "y" * 60], [], ["Maria", "Lopez", "moved", "to", "Chicago", "."]]
+    for batch in (TEXTS, token_lists, [TEXTS[0], token_lists[2]]):
+        response = client.post("/annotate", json={"texts": batch})
+        assert response.status_code == 200, response.text
+        assert response.json()["results"] == [p.to_dict() for p in tagger.predict(batch)]
+    first = client.post("/annotate", json={"texts": [TEXTS[0]]}).json()["results"][0]
+    assert all(TEXTS[0][a:b] == token for token, (a, b) in zip(first["tokens"], first["offsets"]))
+    assert "scores" not in first
+
+
+def test_annotate_selects_tasks_and_gives_scores(client: TestClient, tagger: Tagger) -> None:
+    result = client.post("/annotate", json={"texts": [TEXTS[0]], "tasks": ["upos"], "scores": True}).json()["results"][0]
+    assert set(result["tags"]) == {"upos"} and set(result["scores"]) == {"upos"} and result["spans"] == {}
+    expected = tagger.predict(TEXTS[0], scores=True)
+    assert result["tags"]["upos"] == expected.tags["upos"]
+    assert result["scores"]["upos"] == pytest.approx(expected.scores["upos"])
+    ner = client.post("/annotate", json={"texts": [TEXTS[0]], "tasks": ["ner"]}).json()["results"][0]
+    assert set(ner["tags"]) == set(ner["spans"]) == {"ner"}
+    response = client.post("/annotate", json={"texts": ["Hi"], "tasks": ["upos", "lemma"]})
+    assert response.status_code == 422 and "'lemma'" in response.text and "upos, ner" in response.text
+
+
+def test_health_info_docs(client: TestClient, trained_tiny_model: Path, tagger: Tagger) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    info = client.get("/info").json()
+    assert info["model"] == trained_tiny_model.name and str(trained_tiny_model.parent) not in str(info)
+    assert info["tasks"]["upos"]["labels"] == tagger.vocab.labels["upos"].items and info["tasks"]["ner"]["spans"] is True
+    assert info["lang"] == "en" and info["fill_mask"] is False and "dev" in info["scores"] and "torch" in info["versions"]
+    assert info["limits"]["max_texts"] == 5
+    schema = client.get("/openapi.json").json()
+    assert schema["paths"].keys() >= {"/annotate", "/fill-mask", "/health", "/info"}
+    assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"texts": []}, "at least 1"),
+        ({"texts": ["a"] * 6}, "at most 5"),
+        ({"texts": ["x" * 201]}, "at most 200 characters"),
+        ({"texts": [["w"] * 21]}, "at most 20"),
+        ({"texts": [["x" * 150, "y" * 60]]}, "200 characters"),
+        ({"texts": [3]}, "string or a list of token strings"),
+        ({"texts": "not a list"}, "list"),
+        ({"texts": ["a"], "top_k": 3}, "Extra inputs"),
+        ({}, "Field required"),
+    ],
+)
+def test_limits_and_bad_bodies_are_422(client: TestClient, body: dict, words: str) -> None:
+    response = client.post("/annotate", json=body)
+    assert response.status_code == 422, response.text
+    assert words in response.text
+
+
+def test_body_size_is_413(client: TestClient) -> None:
+    response = client.post("/annotate", json={"texts": ["y" * 190] * 5 + ["z" * 3500]})  # 413 before validation
+    assert response.status_code == 413 and "4000 bytes" in response.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"texts": ["'
+        yield b"y" * 5000
+        yield b'"]}'
+
+    response = client.post("/annotate", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("body", [b'{"texts": [', b"", b"\xff\xfe", b'{"texts": ["\\ud800"]}', b"[1, 2]"])
+def test_malformed_json_is_422(client: TestClient, body: bytes) -> None:
+    response = client.post("/annotate", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+
+
+def test_bearer_token_on_every_endpoint_but_health(trained_tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIRNN_TAGGER_TOKEN", "s3cret")
+    with TestClient(create_app(trained_tiny_model)) as client:
+        assert client.get("/health").status_code == 200
+        calls = [("GET", "/info", None), ("POST", "/annotate", {"texts": ["Hi"]}), ("POST", "/fill-mask", {"texts": ["[MASK]"]}),
+                 ("GET", "/openapi.json", None)]
+        for method, path, body in calls:
+            for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic s3cret"}, {"Authorization": "Bearer s3cret2"}):
+                response = client.request(method, path, json=body, headers=headers)
+                assert response.status_code == 401 and "bearer token" in response.json()["detail"], (path, headers)
+        good = {"Authorization": "Bearer s3cret"}
+        assert client.post("/annotate", json={"texts": ["Hi"]}, headers=good).status_code == 200
+        assert client.get("/info", headers=good).status_code == 200
+    with TestClient(create_app(trained_tiny_model, token="")) as client:  # an explicit empty token: no check
+        assert client.get("/info").status_code == 200
+
+
+def test_fill_mask_without_a_head_is_a_clear_404(client: TestClient) -> None:
+    response = client.post("/fill-mask", json={"texts": ["I am [MASK] ."]})
+    assert response.status_code == 404 and "masked-token head" in response.json()["detail"]
+
+
+def test_fill_mask_with_a_head(masked_lm_model: Path) -> None:
+    tagger = Tagger.load(masked_lm_model)
+    with TestClient(create_app(tagger, token="", max_blanks=3)) as client:
+        texts = ["We hired [MASK] to move us .", ["a", "[MASK]", "[MASK]"], "", "no blanks 🙂"]
+        response = client.post("/fill-mask", json={"texts": texts, "top_k": 3})
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert results == [f.to_dict() for f in tagger.fill_mask(texts, top_k=3)]
+        assert results[0]["blanks"][0]["position"] == 2 and len(results[0]["blanks"][0]["candidates"]) == 3
+        assert [b["position"] for b in results[1]["blanks"]] == [1, 2] and results[2:] == [{"tokens": [], "blanks": []}, results[3]]
+        assert client.get("/info").json()["fill_mask"] is True
+        assert client.post("/fill-mask", json={"texts": ["[MASK]" * 4]}).status_code == 422  # max_blanks
+        assert client.post("/fill-mask", json={"texts": ["a [MASK]"], "top_k": 0}).status_code == 422
+
+
+@pytest.mark.parametrize("max_wait_ms", [0.0, 50.0])
+def test_concurrent_requests_are_micro_batched(max_wait_ms: float, tagger: Tagger) -> None:
+    app = create_app(tagger, max_wait_ms=max_wait_ms, token="")
+    requests = [[f"Maria Lopez number {i} moved to Chicago."] + [f"Extra text {j} 🙂 in Paris" for j in range(i % 3)] for i in range(20)]
+
+    async def scenario() -> list[httpx.Response]:
         async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                responses = await asyncio.gather(*(client.post("/annotate", json={"texts": [t]}) for t in texts))
-                return [r.json()["results"][0] for r in responses], app.state.batcher.batches_run
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+                return await asyncio.gather(*(client.post("/annotate", json={"texts": texts, "scores": i % 2 == 0})
+                                              for i, texts in enumerate(requests)))
 
-    results, batches = asyncio.run(scenario())
-    assert batches < len(texts)  # merged into fewer model calls than requests
-    assert [r["tokens"] for r in results] == [p.tokens for p in tagger.predict(texts)]  # each got its own
+    responses = asyncio.run(scenario())
+    batcher = app.state.batcher
+    assert batcher.texts_run == sum(map(len, requests))
+    assert 1 <= batcher.batches_run < len(requests)  # merged into fewer model calls than requests
+    for i, (texts, response) in enumerate(zip(requests, responses)):
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        expected = [p.to_dict() for p in tagger.predict(texts, scores=True)]
+        assert [_without_scores(r) for r in results] == [_without_scores(e) for e in expected]  # its own, in order
+        assert all(("scores" in r) == (i % 2 == 0) for r in results)
+
+
+def test_max_batch_caps_a_batch(tagger: Tagger) -> None:
+    app = create_app(tagger, max_batch=4, max_wait_ms=50, token="")
+
+    async def scenario() -> list[httpx.Response]:
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+                return await asyncio.gather(*(client.post("/annotate", json={"texts": [f"Text {i}", "b"]}) for i in range(6)))
+
+    responses = asyncio.run(scenario())
+    assert all(r.status_code == 200 and r.json()["results"][0]["tokens"] == ["Text", str(i)] for i, r in enumerate(responses))
+    assert app.state.batcher.batches_run >= 3  # 12 texts, at most 4 per model call
 
 
 def test_serve_py_help_runs() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "serve.py"), "--help"], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0 and "--model" in done.stdout and "127.0.0.1" in done.stdout
+    assert done.returncode == 0, done.stderr
+    assert "--model" in done.stdout and "127.0.0.1" in done.stdout
 
 
-def test_no_server_errors_anywhere_in_the_api(trained_tiny_model: Path) -> None:
+def test_without_the_lifespan_requests_still_work(tagger: Tagger) -> None:
+    client = TestClient(create_app(tagger, token=""))  # no `with`: no batcher worker, direct model calls
+    assert client.post("/annotate", json={"texts": ["Hi there"]}).json()["results"][0]["tokens"] == ["Hi", "there"]
+
+
+@pytest.mark.parametrize("with_head", [False, True], ids=["plain", "masked-lm"])
+def test_no_server_errors_anywhere_in_the_api(with_head: bool, tagger: Tagger, request: pytest.FixtureRequest) -> None:
     """schemathesis generates requests for every operation of the OpenAPI schema; none may get a 5xx."""
-    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(trained_tiny_model, token=""))
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.path for op in operations} >= {"/annotate", "/fill-mask", "/health", "/info"}
-    for operation in operations:
+    import schemathesis
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.generation.modes import GenerationMode
+    from schemathesis.python.asgi import shutdown_lifespans
 
-        @given(case=operation.as_strategy())
-        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-        def no_server_error(case) -> None:  # noqa: ANN001 - a schemathesis Case
-            case.call_and_validate(checks=[not_a_server_error])
+    model = request.getfixturevalue("masked_lm_model") if with_head else tagger
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(model, token="", max_chars=2000))
+    try:
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert {op.path for op in operations} == {"/annotate", "/fill-mask", "/health", "/info"}
+        modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]  # valid bodies, and invalid ones (for 4xx)
+        for operation, mode in ((op, mode) for op in operations for mode in modes if op.method.upper() == "POST" or mode.is_positive):
 
-        no_server_error()
+            @given(case=operation.as_strategy(mode))
+            @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+            def no_server_error(case: Any) -> None:
+                case.call_and_validate(checks=[not_a_server_error])
+
+            no_server_error()
+    finally:
+        shutdown_lifespans()
