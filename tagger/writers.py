@@ -1,13 +1,10 @@
-"""Predictions -> JSONL, CoNLL-U or column files, written to a temporary file and renamed at the end."""
+"""Predictions -> JSONL, CoNLL-U or column lines, or a spaCy DocBin (tagger.annotate writes the files)."""
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from tagger.types import Prediction
 
@@ -15,17 +12,6 @@ if TYPE_CHECKING:
     from tagger.predict import Tagger
 
 WRITE_FORMATS = ("jsonl", "conllu", "conll", "spacy")
-
-
-@contextmanager
-def atomic_output(path: str | Path) -> Iterator[IO[str]]:
-    """Open ``path.partial`` for writing; rename it to ``path`` only when the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", encoding="utf-8", newline="\n") as handle:
-        yield handle
-    os.replace(partial, path)
 
 
 def format_jsonl(prediction: Prediction) -> str:
