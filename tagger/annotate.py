@@ -231,7 +231,7 @@ def label_chunks(
     if workers <= 1:
         for chunk in chunks:
             sentences = [item for item in chunk if isinstance(item, Sentence)]
-            yield chunk, list(tagger.predict_sentences(sentences, batch_size, window=len(sentences) // batch_size + 1))
+            yield chunk, _label_all(tagger, sentences, batch_size)
         return
     if model_dir is None:
         raise TaggerError("workers > 1 need the model directory to load in each worker")
@@ -260,7 +260,12 @@ def _start_worker(model_dir: str, threads: int, batch_size: int) -> None:
 
 def _label_in_worker(sentences: list[Sentence]) -> list[Prediction]:
     tagger, batch_size = _worker["tagger"], _worker["batch_size"]
-    return list(tagger.predict_sentences(sentences, batch_size, window=len(sentences) // batch_size + 1))  # type: ignore[attr-defined, operator]
+    return _label_all(tagger, sentences, batch_size)  # type: ignore[arg-type]
+
+
+def _label_all(tagger: Tagger, sentences: list[Sentence], batch_size: int) -> list[Prediction]:
+    """One chunk, tokenized and labelled in one go (one window over the whole chunk)."""
+    return list(tagger.predict_sentences(sentences, batch_size, window=len(sentences) // batch_size + 1))
 
 
 class _open_at:
