@@ -64,6 +64,34 @@ def input_files(pattern: str | Path) -> list[Path] | None:
     return None
 
 
+def count_records(path: str | Path, fmt: str) -> int | None:
+    """How many records ``read_records`` will give, when a quick pass can tell (for a progress bar's ETA).
+
+    Text and JSONL count their non-blank lines (a bad line is a record too) and a folder or glob
+    its files; other inputs give None.
+    """
+    files = input_files(path) if fmt != "dataset" else None
+    if files is not None:
+        return len(files)
+    if fmt not in LENIENT_FORMATS or not Path(path).is_file():
+        return None
+    with Path(path).open("rb") as handle:
+        return sum(1 for raw in handle if raw.strip())
+
+
+def resumed_records(output: str | Path) -> int:
+    """Records an interrupted run into ``output`` has done (what ``resume`` will skip)."""
+    partial, progress_file = partial_files(Path(output))
+    if not progress_file.is_file() or not partial.is_file():
+        return 0
+    return json.loads(progress_file.read_text(encoding="utf-8"))["records"]
+
+
+def partial_files(output: Path) -> tuple[Path, Path]:
+    """The output while it is written, and the record of how far it got."""
+    return output.with_name(output.name + ".partial"), output.with_name(output.name + ".partial.progress")
+
+
 def read_records(path: Path, fmt: str, text_field: str = "text", tokens_field: str = "tokens", split: str = "train") -> Iterator[Sentence | RecordError]:
     """The input's records in order: Sentences, or RecordErrors for records that cannot be read.
 
@@ -137,7 +165,7 @@ def annotate_file(
     split: str = "train",
     workers: int = 1,
     model_dir: str | Path | None = None,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> AnnotateSummary:
     """Label ``input_path`` into ``output`` (see the module docstring for the guarantees).
 
@@ -145,6 +173,7 @@ def annotate_file(
     with their line number and reason, and the run goes on; with ``strict`` the first one
     stops it (the partial output stays, for ``resume`` once the input is fixed). ``workers`` > 1
     labels chunks in that many processes (each loading ``model_dir``), written in input order.
+    ``on_progress(records, words)`` is called after each chunk with what it held.
     """
     if output_format == "spacy":
         if resume:
@@ -153,8 +182,7 @@ def annotate_file(
                                    split, strict, workers, model_dir, on_progress)
     input_path, output = Path(input_path), Path(output)
     errors_path = Path(errors_path) if errors_path else output.with_name(output.stem + ".errors.jsonl")
-    partial = output.with_name(output.name + ".partial")
-    progress_file = output.with_name(output.name + ".partial.progress")
+    partial, progress_file = partial_files(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     summary = AnnotateSummary(errors_path=errors_path)
     state = {"records": 0, "output_bytes": 0, "errors_bytes": 0, "done": 0, "failed": 0}
@@ -167,6 +195,7 @@ def annotate_file(
     with _open_at(partial, state["output_bytes"]) as out, _open_at(errors_partial, state["errors_bytes"]) as errors:
         for chunk, labelled in label_chunks(tagger, _checked(records, input_path, strict), batch_size, workers, model_dir):
             predictions = iter(labelled)
+            words = sum(len(prediction.tokens) for prediction in labelled)
             for item in chunk:
                 if isinstance(item, RecordError):
                     errors.write(json.dumps({"line": item.line, "reason": item.reason}) + "\n")
@@ -178,7 +207,7 @@ def annotate_file(
             state["output_bytes"], state["errors_bytes"] = _sync(out), _sync(errors)
             _write_json(progress_file, state)
             if on_progress:
-                on_progress(len(chunk))
+                on_progress(len(chunk), words)
     summary.done, summary.failed = state["done"], state["failed"]
     summary.seconds = time.perf_counter() - started
     os.replace(partial, output)
@@ -193,7 +222,7 @@ def annotate_file(
 
 def _annotate_to_docbin(tagger: Tagger, input_path: Path, output: Path, input_format: str, batch_size: int, text_field: str,
                         tokens_field: str, split: str, strict: bool, workers: int, model_dir: str | Path | None,
-                        on_progress: Callable[[int], None] | None) -> AnnotateSummary:
+                        on_progress: Callable[[int, int], None] | None) -> AnnotateSummary:
     """The .spacy path: bad records are counted and, with ``strict``, stop the run; no errors file."""
     from tagger.writers import DocBinWriter
 
@@ -205,7 +234,7 @@ def _annotate_to_docbin(tagger: Tagger, input_path: Path, output: Path, input_fo
             writer.add(prediction)
             summary.done += 1
         if on_progress:
-            on_progress(len(chunk))
+            on_progress(len(chunk), sum(len(prediction.tokens) for prediction in predictions))
     writer.save(output)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -1,0 +1,138 @@
+"""``tagger annotate --engine ray``: the same annotation over many shards, on a Ray cluster.
+
+The unit of work is a shard (one input file). Ray Data's ``map_batches`` hands the shards to a
+pool of actors, each holding the model once; an actor labels a shard with
+:func:`tagger.annotate.annotate_file`, so each output shard has the local engine's guarantees:
+written to ``.partial`` and renamed when done, bad records in its own errors file, and
+``resume`` continuing an interrupted shard. Shards already finished are skipped on ``resume``.
+
+Every node must have birnn-tagger installed, and the input, output and model paths must be the
+same on every node (a shared file system).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tagger.annotate import annotate_file, input_files, partial_files
+from tagger.errors import TaggerError
+from tagger.readers import infer_format
+
+OUTPUT_EXTENSIONS = {"jsonl": ".jsonl", "conllu": ".conllu", "conll": ".conll", "spacy": ".spacy"}
+
+
+@dataclass
+class ShardResult:
+    """One shard's outcome (plain fields, so that Ray keeps them as Arrow columns)."""
+
+    input: str
+    output: str
+    status: str = "done"  # "done", "skipped" (finished by an earlier run) or "stopped" (see error)
+    done: int = 0
+    failed: int = 0
+    resumed: int = 0
+    seconds: float = 0.0
+    errors_path: str = ""  # where its bad records went ("" when there were none)
+    error: str = ""  # why it stopped; it can be resumed once the cause is fixed
+
+
+def shard_plan(input_path: str | Path, output_dir: str | Path, output_format: str) -> list[tuple[Path, Path]]:
+    """(input shard, output shard) pairs: a folder's or glob's files, or one file, each named after its input."""
+    files = input_files(input_path)
+    if files is None:
+        files = [Path(input_path)] if Path(input_path).is_file() else []
+    if not files:
+        raise TaggerError(f"{input_path}: no input shards found")
+    root = Path(input_path) if Path(input_path).is_dir() else Path(os.path.commonpath([f.parent for f in files]))
+    outputs = [Path(output_dir) / file.relative_to(root).with_suffix(OUTPUT_EXTENSIONS[output_format]) for file in files]
+    seen: dict[Path, Path] = {}
+    for file, output in zip(files, outputs):
+        if output in seen:
+            raise TaggerError(f"{seen[output]} and {file} would both be written to {output}; rename one")
+        seen[output] = file
+    return list(zip(files, outputs))
+
+
+class ShardAnnotator:
+    """A Ray actor: loads the model once, then labels whole shards (a batch is a few shard paths)."""
+
+    def __init__(self, model_dir: str, threads: int, options: dict[str, Any]) -> None:
+        import torch
+
+        from tagger.predict import Tagger
+
+        torch.set_num_threads(threads)
+        self.tagger = Tagger.load(model_dir)
+        self.options = options
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        results = [self._shard(source, target) for source, target in zip(batch["input"], batch["output"])]
+        return {name: [getattr(result, name) for result in results] for name in ShardResult.__dataclass_fields__}
+
+    def _shard(self, source: str, target: str) -> ShardResult:
+        options = dict(self.options)
+        if options["resume"] and Path(target).is_file() and not partial_files(Path(target))[0].exists():
+            return ShardResult(source, target, status="skipped")
+        try:
+            options["input_format"] = options["input_format"] or infer_format(source)
+            summary = annotate_file(self.tagger, source, target, **options)
+        except TaggerError as error:
+            return ShardResult(source, target, status="stopped", error=str(error))
+        return ShardResult(source, target, done=summary.done, failed=summary.failed, resumed=summary.resumed,
+                           seconds=summary.seconds, errors_path=str(summary.errors_path or ""))
+
+
+def annotate_with_ray(
+    model_dir: str | Path,
+    input_path: str | Path,
+    output_dir: str | Path,
+    *,
+    input_format: str | None = None,
+    output_format: str = "jsonl",
+    batch_size: int = 256,
+    text_field: str = "text",
+    tokens_field: str = "tokens",
+    resume: bool = False,
+    strict: bool = False,
+    actors: int | None = None,
+    cpus_per_actor: int = 1,
+    address: str | None = None,
+) -> list[ShardResult]:
+    """Label every shard of ``input_path`` into ``output_dir`` on Ray; one result per shard, in input order.
+
+    ``address`` is a running cluster's (``"auto"`` finds the local node's); None starts a local
+    Ray instance unless one is already up in this process. ``actors`` defaults to as many as
+    the cluster's CPUs allow, at most one per shard; each gets ``cpus_per_actor`` CPUs and as
+    many torch threads.
+    """
+    try:
+        import ray
+        import ray.data
+    except ImportError as error:
+        raise TaggerError("the Ray engine needs Ray: pip install 'birnn-tagger[ray]'") from error
+    if output_format not in OUTPUT_EXTENSIONS:
+        raise TaggerError(f"cannot write {output_format!r}; choose one of {', '.join(OUTPUT_EXTENSIONS)}")
+    plan = shard_plan(input_path, output_dir, output_format)
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False)
+    if actors is None:
+        actors = max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_actor)
+    actors = max(1, min(actors, len(plan)))
+    for _, output in plan:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    options = {"input_format": input_format, "output_format": output_format, "batch_size": batch_size, "text_field": text_field,
+               "tokens_field": tokens_field, "resume": resume, "strict": strict}
+    shards = ray.data.from_items([{"input": str(source.resolve()), "output": str(target.resolve())} for source, target in plan],
+                                 override_num_blocks=len(plan))
+    labelled = shards.map_batches(
+        ShardAnnotator,
+        fn_constructor_args=(str(Path(model_dir).resolve()), cpus_per_actor, options),
+        batch_size=1,
+        num_cpus=cpus_per_actor,
+        compute=ray.data.ActorPoolStrategy(size=actors),
+    )
+    by_input = {row["input"]: ShardResult(**row) for row in labelled.iter_rows()}
+    return [by_input[str(source.resolve())] for source, _ in plan]
