@@ -11,8 +11,9 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from tagger.errors import DataFormatError, TaggerError
 
@@ -230,11 +231,26 @@ def _unlabelled(sentence: Any) -> Any:
     return Sentence(sentence.tokens, {}, sentence.text, None, sentence.meta)
 
 
+class RateColumn(ProgressColumn):
+    """Documents and words per second so far."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        if not elapsed:
+            return Text("")
+        return Text(f"{task.completed / elapsed:,.0f} docs/s  {task.fields.get('words', 0) / elapsed:,.0f} words/s")
+
+
+def _annotate_progress() -> Progress:
+    return Progress(TextColumn("annotating"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True)
+
+
 @app.command()
 def annotate(
     model: Annotated[Path, typer.Argument(help="A model directory.")],
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Text (one document per line), JSONL, CoNLL-U, column or .spacy file; a folder or glob of text files (one document each); a dataset with --format dataset.")],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file; default standard output.")] = None,
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Text (one document per line), JSONL, CoNLL-U, column or .spacy file; a folder or glob of text files (one document each); a dataset with --format dataset. With --engine ray: a shard file, or a folder or glob of shards.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (with --engine ray a folder of output shards); default standard output.")] = None,
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format; default from the extension.")] = None,
     output_format: Annotated[Optional[str], typer.Option("--output-format", help="jsonl, conllu, conll or spacy; default from OUTPUT's extension, else jsonl.")] = None,
     batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
@@ -244,25 +260,42 @@ def annotate(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from OUTPUT.partial.")] = False,
     strict: Annotated[bool, typer.Option(help="Stop at the first bad record instead of listing it in the errors file.")] = False,
     split: Annotated[str, typer.Option(help="Split of a datasets dataset (--format dataset).")] = "train",
-    workers: Annotated[int, typer.Option(help="Processes labelling in parallel (each with its share of the CPU cores); output stays in input order.")] = 1,
+    workers: Annotated[Optional[int], typer.Option(help="Processes labelling in parallel, each with its share of the CPU cores; output stays in input order. Default 1; with --engine ray, Ray actors (default: as many as the cluster's CPUs).")] = None,
+    engine: Annotated[str, typer.Option(help="local, or ray: shards labelled by a pool of Ray actors (pip install 'birnn-tagger[ray]').")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (e.g. auto); default a local Ray instance.")] = None,
 ) -> None:
     """Label a file, a folder or glob of text files, or a dataset, streaming; write JSONL, CoNLL-U, columns or .spacy."""
-    from tagger.annotate import RecordError, annotate_file, infer_input_format, read_records
+    from tagger.annotate import RecordError, annotate_file, count_records, infer_input_format, read_records, resumed_records
     from tagger.predict import Tagger
     from tagger.readers import EXTENSIONS
     from tagger.writers import WRITE_FORMATS, format_prediction
 
+    if engine not in ("local", "ray"):
+        _fail(TaggerError(f"--engine: unknown engine {engine!r}; choose local or ray"))
+    if engine == "ray":
+        _annotate_with_ray(model, input_path, output, input_format, output_format or "jsonl", batch_size, text_field, tokens_field,
+                           resume, strict, workers, ray_address)
+        return
     fmt = output_format or (EXTENSIONS.get(output.suffix.lower()) if output else None) or "jsonl"
     if fmt not in WRITE_FORMATS:
         _fail(TaggerError(f"cannot write {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}"))
-    progress = Progress(TextColumn("annotating"), MofNCompleteColumn(), TextColumn("records"), TimeElapsedColumn(), console=console, transient=True)
+    progress = _annotate_progress()
     try:
         tagger = Tagger.load(model)
         source_format = input_format or infer_input_format(input_path)
         if output is None and fmt == "spacy":
             raise TaggerError("a .spacy output needs a file: give -o OUTPUT.spacy")
+        total = count_records(input_path, source_format)
+        if total is not None and output is not None and resume:
+            total -= resumed_records(output)
         with progress:
-            task = progress.add_task("annotate", total=None)
+            task = progress.add_task("annotate", total=total, words=0)
+            words_done = [0]
+
+            def advance(records: int, words: int) -> None:
+                words_done[0] += words
+                progress.update(task, advance=records, words=words_done[0])
+
             if output is None:  # standard output: streaming, no errors file, no resume
                 def checked() -> Any:
                     for item in read_records(input_path, source_format, text_field, tokens_field, split):
@@ -272,11 +305,11 @@ def annotate(
 
                 for count, prediction in enumerate(tagger.predict_sentences(checked(), batch_size), start=1):
                     sys.stdout.write(format_prediction(prediction, fmt, count))
-                    progress.advance(task)
+                    advance(1, len(prediction.tokens))
                 return
             summary = annotate_file(tagger, input_path, output, input_format=source_format, output_format=fmt, batch_size=batch_size,
                                     text_field=text_field, tokens_field=tokens_field, errors_path=errors, resume=resume, strict=strict,
-                                    split=split, workers=workers, model_dir=model, on_progress=lambda n: progress.advance(task, n))
+                                    split=split, workers=workers or 1, model_dir=model, on_progress=advance)
     except TaggerError as error:
         _fail(error)
         return
@@ -288,6 +321,37 @@ def annotate(
     console.print(table)
     if summary.errors_path:
         console.print(f"{summary.failed} bad records listed in {summary.errors_path}")
+
+
+def _annotate_with_ray(model: Path, input_path: Path, output: Optional[Path], input_format: Optional[str], output_format: str,
+                       batch_size: int, text_field: str, tokens_field: str, resume: bool, strict: bool, actors: Optional[int],
+                       address: Optional[str]) -> None:
+    """``annotate --engine ray``: a table with a row per shard; exit status 1 if any shard stopped."""
+    from tagger.ray_engine import annotate_with_ray
+
+    if output is None:
+        _fail(TaggerError("--engine ray writes a folder of output shards: give -o OUTPUT_DIR"))
+    try:
+        results = annotate_with_ray(model, input_path, output, input_format=input_format, output_format=output_format,  # type: ignore[arg-type]
+                                    batch_size=batch_size, text_field=text_field, tokens_field=tokens_field, resume=resume,
+                                    strict=strict, actors=actors, address=address)
+    except TaggerError as error:
+        _fail(error)
+        return
+    table = Table(title=f"annotated {input_path} -> {output} on Ray")
+    for column in ("shard", "status", "done", "failed", "resumed", "seconds"):
+        table.add_column(column, justify="right" if column not in ("shard", "status") else "left")
+    for r in results:
+        table.add_row(Path(r.input).name, r.status, f"{r.done:,}", f"{r.failed:,}", f"{r.resumed:,}", f"{r.seconds:.1f}")
+    table.add_row("all", "", f"{sum(r.done for r in results):,}", f"{sum(r.failed for r in results):,}",
+                  f"{sum(r.resumed for r in results):,}", "", style="bold")
+    console.print(table)
+    stopped = [r for r in results if r.status == "stopped"]
+    for r in stopped:
+        console.print(f"[bold red]stopped:[/] {escape(r.error)}", highlight=False)
+    if stopped:
+        console.print(f"{len(stopped)} shard(s) stopped; fix them and rerun with --resume (finished shards are skipped)")
+        raise typer.Exit(code=1)
 
 
 @app.command("export-spacy")
