@@ -75,7 +75,7 @@ def count_records(path: str | Path, fmt: str) -> int | None:
         return len(files)
     if fmt not in LENIENT_FORMATS or not Path(path).is_file():
         return None
-    with Path(path).open("rb") as handle:
+    with Path(path).open("rb") as handle:  # roughly: a line of only exotic spaces is counted, then skipped
         return sum(1 for raw in handle if raw.strip())
 
 
@@ -100,12 +100,18 @@ def read_records(path: Path, fmt: str, text_field: str = "text", tokens_field: s
     (a DataFormatError naming file and line). ``fmt`` "dataset" reads a ``datasets`` dataset.
     """
     files = input_files(path) if fmt != "dataset" else None
+    if files is not None and fmt != "text":
+        raise DataFormatError(path, None, f"a folder or glob is read as text files (one document each), not as {fmt!r}: "
+                                          f"give one {fmt} file, or --format text")
     if files is not None:
         for file in files:
             try:
                 text = file.read_bytes().decode("utf-8").removeprefix("\ufeff")
             except UnicodeDecodeError as error:
                 yield RecordError(None, f"{file}: not valid UTF-8 (byte {error.start})")
+                continue
+            if not text.strip():
+                yield RecordError(None, f"{file}: empty document, nothing to label")
                 continue
             yield Sentence([], {}, text=text, meta={"source": str(file), "record": {"file": str(file)}})
         return
@@ -144,9 +150,14 @@ def read_records(path: Path, fmt: str, text_field: str = "text", tokens_field: s
                 yield RecordError(number, "expected a JSON object")
                 continue
             try:
-                yield record_to_sentence(record, path, number, None, tokens_field, text_field)
+                sentence = record_to_sentence(record, path, number, None, tokens_field, text_field)
             except DataFormatError as error:
                 yield RecordError(number, error.reason)
+                continue
+            if not sentence.tokens and not (sentence.text or "").strip():
+                yield RecordError(number, f"empty {tokens_field!r} or {text_field!r}: nothing to label")
+                continue
+            yield sentence
 
 
 def annotate_file(
@@ -184,12 +195,15 @@ def annotate_file(
     errors_path = Path(errors_path) if errors_path else output.with_name(output.stem + ".errors.jsonl")
     partial, progress_file = partial_files(output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    errors_path.parent.mkdir(parents=True, exist_ok=True)
     summary = AnnotateSummary(errors_path=errors_path)
     state = {"records": 0, "output_bytes": 0, "errors_bytes": 0, "done": 0, "failed": 0}
+    errors_partial = errors_path.with_name(errors_path.name + ".partial")
     if resume and progress_file.is_file() and partial.is_file():
         state = json.loads(progress_file.read_text(encoding="utf-8"))
         summary.resumed = state["records"]
-    errors_partial = errors_path.with_name(errors_path.name + ".partial")
+        if state["errors_bytes"] and not errors_partial.exists() and errors_path.is_file():
+            os.replace(errors_path, errors_partial)  # stopped between the two final renames
     started = time.perf_counter()
     records = islice(read_records(input_path, input_format, text_field, tokens_field, split), state["records"], None)
     with _open_at(partial, state["output_bytes"]) as out, _open_at(errors_partial, state["errors_bytes"]) as errors:
@@ -210,12 +224,12 @@ def annotate_file(
                 on_progress(len(chunk), words)
     summary.done, summary.failed = state["done"], state["failed"]
     summary.seconds = time.perf_counter() - started
-    os.replace(partial, output)
-    if state["failed"]:
+    if state["failed"]:  # the errors file first: a finished OUTPUT means its errors are in place too
         os.replace(errors_partial, errors_path)
     else:
         errors_partial.unlink(missing_ok=True)
         summary.errors_path = None
+    os.replace(partial, output)
     progress_file.unlink(missing_ok=True)
     return summary
 

@@ -26,7 +26,7 @@ def format_conllu(prediction: Prediction, index: int) -> str:
     """UPOS and XPOS go to their columns; other tasks to MISC as ``Task=label``."""
     lines = [f"# sent_id = {prediction.meta.get('sent_id', index)}"]
     if prediction.text is not None:
-        lines.append(f"# text = {prediction.text.replace(chr(10), ' ')}")
+        lines.append(f"# text = {' '.join(prediction.text.splitlines())}")  # any line break (CR, U+2028...) would end the comment
     others = [t for t in prediction.tags if t not in ("upos", "xpos")]
     for i, token in enumerate(prediction.tokens):
         misc = [f"{task.upper() if task == 'ner' else task}={prediction.tags[task][i]}" for task in others]
