@@ -22,14 +22,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-texts", type=int, default=1000, help="texts per request at most (default: 1000)")
     parser.add_argument("--max-chars", type=int, default=100_000, help="characters per text at most (default: 100000)")
     parser.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024, help="request body size at most (default: 10 MiB)")
+    parser.add_argument("--max-queued", type=int, default=None,
+                        help="texts accepted and not yet answered at most; more get 503 (default: max(4 x max-batch, max-texts))")
+    parser.add_argument("--request-timeout", type=float, default=30.0,
+                        help="seconds a request waits for its results before it gets 503; 0: no limit (default: 30)")
     args = parser.parse_args(argv)
 
     import uvicorn
 
     from tagger.service import create_app
 
-    app = create_app(args.model, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_texts=args.max_texts,
-                     max_chars=args.max_chars, max_body_bytes=args.max_body_bytes)
+    try:
+        app = create_app(args.model, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_texts=args.max_texts,
+                         max_chars=args.max_chars, max_body_bytes=args.max_body_bytes, max_queued=args.max_queued,
+                         request_timeout_s=args.request_timeout)
+    except ValueError as error:  # a limit out of range
+        parser.error(str(error))
     uvicorn.run(app, host=args.host, port=args.port)
 
 

@@ -381,6 +381,8 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     max_batch: Annotated[int, typer.Option(help="Texts merged into one model call at most.")] = 256,
     max_wait_ms: Annotated[float, typer.Option(help="How long a batch waits for more texts (0: it takes what queued up while the model was busy).")] = 0.0,
+    max_queued: Annotated[Optional[int], typer.Option(help="Texts accepted and not yet answered at most; more get 503 (default: max(4 x max-batch, 1000)).")] = None,
+    request_timeout: Annotated[float, typer.Option(help="Seconds a request waits for its results before it gets 503; 0: no limit.")] = 30.0,
 ) -> None:
     """Run the HTTP service (as serve.py): /annotate, /fill-mask, /health, /info, docs at /docs."""
     import uvicorn
@@ -388,8 +390,9 @@ def serve(
     from tagger.service import create_app
 
     try:
-        application = create_app(model, max_batch=max_batch, max_wait_ms=max_wait_ms)
-    except TaggerError as error:
+        application = create_app(model, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queued=max_queued,
+                                 request_timeout_s=request_timeout)
+    except (TaggerError, ValueError) as error:  # ValueError: a limit out of range
         _fail(error)
         return
     uvicorn.run(application, host=host, port=port)

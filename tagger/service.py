@@ -5,17 +5,22 @@ Concurrent ``/annotate`` requests put their texts on one queue; a worker takes u
 texts: all that queued up while the model was busy, then whatever arrives within ``max_wait_ms``
 (0 by default: under load batches form by themselves, and a lone request does not wait). It labels
 them in one call to the model on a single model thread and hands each request its own results.
-The model directory is fixed when the app is made and never comes from a request.
+``/fill-mask`` requests wait in the same queue and run alone. Overload gets 503 with Retry-After,
+never an endless wait: a request that would take the texts pending past ``max_queued`` is refused at
+once, and one whose results are not ready within ``request_timeout_s`` is answered (if it had not
+started, it leaves the queue). The model directory is fixed when the app is made and never comes
+from a request.
 """
 
 import asyncio
 import hmac
 import json
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
@@ -32,6 +37,8 @@ from tagger.types import Prediction, Sentence
 
 TOKEN_ENV = "BIRNN_TAGGER_TOKEN"  # bearer token required on every endpoint but /health when set
 OPEN_PATHS = frozenset({"/health"})
+BUSY: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Busy: the queue is full (max_queued) or the request timed out (request_timeout_s); retry after Retry-After."}}
 T = TypeVar("T")
 
 # ---------------------------------------------------------------------------------------------
@@ -93,7 +100,7 @@ class InfoResponse(BaseModel):
     versions: dict[str, str]
     created: str | None = None
     parameters: int | None = None
-    limits: dict[str, int]
+    limits: dict[str, Union[int, float, None]] = Field(description="Request limits; request_timeout_s null: none.")
 
 
 class HealthResponse(BaseModel):
@@ -101,37 +108,58 @@ class HealthResponse(BaseModel):
 
 
 # ---------------------------------------------------------------------------------------------
-# Micro-batching
+# Micro-batching, with a bounded queue and a time limit per request
+
+RETRY_AFTER_S = 1  # the Retry-After of a 503: the queue moves in model calls of milliseconds to seconds
 
 
-@dataclass
+def _busy(detail: str) -> HTTPException:
+    """The answer to an overloaded service: 503 with Retry-After, so that clients back off."""
+    return HTTPException(503, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+@dataclass(eq=False)
 class _Job:
-    sentences: list[Sentence]
-    scores: bool
-    future: asyncio.Future[list[Prediction]]
+    """One request's model work: sentences to label (merged with other jobs'), or ``work`` run alone."""
+
+    size: int  # texts, counted against max_queued
+    future: asyncio.Future[Any]
+    sentences: list[Sentence] = field(default_factory=list)
+    scores: bool = False
+    work: Callable[[], Any] | None = None
 
 
 class MicroBatcher:
     """Merges the sentences of concurrent requests into one model call.
 
-    All model work (these batches and anything passed to :meth:`call`) runs on one thread, off the
-    event loop. ``batches_run`` and ``texts_run`` count the model calls made and texts labelled.
+    All model work (these batches and anything passed to :meth:`submit` or :meth:`call`) runs on one
+    thread, off the event loop. ``max_queued`` bounds the texts accepted and not yet answered (a
+    request that would pass it gets 503 at once); ``request_timeout_s`` bounds each request's wait for
+    its results (503; a job that has not started is dropped, never run). ``batches_run`` and
+    ``texts_run`` count the model calls made and texts labelled.
     """
 
-    def __init__(self, tagger: Tagger, max_batch: int = 256, max_wait_ms: float = 0.0) -> None:
-        if max_batch < 1 or max_wait_ms < 0:
-            raise ValueError("max_batch must be >= 1 and max_wait_ms >= 0")
+    def __init__(self, tagger: Tagger, max_batch: int = 256, max_wait_ms: float = 0.0, max_queued: int | None = None,
+                 request_timeout_s: float | None = 30.0) -> None:
+        if max_batch < 1 or max_wait_ms < 0 or (max_queued is not None and max_queued < 1) or (request_timeout_s or 0) < 0:
+            raise ValueError("max_batch and max_queued must be >= 1, max_wait_ms and request_timeout_s >= 0")
         self.tagger = tagger
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
+        self.max_queued = 4 * max_batch if max_queued is None else max_queued
+        self.request_timeout_s = request_timeout_s or None  # 0: no limit
         self.batches_run = 0
         self.texts_run = 0
+        self.texts_pending = 0  # accepted and not yet answered: waiting or being labelled
+        self.requests_refused = 0
+        self.requests_timed_out = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tagger-model")
         self._executor_closed = False
-        self._queue: asyncio.Queue[_Job] | None = None
+        self._waiting: deque[_Job] = deque()
+        self._arrived: asyncio.Event | None = None
+        self._batch: list[_Job] = []  # taken off the queue: being gathered or run
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._held: _Job | None = None  # taken off the queue but too big for the batch being built
         self._closed = False
 
     async def start(self) -> None:
@@ -139,23 +167,22 @@ class MicroBatcher:
         self._loop = asyncio.get_running_loop()
         if self._executor_closed:
             self._executor, self._executor_closed = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tagger-model"), False
-        self._queue = asyncio.Queue()
+        self._waiting.clear()
+        self._arrived = asyncio.Event()
         self._closed = False
         self._worker = asyncio.create_task(self._run(), name="tagger-micro-batcher")
 
     async def stop(self) -> None:
-        """Stop the worker; requests still waiting get an error."""
+        """Stop the worker; requests still waiting or being labelled get an error."""
         self._closed = True
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.wait({self._worker}, timeout=5)
-        pending = [self._held] if self._held else []
-        while self._queue is not None and not self._queue.empty():
-            pending.append(self._queue.get_nowait())
-        for job in pending:
+        for job in [*self._batch, *self._waiting]:
             if not job.future.done():
                 job.future.set_exception(HTTPException(503, "the service is shutting down"))
-        self._worker, self._queue, self._held = None, None, None
+        self._worker, self._batch = None, []
+        self._waiting.clear()
         self._executor.shutdown(wait=False)
         self._executor_closed = True
 
@@ -168,20 +195,70 @@ class MicroBatcher:
             return False
         return self._worker is not None and not self._worker.done() and self._loop is loop
 
+    @property
+    def jobs_waiting(self) -> int:
+        """Requests on the queue, not yet taken into a batch."""
+        return len(self._waiting)
+
     async def call(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ``function(*args)`` on the model thread."""
+        """Run ``function(*args)`` on the model thread, with no queue limit or time limit."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(function, *args))
+
+    async def submit(self, size: int, function: Callable[..., T], *args: Any) -> T:
+        """Run ``function(*args)`` on the model thread in turn with the batches, as a request of
+        ``size`` texts: counted against ``max_queued`` and held to ``request_timeout_s``."""
+        with self._admitted(size):
+            if not self.running:
+                return await self._in_time(self.call(function, *args))
+            return await self._queued(_Job(size, asyncio.get_running_loop().create_future(), work=partial(function, *args)))
 
     async def annotate(self, sentences: list[Sentence], scores: bool = False) -> list[Prediction]:
         """Predictions for one request's sentences, in order, labelled together with other requests'."""
         if not sentences:
             return []
-        if not self.running:  # served without the lifespan (a bare ASGI call): no batching, still correct
-            return await self.call(self._label, sentences, scores)
-        assert self._queue is not None
-        future: asyncio.Future[list[Prediction]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(sentences, scores, future))
-        return await future
+        with self._admitted(len(sentences)):
+            if not self.running:  # served without the lifespan (a bare ASGI call): no batching, still correct
+                return await self._in_time(self.call(self._label, sentences, scores))
+            return await self._queued(_Job(len(sentences), asyncio.get_running_loop().create_future(), sentences, scores))
+
+    @contextmanager
+    def _admitted(self, size: int) -> Iterator[None]:
+        """Count ``size`` texts as pending until the block ends; 503 if that passes ``max_queued``.
+
+        With nothing pending any request is accepted, so one larger than ``max_queued`` still runs alone.
+        """
+        if self.texts_pending and self.texts_pending + size > self.max_queued:
+            self.requests_refused += 1
+            raise _busy(f"the service is busy: {self.texts_pending} texts are pending and max_queued is {self.max_queued}; "
+                        "retry later")
+        self.texts_pending += size
+        try:
+            yield
+        finally:
+            self.texts_pending -= size
+
+    async def _in_time(self, awaitable: Awaitable[T]) -> T:
+        """``awaitable``'s result, or 503 once ``request_timeout_s`` has passed (``awaitable`` is cancelled)."""
+        timeout = self.request_timeout_s
+        if timeout is None:
+            return await awaitable
+        try:
+            return await asyncio.wait_for(awaitable, timeout)
+        except asyncio.TimeoutError:
+            self.requests_timed_out += 1
+            raise _busy(f"the request timed out: no results within {timeout:g} s (request_timeout_s); "
+                        "retry later, or send fewer texts at a time") from None
+
+    async def _queued(self, job: _Job) -> Any:
+        """Put ``job`` on the queue and wait for its result; if it times out first, take it off."""
+        assert self._arrived is not None
+        self._waiting.append(job)
+        self._arrived.set()
+        try:
+            return await self._in_time(job.future)
+        finally:
+            if job.future.cancelled() and job in self._waiting:  # timed out, or its client left, before it started
+                self._waiting.remove(job)
 
     def _label(self, sentences: list[Sentence], scores: bool) -> list[Prediction]:
         predictions = list(self.tagger.predict_sentences(sentences, scores=scores))
@@ -189,53 +266,70 @@ class MicroBatcher:
         self.texts_run += len(sentences)
         return predictions
 
-    async def _next_jobs(self) -> list[_Job]:
-        """The next batch: the first job, all that queued up behind it, then what comes within max_wait (up to max_batch texts)."""
-        assert self._queue is not None
+    async def _job_by(self, deadline: float | None) -> bool:
+        """Wait until a job is queued, at most until ``deadline`` (loop time; None: for ever); whether one is."""
+        assert self._arrived is not None
         loop = asyncio.get_running_loop()
-        first, self._held = self._held or await self._queue.get(), None
-        jobs, size = [first], len(first.sentences)
-        deadline = loop.time() + self.max_wait
-        while size < self.max_batch:
+        while not self._waiting:
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._arrived.clear()
             try:
-                job = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    job = await asyncio.wait_for(self._queue.get(), remaining)
-                except asyncio.TimeoutError:
-                    break
-            if size + len(job.sentences) > self.max_batch:
-                self._held = job  # starts the next batch
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except asyncio.TimeoutError:
+                return False
+        return True
+
+    async def _next_jobs(self) -> list[_Job]:
+        """The next batch: the first job, all that queued up behind it, then what comes within max_wait
+        (up to max_batch texts). A ``work`` job runs alone; a job that does not fit starts the next batch."""
+        await self._job_by(None)
+        self._batch = [self._waiting.popleft()]
+        size, deadline = self._batch[0].size, asyncio.get_running_loop().time() + self.max_wait
+        while self._batch[0].work is None and size < self.max_batch and await self._job_by(deadline):
+            job = self._waiting[0]
+            if job.work is not None or size + job.size > self.max_batch:
                 break
-            jobs.append(job)
-            size += len(job.sentences)
-        return jobs
+            self._batch.append(self._waiting.popleft())
+            size += job.size
+        return self._batch
 
     async def _run(self) -> None:
         while not self._closed:
-            jobs = [job for job in await self._next_jobs() if not job.future.done()]  # done: cancelled by its client
-            if not jobs:
+            jobs = [job for job in await self._next_jobs() if not job.future.done()]  # done: timed out or its client left
+            if jobs:  # no await between this check and the model thread taking the jobs
+                await self._run_jobs(jobs)
+            self._batch = []
+
+    async def _run_jobs(self, jobs: list[_Job]) -> None:
+        """Run the jobs on the model thread and hand each its result, or the error to all."""
+        try:
+            results = await self.call(self._work, jobs)
+        except Exception as error:  # noqa: BLE001 - handed to the requests; the worker goes on
+            results = [error] * len(jobs)
+        for job, result in zip(jobs, results):
+            if job.future.done():
                 continue
-            sentences = [sentence for job in jobs for sentence in job.sentences]
-            try:
-                predictions = await self.call(self._label, sentences, any(job.scores for job in jobs))
-            except Exception as error:  # noqa: BLE001 - handed to the requests; the worker goes on
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(error)
-                continue
-            start = 0
-            for job in jobs:
-                mine = predictions[start : start + len(job.sentences)]
-                start += len(job.sentences)
-                if not job.scores:
-                    for prediction in mine:
-                        prediction.scores = {}
-                if not job.future.done():
-                    job.future.set_result(mine)
+            if isinstance(result, Exception):
+                job.future.set_exception(result)
+            else:
+                job.future.set_result(result)
+
+    def _work(self, jobs: list[_Job]) -> list[Any]:
+        """On the model thread: each job's result (a ``work`` job alone, or the jobs' sentences in one model call)."""
+        if jobs[0].work is not None:
+            return [jobs[0].work()]
+        predictions = self._label([sentence for job in jobs for sentence in job.sentences], any(job.scores for job in jobs))
+        results, start = [], 0
+        for job in jobs:
+            mine = predictions[start : start + job.size]
+            start += job.size
+            if not job.scores:
+                for prediction in mine:
+                    prediction.scores = {}
+            results.append(mine)
+        return results
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,18 +485,25 @@ def create_app(
     max_tokens: int = Limits.max_tokens,
     max_body_bytes: int = Limits.max_body_bytes,
     max_blanks: int = Limits.max_blanks,
+    max_queued: int | None = None,
+    request_timeout_s: float | None = 30.0,
     token: str | None = None,
 ) -> FastAPI:
     """The service for one model (a model directory, loaded now, or a loaded Tagger).
 
-    ``token``: the bearer token required on every endpoint but ``/health``; None reads the
-    ``BIRNN_TAGGER_TOKEN`` environment variable, and an empty token turns the check off.
+    ``max_queued``: texts accepted and not yet answered, at most (503 beyond); None gives
+    ``max(4 * max_batch, max_texts)``: about four model calls' worth (one running, three waiting),
+    and never less than one full request. ``request_timeout_s``: a request's results not ready in
+    that time get 503 (0 or None: no limit). ``token``: the bearer token required on every endpoint
+    but ``/health``; None reads the ``BIRNN_TAGGER_TOKEN`` environment variable, and an empty token
+    turns the check off.
     """
     tagger = model if isinstance(model, Tagger) else Tagger.load(model)
     name = Path(model).resolve().name if not isinstance(model, Tagger) else "model"
     limits = Limits(max_texts, max_chars, max_tokens, max_body_bytes, max_blanks)
     token = os.environ.get(TOKEN_ENV) if token is None else token
-    batcher = MicroBatcher(tagger, max_batch, max_wait_ms)
+    max_queued = max(4 * max_batch, max_texts) if max_queued is None else max_queued
+    batcher = MicroBatcher(tagger, max_batch, max_wait_ms, max_queued, request_timeout_s)
     AnnotateRequest, FillMaskRequest = _request_models(tagger.tasks, limits)
 
     @asynccontextmanager
@@ -459,11 +560,12 @@ def create_app(
             "versions": {k: str(v) for k, v in meta.get("versions", {}).items()},
             "created": meta.get("created"),
             "parameters": meta.get("parameters"),
-            "limits": {**asdict(limits), "max_batch": max_batch},
+            "limits": {**asdict(limits), "max_batch": max_batch, "max_queued": batcher.max_queued,
+                       "request_timeout_s": batcher.request_timeout_s},
         }
 
     @app.post("/annotate", response_model=AnnotateResponse, response_model_exclude_none=True, dependencies=protected,
-              summary="Label texts or token lists")
+              responses=BUSY, summary="Label texts or token lists")
     async def annotate(body: AnnotateRequest) -> dict[str, Any]:  # type: ignore[valid-type]
         sentences = [Sentence([], text=item) if isinstance(item, str) else Sentence(list(item)) for item in body.texts]
         predictions = await batcher.annotate(sentences, body.scores)
@@ -476,7 +578,7 @@ def create_app(
         return {"results": results}
 
     @app.post("/fill-mask", response_model=FillMaskResponse, dependencies=protected,
-              responses={404: {"description": "The model has no masked-token head."}},
+              responses={404: {"description": "The model has no masked-token head."}, **BUSY},
               summary=f"Likeliest words for each {BLANK}")
     async def fill_mask(body: FillMaskRequest) -> dict[str, Any]:  # type: ignore[valid-type]
         if tagger.model.masked_lm is None:
@@ -485,7 +587,7 @@ def create_app(
         blanks = sum(item.count(BLANK) for item in body.texts)  # in a text, or as tokens
         if blanks > limits.max_blanks:
             raise HTTPException(422, f"texts: {blanks} {BLANK} blanks; at most {limits.max_blanks} per request")
-        filled = await batcher.call(tagger.fill_mask, list(body.texts), body.top_k)
+        filled = await batcher.submit(len(body.texts), tagger.fill_mask, list(body.texts), body.top_k)
         return {"results": [sentence.to_dict() for sentence in filled]}
 
     return app

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +207,7 @@ def test_serve_py_help_runs() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "serve.py"), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "--model" in done.stdout and "127.0.0.1" in done.stdout
+    assert "--max-queued" in done.stdout and "--request-timeout" in done.stdout
 
 
 def test_without_the_lifespan_requests_still_work(tagger: Tagger) -> None:
@@ -236,3 +239,182 @@ def test_no_server_errors_anywhere_in_the_api(with_head: bool, tagger: Tagger, r
             no_server_error()
     finally:
         shutdown_lifespans()
+
+
+# ---------------------------------------------------------------------------------------------
+# Overload: the bounded queue and the time limit. A gate holds the model so that the tests decide
+# when it works, instead of racing a clock.
+
+
+class Gate:
+    """Holds every model call until opened; records the texts of each call as it starts."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self._open = threading.Event()
+
+    def hold(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        def held(texts: Sequence[Any], *args: Any, **kwargs: Any) -> Any:
+            self.calls.append(len(texts))
+            assert self._open.wait(10), "the gate was never opened"
+            return function(texts, *args, **kwargs)
+
+        return held
+
+    def open(self) -> None:
+        self._open.set()
+
+    def close(self) -> None:
+        self._open.clear()
+
+
+@pytest.fixture
+def gate() -> Iterator[Gate]:
+    held = Gate()
+    yield held
+    held.open()  # never leave the model thread waiting
+
+
+@asynccontextmanager
+async def _serving(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            yield client
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Let the event loop run until ``condition()`` holds (at most 5 s)."""
+    for _ in range(5000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the service never reached the expected state")
+
+
+def _is_busy(response: httpx.Response, limit: str) -> bool:
+    return (response.status_code == 503 and response.headers.get("retry-after") == "1"
+            and limit in response.json()["detail"])
+
+
+def test_a_full_queue_is_503_at_once_while_earlier_requests_succeed(masked_lm_model: Path, gate: Gate) -> None:
+    tagger = Tagger.load(masked_lm_model)
+    first, second = ["Maria Lopez moved to Chicago.", "Hi there"], ["The Red Cross sent help."]
+    expected = [[p.to_dict() for p in tagger.predict(texts)] for texts in (first, second)]
+    tagger.predict_sentences, tagger.fill_mask = gate.hold(tagger.predict_sentences), gate.hold(tagger.fill_mask)
+    app = create_app(tagger, token="", max_batch=2, max_queued=3, request_timeout_s=0)
+    batcher = app.state.batcher
+
+    async def scenario() -> None:
+        async with _serving(app) as client:
+            running = asyncio.create_task(client.post("/annotate", json={"texts": first}))
+            await _until(lambda: gate.calls == [2])
+            waiting = asyncio.create_task(client.post("/annotate", json={"texts": second}))
+            await _until(lambda: batcher.texts_pending == 3)
+            assert _is_busy(await client.post("/annotate", json={"texts": ["One more"]}), "max_queued")
+            assert _is_busy(await client.post("/fill-mask", json={"texts": ["I [MASK] ."]}), "max_queued")
+            gate.open()
+            assert [(await request).json()["results"] for request in (running, waiting)] == expected
+            assert batcher.texts_pending == 0 and batcher.requests_refused == 2 and batcher.texts_run == 3
+
+            gate.close()  # fill-mask texts in flight count as well
+            masked = asyncio.create_task(client.post("/fill-mask", json={"texts": ["a [MASK] b", "[MASK]", "c"]}))
+            await _until(lambda: gate.calls == [2, 1, 3])
+            assert _is_busy(await client.post("/annotate", json={"texts": ["Busy"]}), "max_queued")
+            gate.open()
+            response = await masked
+            assert response.status_code == 200 and len(response.json()["results"]) == 3
+            big = await client.post("/annotate", json={"texts": ["a", "b", "c", "d", "e"]})  # more than max_queued, alone
+            assert big.status_code == 200 and len(big.json()["results"]) == 5
+
+    asyncio.run(scenario())
+    assert app.state.batcher.requests_timed_out == 0
+
+
+def test_a_timed_out_request_is_503_and_its_queued_job_never_runs(masked_lm_model: Path, gate: Gate) -> None:
+    tagger = Tagger.load(masked_lm_model)
+    tagger.predict_sentences, tagger.fill_mask = gate.hold(tagger.predict_sentences), gate.hold(tagger.fill_mask)
+    app = create_app(tagger, token="", request_timeout_s=0.5)
+    batcher = app.state.batcher
+
+    async def scenario() -> None:
+        async with _serving(app) as client:
+            running = asyncio.create_task(client.post("/annotate", json={"texts": ["Labelled for nobody"]}))
+            await _until(lambda: gate.calls == [1])
+            queued = [asyncio.create_task(client.post("/annotate", json={"texts": ["Never", "labelled"]})),
+                      asyncio.create_task(client.post("/fill-mask", json={"texts": ["Never [MASK] ."]}))]
+            for response in await asyncio.gather(running, *queued):  # the model is still held: all time out
+                assert _is_busy(response, "request_timeout_s"), response.text
+            assert batcher.jobs_waiting == 0 and batcher.texts_pending == 0
+            gate.open()
+            await _until(lambda: batcher.batches_run == 1)
+            batcher.request_timeout_s = None  # however slow the machine, the next request must get through
+            response = await client.post("/annotate", json={"texts": ["After the gate"]})
+            assert response.status_code == 200 and response.json()["results"][0]["tokens"] == ["After", "the", "gate"]
+
+    asyncio.run(scenario())
+    assert gate.calls == [1, 1]  # the queued jobs were dropped, never run
+    assert (batcher.batches_run, batcher.texts_run, batcher.requests_timed_out) == (2, 2, 3)
+
+
+def test_a_timeout_during_labelling_leaves_the_rest_of_the_batch_alone(tagger: Tagger, gate: Gate,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = [p.to_dict() for p in tagger.predict(["Maria Lopez moved to Chicago."])]
+    monkeypatch.setattr(tagger, "predict_sentences", gate.hold(tagger.predict_sentences))
+    app = create_app(tagger, token="", max_batch=2, max_wait_ms=10_000, request_timeout_s=0)
+    batcher = app.state.batcher
+
+    async def scenario() -> None:
+        async with _serving(app) as client:
+            patient = asyncio.create_task(client.post("/annotate", json={"texts": ["Maria Lopez moved to Chicago."]}))
+            await _until(lambda: batcher.texts_pending == 1 and batcher.jobs_waiting == 0)  # in the batch being gathered
+            batcher.request_timeout_s = 0.5  # for the next request only
+            hasty = asyncio.create_task(client.post("/annotate", json={"texts": ["In a hurry"]}))
+            await _until(lambda: gate.calls == [2])  # it fills the batch, which starts at once
+            batcher.request_timeout_s = None
+            assert _is_busy(await hasty, "request_timeout_s")
+            assert not patient.done()
+            gate.open()
+            response = await patient
+            assert response.status_code == 200 and response.json()["results"] == expected
+
+    asyncio.run(scenario())
+    assert (batcher.batches_run, batcher.texts_run, batcher.requests_timed_out) == (1, 2, 1)
+
+
+@pytest.mark.parametrize("timeout", [0, None])
+def test_no_time_limit_when_disabled(timeout: float | None, tagger: Tagger, gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tagger, "predict_sentences", gate.hold(tagger.predict_sentences))
+    app = create_app(tagger, token="", request_timeout_s=timeout)
+
+    async def scenario() -> None:
+        async with _serving(app) as client:
+            assert (await client.get("/info")).json()["limits"]["request_timeout_s"] is None
+            request = asyncio.create_task(client.post("/annotate", json={"texts": ["Take your time"]}))
+            await _until(lambda: gate.calls == [1])
+            await asyncio.sleep(0.1)  # a zero timeout taken literally would have answered by now
+            assert not request.done()
+            gate.open()
+            response = await request
+            assert response.status_code == 200 and response.json()["results"][0]["tokens"] == ["Take", "your", "time"]
+
+    asyncio.run(scenario())
+
+
+def test_queue_and_time_limits_defaults_and_checks(tagger: Tagger, client: TestClient) -> None:
+    limits = client.get("/info").json()["limits"]
+    assert limits["max_queued"] == 4 * 256 and limits["request_timeout_s"] == 30  # SMALL: 5 texts per request
+    assert create_app(tagger, token="", max_batch=1).state.batcher.max_queued == 1000  # never less than max_texts
+    for bad in ({"max_queued": 0}, {"request_timeout_s": -1}):
+        with pytest.raises(ValueError, match="max_queued must be >= 1"):
+            create_app(tagger, token="", **bad)
+    bare = TestClient(create_app(tagger, token="", max_queued=1, request_timeout_s=5))  # no lifespan: limits still apply
+    assert bare.post("/annotate", json={"texts": ["a", "b"]}).status_code == 200
+
+
+def test_tagger_serve_has_the_options() -> None:
+    from typer.testing import CliRunner
+
+    from tagger.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "--max-queued" in result.output and "--request-timeout" in result.output
