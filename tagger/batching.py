@@ -63,27 +63,25 @@ class BatchEncoder:
         the batch also carries the masked-token targets under ``MASKED_LM``."""
         size = len(sentences)
         longest = max((len(s) for s in sentences), default=0) or 1
-        word_ids = torch.zeros(size, longest, dtype=torch.long)
-        char_index = torch.zeros(size, longest, dtype=torch.long)
+        flat_words = [0] * (size * longest)  # flat rows, filled in Python and made tensors once
+        flat_index = [0] * (size * longest)
         forms: dict[str, int] = {}
-        form_chars: list[list[int]] = []
+        form_chars: list[list[int]] = []  # the characters of each distinct form, in order of appearance
         for row, sentence in enumerate(sentences):
-            ids, rows = [], []
-            for token in sentence.tokens:
+            offset = row * longest
+            for column, token in enumerate(sentence.tokens):
                 word_id, chars = self._lookup(token)
-                ids.append(word_id)
                 position = forms.get(token)
                 if position is None:
                     position = forms[token] = len(form_chars)
                     form_chars.append(chars)
-                rows.append(position)
-            if ids:
-                word_ids[row, : len(ids)] = torch.tensor(ids)
-                char_index[row, : len(rows)] = torch.tensor(rows)
-        width = max((len(c) for c in form_chars), default=1) or 1
-        char_ids = torch.zeros(max(len(form_chars), 1), width, dtype=torch.long)
-        for row, chars in enumerate(form_chars):
-            char_ids[row, : len(chars)] = torch.tensor(chars)
+                flat_words[offset + column] = word_id
+                flat_index[offset + column] = position
+        width = max(map(len, form_chars), default=0) or 1
+        flat_chars = [c for chars in form_chars for c in (*chars, *[0] * (width - len(chars)))] or [0] * width
+        char_ids = torch.tensor(flat_chars, dtype=torch.long).view(-1, width)
+        word_ids = torch.tensor(flat_words, dtype=torch.long).view(size, longest)
+        char_index = torch.tensor(flat_index, dtype=torch.long).view(size, longest)
         lengths = torch.tensor([len(s) for s in sentences], dtype=torch.long)
         mask = torch.arange(longest)[None, :] < lengths[:, None]
         targets = self._targets(sentences, longest) if with_targets else {}

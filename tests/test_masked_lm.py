@@ -144,14 +144,28 @@ def headless_model(tmp_path_factory: pytest.TempPathFactory, sample_sentences: l
 
 
 def layer_states(model: torch.nn.Module, batch) -> list[torch.Tensor]:  # noqa: ANN001
-    """The embeddings, every encoder layer's (both directions') output, and the final states."""
+    """The embeddings, every encoder layer's (both directions') output, and the final states.
+
+    Run layer by layer (the training path, with every dropout off) so each layer can be watched;
+    in evaluation mode the encoder runs all layers in one call.
+    """
     captured: list[torch.Tensor] = []
     hooks = [model.embeddings.register_forward_hook(lambda m, i, o: captured.append(o.detach().clone()))]
     hooks += [layer.register_forward_hook(lambda m, i, o: captured.append(o.detach().clone())) for layer in model.encoder.layers]
+    dropouts = {module: module.p for module in model.modules() if isinstance(module, torch.nn.Dropout)}
+    word_dropout = model.embeddings.word_dropout
     try:
+        model.train()
+        model.embeddings.word_dropout = 0.0
+        for module in dropouts:
+            module.p = 0.0
         with torch.no_grad():
             final = model.encode(batch)
     finally:
+        model.eval()
+        model.embeddings.word_dropout = word_dropout
+        for module, p in dropouts.items():
+            module.p = p
         for hook in hooks:
             hook.remove()
     return [*captured, final]

@@ -67,6 +67,32 @@ def test_predictions_do_not_depend_on_the_batch(variant: dict) -> None:
                 assert alone[task].ids[0, :n].tolist() == together[task].ids[row, :n].tolist()
 
 
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_the_packed_evaluation_path_gives_the_training_path_states(kind: str) -> None:
+    """Evaluation runs all layers as one packed bidirectional call; training, layer by layer on padding."""
+    config, vocab, model = build({"encoder": {"kind": kind, "dropout": 0.0}, "embeddings": {"char_encoder": "cnn"},
+                                  "tasks": {"upos": {"decoder": "softmax"}}})
+    inputs = torch.randn(5, 9, model.encoder.input_size)
+    lengths = torch.tensor([9, 3, 7, 1, 5])  # unsorted, one of a single token
+    mask = (torch.arange(9)[None, :] < lengths[:, None])[..., None]
+    with torch.no_grad():
+        stepwise = model.encoder.train()(inputs, lengths)
+        packed = model.encoder.eval()(inputs, lengths)
+    torch.testing.assert_close(packed * mask, stepwise * mask, atol=1e-6, rtol=1e-5)
+    assert not packed[~mask.squeeze(-1)].any()  # padding stays zero
+
+
+def test_the_char_cnn_in_length_groups_equals_one_full_width_convolution() -> None:
+    config, vocab, model = build({"embeddings": {"char_encoder": "cnn"}})
+    chars = model.embeddings.chars
+    words = ["a", "abcdef", "abcdefg", "abcdefghijklmnop", "abcdefghijklmnopq", "x" * 30, "", "hello"]
+    char_ids = torch.zeros(len(words), 30, dtype=torch.long)
+    for row, word in enumerate(words):
+        char_ids[row, : len(word)] = torch.tensor([vocab.chars.id(c) for c in word], dtype=torch.long) if word else torch.tensor([])
+    with torch.no_grad():
+        torch.testing.assert_close(chars(char_ids), chars._convolve(char_ids), atol=1e-6, rtol=1e-5)
+
+
 def test_same_seed_same_weights_and_other_seed_differs() -> None:
     _, _, first = build(VARIANTS[0], seed=11)
     _, _, second = build(VARIANTS[0], seed=11)

@@ -31,6 +31,9 @@ class CharLSTM(nn.Module):
         return torch.cat([final[0], final[1]], dim=-1)
 
 
+WIDTHS = (6, 10, 16)  # CharCNN's group widths (in characters) below the widest word
+
+
 class CharCNN(nn.Module):
     """Convolution over characters with max pooling over the word."""
 
@@ -41,7 +44,26 @@ class CharCNN(nn.Module):
         self.output_dim = filters
 
     def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
-        """[types, chars] -> [types, filters]"""
+        """[types, chars] -> [types, filters]
+
+        Words are convolved in groups of similar length, each group only as wide as its longest
+        word: most words are short, and one long word would otherwise widen every row. The result
+        is the same, since the convolution pads with zeros as the padding character embeds to.
+        """
+        width = char_ids.shape[1]
+        if width <= WIDTHS[0]:
+            return self._convolve(char_ids)
+        lengths = (char_ids != 0).sum(1)
+        vectors = torch.empty(char_ids.shape[0], self.output_dim, device=char_ids.device)
+        low = -1
+        for high in (*(w for w in WIDTHS if w < width), width):
+            rows = ((lengths > low) & (lengths <= high)).nonzero().squeeze(1)
+            if rows.numel():
+                vectors = vectors.index_put((rows,), self._convolve(char_ids[rows, :high]))
+            low = high
+        return vectors
+
+    def _convolve(self, char_ids: torch.Tensor) -> torch.Tensor:
         hidden = self.conv(self.embed(char_ids).transpose(1, 2)).transpose(1, 2)  # [types, chars, filters]
         hidden = hidden.masked_fill((char_ids == 0)[..., None], float("-inf"))
         return torch.relu(hidden.max(dim=1).values)

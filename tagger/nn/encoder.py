@@ -1,16 +1,22 @@
 """Deep bidirectional LSTM/GRU: forward and backward states joined per token.
 
-Each layer runs one forward and one backward recurrent net over the *padded* batch.
-The backward net reads every sentence reversed within its own length, so padding only
-ever follows the real tokens in either direction and cannot change their states. This
-gives the same result as packed sequences, while letting torch use its fused padded
-kernels, which train about twice as fast as packed ones on CPU.
+In training, each layer runs one forward and one backward recurrent net over the *padded*
+batch. The backward net reads every sentence reversed within its own length, so padding only
+ever follows the real tokens in either direction and cannot change their states. This gives
+the same result as packed sequences, while letting torch use its fused padded kernels, which
+train about twice as fast as packed ones on CPU.
+
+In evaluation mode the same weights run as one stacked bidirectional ``nn.LSTM``/``nn.GRU``
+call on a packed batch (``torch.func.functional_call`` lends them to a weightless template),
+which skips the padding and the reversals: the same states, found faster.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.func import functional_call
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from tagger.config import EncoderConfig
 
@@ -45,11 +51,16 @@ class BiRNNEncoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.input_size = input_size
         self.output_dim = 2 * config.hidden_size
+        # Not a submodule: it holds no weights of its own (meta tensors), only the call shape.
+        self.__dict__["stacked"] = cell(input_size, config.hidden_size, num_layers=config.num_layers, bidirectional=True,
+                                        batch_first=True, device="meta")
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """[batch, seq, input] + lengths [batch] -> [batch, seq, 2 * hidden]; padding positions zeroed."""
         if inputs.shape[-1] != self.input_size:
             raise ValueError(f"encoder expects inputs of size {self.input_size}, got {inputs.shape[-1]}")
+        if not self.training:
+            return self._packed(inputs, lengths)
         states = inputs
         for depth, layer in enumerate(self.layers):
             if depth:
@@ -57,3 +68,14 @@ class BiRNNEncoder(nn.Module):
             states = layer(states, lengths)
         mask = torch.arange(states.shape[1], device=states.device)[None, :] < lengths.to(states.device)[:, None]
         return self.dropout(states * mask[..., None])
+
+    def _packed(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """All layers at once on the packed batch, with this encoder's weights (evaluation mode: no dropout)."""
+        weights = {}
+        for depth, layer in enumerate(self.layers):
+            for suffix, rnn in (("", layer.forward_rnn), ("_reverse", layer.backward_rnn)):
+                for name, parameter in rnn.named_parameters():
+                    weights[f"{name[:-1]}{depth}{suffix}"] = parameter  # weight_ih_l0 -> weight_ih_l{depth}
+        packed = pack_padded_sequence(inputs, lengths.cpu().clamp(min=1), batch_first=True, enforce_sorted=False)
+        states, _ = functional_call(self.stacked, weights, (packed,))
+        return pad_packed_sequence(states, batch_first=True, total_length=inputs.shape[1])[0]
