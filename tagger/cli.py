@@ -99,16 +99,26 @@ def train(
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: --set training.max_epochs=3")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint.")] = False,
 ) -> None:
-    """Train a model and print its dev (and test) scores."""
+    """Train a model and print its dev (and test) scores.
+
+    Under torchrun every process runs this command; rank 0 alone draws progress and prints the tables.
+    """
     from tagger.config import load_config
+    from tagger.distributed import RankZeroFailed, is_main_process, process_rank
     from tagger.training import train as run_training
 
+    main = is_main_process()
     try:
         resolved = load_config(config, overrides or [])
         directory = output or Path("models") / config.stem
-        result = run_training(resolved, directory, resume=resume, monitor=ProgressMonitor())  # type: ignore[arg-type]
+        result = run_training(resolved, directory, resume=resume, monitor=ProgressMonitor() if main else None)  # type: ignore[arg-type]
     except TaggerError as error:
-        _fail(error)
+        if main:
+            _fail(error)
+        if not isinstance(error, RankZeroFailed):  # rank 0 reported that one
+            console.print(f"[bold red]error[/] (rank {process_rank()}): {escape(str(error))}", highlight=False)
+        raise typer.Exit(code=1) from None
+    if not main:
         return
     out.print(_epochs_table(result.epochs))
     out.print(_scores_table(f"dev scores (best epoch {result.best_epoch})", {t: s.to_dict() for t, s in result.dev_scores.items()}))

@@ -90,6 +90,7 @@ class TrainingConfig:
     warmup_steps: int = 100
     threads: int = 0  # torch intra-op threads; 0: torch's default
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"
+    precision: Literal["fp32", "bf16"] = "fp32"  # "bf16": bfloat16 autocast of forward and loss, CUDA only
     eval_batch_size: int = 256
     select_by: list[str] = field(default_factory=list)  # tasks whose mean dev score picks the best epoch; empty: all
 

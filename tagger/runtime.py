@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import torch
@@ -17,6 +18,15 @@ def set_threads(threads: int) -> None:
     """Set torch's intra-op threads; 0 keeps torch's default (one per core)."""
     if threads > 0:
         torch.set_num_threads(threads)
+
+
+def cores_per_process(processes: int) -> int:
+    """This process's share of the cores it may run on, when ``processes`` share them (at least 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))  # honours taskset and container CPU sets
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(processes, 1))
 
 
 def seed_everything(seed: int) -> torch.Generator:

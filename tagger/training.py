@@ -6,22 +6,25 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from tagger.batching import MASKED_LM, BatchEncoder, bucket_batches
-from tagger.config import TaggerConfig, TrainingConfig
+from tagger.batching import IGNORE, MASKED_LM, BatchEncoder, bucket_batches
+from tagger.config import TaggerConfig, TaskConfig, TrainingConfig
 from tagger.data import load_sentences
-from tagger.errors import ConfigError
+from tagger.distributed import Group, local_device, process_group
+from tagger.errors import ConfigError, TaggerError
 from tagger.evaluation import main_score, score
 from tagger.masking import mask_sentences
 from tagger.nn.model import SequenceTagger, build_model
 from tagger.predict import Tagger
 from tagger.pretrained import load_pretrained_words, load_pretrained_vectors
-from tagger.runtime import choose_device, seed_everything, set_threads
+from tagger.runtime import choose_device, cores_per_process, seed_everything, set_threads
 from tagger.serialize import load_model, load_weights, save_model, save_weights, write_atomic
 from tagger.types import Scores, Sentence
 from tagger.vocab import Vocab
@@ -42,6 +45,12 @@ class TrainingMonitor:
     def close(self) -> None: ...
 
 
+class _Quiet(TrainingMonitor):
+    """The monitor of ranks other than 0 in distributed training: they train but do not report."""
+
+    def message(self, text: str) -> None: ...
+
+
 @dataclass
 class TrainResult:
     output_dir: Path
@@ -56,6 +65,11 @@ class TrainResult:
 def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False, monitor: TrainingMonitor | None = None) -> TrainResult:
     """Train a model as the config says; write the best one to ``output_dir``.
 
+    Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every process calls this and together
+    they train one model (see :mod:`tagger.distributed`): ``training.batch_size`` is the batch of all
+    processes together, rank 0 alone writes ``output_dir`` and reports to ``monitor``, and every rank
+    returns rank 0's result.
+
     Args:
         config: the resolved config.
         output_dir: the model directory (created); ``checkpoint/`` inside holds the
@@ -63,30 +77,44 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
         resume: continue from ``output_dir/checkpoint`` if it exists.
         monitor: receives progress; by default only logs.
     """
-    monitor = monitor or TrainingMonitor()
-    output_dir = Path(output_dir)
+    device = local_device(choose_device(config.training.device))
+    if config.training.precision == "bf16" and device.type != "cuda":
+        # Not a silent fallback: config.json must say how the model was really trained.
+        raise ConfigError("training.precision", f'"bf16" is autocast on CUDA and this run is on {device}; use "fp32" here')
+    with process_group(device) as group:
+        monitor = (monitor or TrainingMonitor()) if group.is_main else _Quiet()
+        return _train(config, Path(output_dir), resume, monitor, device, group)
+
+
+def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: TrainingMonitor, device: torch.device, group: Group) -> TrainResult:
     settings = config.training
     generator = seed_everything(config.seed)
-    set_threads(settings.threads)
-    device = choose_device(settings.device)
+    set_threads(settings.threads or (cores_per_process(group.local_world_size) if group.active else 0))
 
     train_sentences = [s for s in load_sentences(config.data.train, config.tasks, config.data.max_train_sentences) if s.tokens and s.tags]
-    dev_sentences = load_sentences(config.data.dev, config.tasks) if config.data.dev else []
+    dev_sentences = load_sentences(config.data.dev, config.tasks) if config.data.dev and group.is_main else []  # rank 0 evaluates
     monitor.message(f"{len(train_sentences)} training sentences ({sum(map(len, train_sentences))} tokens), {len(dev_sentences)} dev")
+    if group.active:
+        monitor.message(f"{group.world_size} processes ({group.backend}; torch threads per process: {torch.get_num_threads()}), "
+                        f"each taking 1/{group.world_size} of every batch of {settings.batch_size} sentences")
 
     checkpoint = output_dir / CHECKPOINT
-    resuming = resume and (checkpoint / "trainer.pt").is_file()
+    resuming = group.broadcast(resume and (checkpoint / "trainer.pt").is_file())
+    if resuming and not (checkpoint / "trainer.pt").is_file():
+        raise TaggerError(f"rank {group.rank} cannot see {checkpoint}: to resume, every machine needs the model directory "
+                          "on a file system they share, at the same path")
     base = None
     if config.init_from:
         base = load_model(config.init_from)
         take_architecture(config, base[2])
         monitor.message(f"starting from {config.init_from}: its embeddings and encoder ({len(base[1].words)} words)")
-    vocab = _load_or_build_vocab(config, train_sentences, checkpoint if resuming else None, base[1] if base else None)
+    base_vocab = base[1] if base else None
+    vocab = group.from_main(lambda: _load_or_build_vocab(config, train_sentences, checkpoint if resuming else None, base_vocab))
     model = build_model(config, vocab)
     if base is not None and not resuming:
         copied = copy_pretrained(base[0], model)
         monitor.message(f"copied {copied} pretrained tensors")
-    if config.embeddings.pretrained and not resuming:
+    if config.embeddings.pretrained and not resuming and group.is_main:  # the other ranks get rank 0's weights from DDP
         found = load_pretrained_vectors(config.embeddings.pretrained, vocab, model.embeddings.words.weight)
         monitor.message(f"pretrained vectors for {found} of {len(vocab.words)} words")
     model.to(device)
@@ -95,25 +123,30 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
 
     state: dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad_epochs": 0, "records": [], "seconds": 0.0}
     if resuming:
-        state = load_checkpoint(checkpoint, model, optimizer, scheduler, generator)
+        state = load_checkpoint(checkpoint, model, optimizer, scheduler, generator)  # every rank: rank 0's checkpoint
         monitor.message(f"resuming after epoch {state['epoch']}")
     elif checkpoint.exists():
         monitor.message(f"{checkpoint} exists and will be replaced (use --resume to continue it)")
+    if group.active:
+        # The data order and masking (``generator``) stay the same on every rank; dropout should not.
+        torch.manual_seed(int(torch.randint(2**62, ())) + group.rank)
 
-    step = _Step(model, BatchEncoder(vocab, config.embeddings.max_word_chars), optimizer, scheduler, config, device, monitor, generator)
-    evaluator = Tagger(model, vocab, config)
+    trained = group.wrap(model, device, find_unused_parameters=_heads_may_lack_targets(config, train_sentences))
+    step = _Step(trained, BatchEncoder(vocab, config.embeddings.max_word_chars), optimizer, scheduler, config, device, monitor, generator, group)
+    evaluator = Tagger(model, vocab, config) if group.is_main else None
     lengths = [len(s) for s in train_sentences]
     started = time.perf_counter() - state["seconds"]
     trained_tokens, train_seconds = 0, 0.0
     for epoch in range(state["epoch"] + 1, settings.max_epochs + 1):
-        batches = bucket_batches(lengths, settings.batch_size, generator)
+        batches = bucket_batches(lengths, settings.batch_size, generator)  # the same on every rank
         monitor.start_epoch(epoch, len(batches))
         epoch_start = time.perf_counter()
         total_loss, epoch_tokens = step.epoch([[train_sentences[i] for i in batch] for batch in batches])
         epoch_seconds = time.perf_counter() - epoch_start
         trained_tokens, train_seconds = trained_tokens + epoch_tokens, train_seconds + epoch_seconds
-        dev_scores = _evaluate(evaluator, dev_sentences, config) if dev_sentences else {}
-        current = main_score(dev_scores, settings.select_by) if dev_scores else float(epoch)  # without dev data, the last epoch is best
+        dev_scores = _evaluate(evaluator, dev_sentences, config) if evaluator and dev_sentences else {}
+        # without dev data, the last epoch is best
+        current = group.broadcast(main_score(dev_scores, settings.select_by) if dev_scores else float(epoch))
         if settings.schedule == "plateau":
             scheduler.step(current)
         improved = current > state["best"]
@@ -131,20 +164,37 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
         state.update(epoch=epoch, seconds=time.perf_counter() - started)
         if improved:
             state.update(best=current, best_epoch=epoch, bad_epochs=0)
-            save_model(output_dir, model, vocab, config, _meta(config, state, dev_scores))
         else:
             state["bad_epochs"] += 1
-        write_atomic(output_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state["records"]))
-        save_checkpoint(checkpoint, model, vocab, optimizer, scheduler, generator, state)
+        if group.is_main:
+            if improved:
+                save_model(output_dir, model, vocab, config, _meta(config, state, dev_scores))
+            write_atomic(output_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state["records"]))
+            save_checkpoint(checkpoint, model, vocab, optimizer, scheduler, generator, state)
         monitor.end_epoch(record)
-        if settings.patience and state["bad_epochs"] >= settings.patience:
-            monitor.message(f"stopping early: no dev improvement for {settings.patience} epochs")
-            break
-        if settings.max_minutes and state["seconds"] > settings.max_minutes * 60:
-            monitor.message(f"stopping: the {settings.max_minutes}-minute budget is spent")
+        stop = group.broadcast(_stop_reason(settings, state))  # rank 0's clock decides the time budget
+        if stop:
+            monitor.message(stop)
             break
     monitor.close()
-    return _finish(config, output_dir, device, state, dev_sentences, trained_tokens / train_seconds if train_seconds else 0.0)
+    tokens_per_second = trained_tokens / train_seconds if train_seconds else 0.0
+    return group.from_main(lambda: _finish(config, output_dir, device, state, dev_sentences, tokens_per_second))
+
+
+def _stop_reason(settings: TrainingConfig, state: dict[str, Any]) -> str:
+    """Why training stops after this epoch, or "" to go on."""
+    if settings.patience and state["bad_epochs"] >= settings.patience:
+        return f"stopping early: no dev improvement for {settings.patience} epochs"
+    if settings.max_minutes and state["seconds"] > settings.max_minutes * 60:
+        return f"stopping: the {settings.max_minutes}-minute budget is spent"
+    return ""
+
+
+def _heads_may_lack_targets(config: TaggerConfig, sentences: list[Sentence]) -> bool:
+    """Whether some head can get no targets in one rank's share of a batch, so that DDP must look
+    for parameters without gradients: the masked-token head (few tokens are chosen), or a task
+    that some training sentences have no labels for."""
+    return config.masked_lm.weight > 0 or any(not s.tags.get(task) for s in sentences for task in config.tasks)
 
 
 def _load_or_build_vocab(config: TaggerConfig, sentences: list[Sentence], checkpoint: Path | None, base: Vocab | None = None) -> Vocab:
@@ -183,13 +233,15 @@ def _finish(config: TaggerConfig, output_dir: Path, device: torch.device, state:
 class _Step:
     """One optimisation step per batch: encode, forward, weighted task losses, backward, clip, update."""
 
-    def __init__(self, model: SequenceTagger, encoder: BatchEncoder, optimizer: torch.optim.Optimizer, scheduler: Any,
-                 config: TaggerConfig, device: torch.device, monitor: TrainingMonitor, generator: torch.Generator) -> None:
+    def __init__(self, model: torch.nn.Module, encoder: BatchEncoder, optimizer: torch.optim.Optimizer, scheduler: Any,
+                 config: TaggerConfig, device: torch.device, monitor: TrainingMonitor, generator: torch.Generator,
+                 group: Group = Group()) -> None:
         self.model, self.encoder, self.optimizer, self.scheduler = model, encoder, optimizer, scheduler
         self.settings, self.weights = config.training, {task: t.weight for task, t in config.tasks.items()}
+        self.tasks = config.tasks
         self.masking = config.masked_lm if config.masked_lm.weight > 0 else None
         self.weights[MASKED_LM] = config.masked_lm.weight
-        self.device, self.monitor, self.generator = device, monitor, generator
+        self.device, self.monitor, self.generator, self.group = device, monitor, generator, group
 
     def epoch(self, batches: list[list[Sentence]]) -> tuple[float, int]:
         """Train on every batch once; returns the summed loss and the number of tokens."""
@@ -204,18 +256,14 @@ class _Step:
             tokens += sum(len(s) for s in sentences)
             # Reading the loss forces a device sync: only on CPU, where it costs nothing.
             self.monitor.step(sum(len(s) for s in sentences), float(loss) if self.device.type == "cpu" else 0.0)
-        return float(total_loss), tokens
+        # Each rank's losses are scaled so that their mean over the ranks is the loss of the whole batch.
+        return self.group.sum(float(total_loss)) / self.group.world_size, tokens
 
     def batch(self, sentences: list[Sentence]) -> torch.Tensor | None:
-        """One update on one batch (blanked for masked-token prediction when that is on); the detached loss."""
-        targets = None
-        if self.masking is not None:
-            sentences, targets = mask_sentences(sentences, self.encoder.vocab, self.masking, self.generator)
-        batch = self.encoder.encode(sentences, masked_targets=targets).to(self.device)
-        losses = [self.weights[task] * out.loss for task, out in self.model(batch).items() if out.loss is not None]
-        if not losses:
+        """One update on one batch; the detached loss, or None when nothing in the batch is labelled."""
+        loss = self.loss(sentences)
+        if loss is None:
             return None
-        loss = torch.stack(losses).sum()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.settings.clip_norm > 0:
@@ -224,6 +272,82 @@ class _Step:
         if self.settings.schedule != "plateau":
             self.scheduler.step()
         return loss.detach()
+
+    def loss(self, sentences: list[Sentence]) -> torch.Tensor | None:
+        """The weighted sum of the task losses on one batch (blanked for masked-token prediction when
+        that is on); None when nothing in the batch is labelled.
+
+        In distributed training ``sentences`` is the whole batch, and the loss is that of this rank's
+        share with each task's loss scaled by :func:`share_scales`.
+        """
+        targets = None
+        if self.masking is not None:
+            # The whole batch on every rank: the generator, which also orders the data, stays in step.
+            sentences, targets = mask_sentences(sentences, self.encoder.vocab, self.masking, self.generator)
+        scales = None
+        if self.group.active:
+            shared = share_scales(sentences, targets, self.encoder.vocab, self.tasks, self.group)
+            if shared is None:
+                return None  # the same on every rank: they all skip the batch
+            sentences, targets, scales = shared
+        batch = self.encoder.encode(sentences, masked_targets=targets).to(self.device)
+        with self._autocast():
+            outputs = self.model(batch)
+            if scales is None:
+                losses = [self.weights[task] * out.loss for task, out in outputs.items() if out.loss is not None]
+            else:
+                losses = [self.weights[task] * scales[task] * out.loss for task, out in outputs.items() if out.loss is not None]
+        if not losses:
+            if scales is not None:  # the other ranks would wait for this one's gradients forever
+                raise RuntimeError("a rank's share has no loss although loss_tokens counted targets in it")
+            return None
+        return torch.stack(losses).sum()
+
+    def _autocast(self) -> AbstractContextManager[Any]:
+        """bfloat16 autocast of forward and loss with ``training.precision = "bf16"`` (CUDA only)."""
+        if self.settings.precision == "bf16":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+
+def loss_tokens(sentence: Sentence, masked: Sequence[int] | None, vocab: Vocab, tasks: dict[str, TaskConfig]) -> dict[str, int]:
+    """How many tokens of ``sentence`` each loss is averaged over, counted as the heads count them:
+    a softmax head its labelled tokens, a CRF head every token of a sentence with a label, the
+    masked-token head (``masked``: the sentence's masked-token targets) the chosen tokens."""
+    counts = {}
+    for task, task_config in tasks.items():
+        known = vocab.labels[task].ids
+        labelled = sum(tag in known for tag in sentence.tags.get(task) or ())
+        counts[task] = (len(sentence) if labelled else 0) if task_config.decoder == "crf" else labelled
+    if masked is not None:
+        counts[MASKED_LM] = sum(target != IGNORE for target in masked)
+    return counts
+
+
+def share_scales(sentences: list[Sentence], masked: list[list[int]] | None, vocab: Vocab, tasks: dict[str, TaskConfig],
+                 group: Group) -> tuple[list[Sentence], list[list[int]] | None, dict[str, float]] | None:
+    """This rank's share of a global batch, its masked-token targets, and the factor for each task's
+    loss; None when nothing in the batch is labelled.
+
+    A head's loss is a mean over the tokens it counts (:func:`loss_tokens`): ``rank_tokens`` here
+    and ``batch_tokens`` in the whole batch. Scaled by ``world_size * rank_tokens / batch_tokens``,
+    the ranks' losses average (as DDP averages their gradients) to the whole batch's loss, exactly.
+    A rank whose share has nothing to learn from (a batch smaller than the group, or no label of any
+    task) trains on one labelled sentence of the batch with every factor 0, so it still takes part
+    in the gradient averaging, with zeros.
+    """
+    counts = [loss_tokens(s, masked[i] if masked is not None else None, vocab, tasks) for i, s in enumerate(sentences)]
+    totals = {task: sum(c[task] for c in counts) for task in counts[0]} if counts else {}
+    if not any(totals.values()):
+        return None
+    mine = group.shard(range(len(sentences)))
+    ours = {task: sum(counts[i][task] for i in mine) for task in totals}
+    if any(ours.values()):
+        scales = {task: group.world_size * ours[task] / totals[task] if totals[task] else 0.0 for task in totals}
+    else:
+        mine = [next(i for i, c in enumerate(counts) if any(c.values()))]
+        scales = dict.fromkeys(totals, 0.0)
+    return [sentences[i] for i in mine], [masked[i] for i in mine] if masked is not None else None, scales
 
 
 def _evaluate(tagger: Tagger, sentences: list[Sentence], config: TaggerConfig) -> Scores:
