@@ -29,7 +29,7 @@ from tagger.nn.model import SequenceTagger, build_model
 from tagger.runtime import choose_device, seed_everything, set_threads
 from tagger.serialize import save_model
 from tagger.tokenize import Tokenizer
-from tagger.training import CHECKPOINT, TrainingMonitor, build_scheduler, load_checkpoint, save_checkpoint
+from tagger.training import CHECKPOINT, TrainingMonitor, build_optimizer, build_scheduler, load_checkpoint, save_checkpoint
 from tagger.types import Sentence
 from tagger.vocab import Vocab
 
@@ -63,6 +63,8 @@ def pretrain(config: TaggerConfig, output_dir: str | Path, *, resume: bool = Fal
     config.tasks = {}
     output_dir = Path(output_dir)
     settings, plan = config.training, config.pretrain
+    if settings.precision != "fp32":
+        raise ConfigError("training.precision", "tagger pretrain trains in fp32; bf16 autocast is for tagger train on CUDA")
     generator = seed_everything(config.seed)
     set_threads(settings.threads)
     device = choose_device(settings.device)
@@ -77,7 +79,7 @@ def pretrain(config: TaggerConfig, output_dir: str | Path, *, resume: bool = Fal
                             config.embeddings.lowercase, max_words=config.embeddings.max_words)
         monitor.message(f"vocabulary: {len(vocab.words)} words, {len(vocab.chars)} characters")
     model = build_model(config, vocab).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, betas=tuple(settings.betas), weight_decay=settings.weight_decay)  # type: ignore[arg-type]
+    optimizer = build_optimizer(model, settings, device)
     scheduler = build_scheduler(optimizer, _as_steps(settings, plan.max_steps), 1)
     state: dict[str, Any] = {"step": 0, "epoch": 1, "consumed": 0, "seconds": 0.0, "tokens": 0}
     if resuming:

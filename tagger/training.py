@@ -118,7 +118,7 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
         found = load_pretrained_vectors(config.embeddings.pretrained, vocab, model.embeddings.words.weight)
         monitor.message(f"pretrained vectors for {found} of {len(vocab.words)} words")
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, betas=tuple(settings.betas), weight_decay=settings.weight_decay)  # type: ignore[arg-type]
+    optimizer = build_optimizer(model, settings, device)
     scheduler = build_scheduler(optimizer, settings, math.ceil(len(train_sentences) / settings.batch_size))
 
     state: dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad_epochs": 0, "records": [], "seconds": 0.0}
@@ -356,6 +356,14 @@ def _evaluate(tagger: Tagger, sentences: list[Sentence], config: TaggerConfig) -
     predictions = list(tagger.predict_sentences(sentences, config.training.eval_batch_size))
     tagger.model.train(was_training)
     return score(sentences, predictions, config.tasks)
+
+
+def build_optimizer(model: torch.nn.Module, settings: TrainingConfig, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW, fused into one kernel per step where torch has one (CPU and CUDA): on CPU the
+    per-tensor update loop costs about a sixth of a training step at the shipped sizes."""
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, betas=tuple(settings.betas),  # type: ignore[arg-type]
+                             weight_decay=settings.weight_decay, fused=fused)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, settings: TrainingConfig, steps_per_epoch: int) -> Any:

@@ -234,3 +234,12 @@ def test_bf16_on_the_cpu_is_an_error_not_a_silent_fallback(tmp_path: Path) -> No
     with pytest.raises(ConfigError, match="training.precision: \"bf16\" is autocast on CUDA and this run is on cpu"):
         train(from_dict(raw), tmp_path / "model")
     assert not (tmp_path / "model").exists()
+
+
+def test_pretraining_refuses_bf16(tmp_path: Path) -> None:
+    from tagger.pretraining import pretrain
+
+    raw = tiny_config_dict()
+    raw["training"].update(precision="bf16")
+    with pytest.raises(ConfigError, match="tagger pretrain trains in fp32"):
+        pretrain(from_dict(raw), tmp_path / "model")
