@@ -24,6 +24,7 @@ from tagger.errors import DataFormatError, TaggerError
 from tagger.predict import Tagger
 from tagger.readers import read_corpus
 from tagger.readers.jsonl import record_to_sentence
+from tagger.runtime import cores_per_process
 from tagger.types import Prediction, Sentence
 from tagger.writers import format_prediction
 
@@ -278,7 +279,7 @@ def label_chunks(
         return
     if model_dir is None:
         raise TaggerError("workers > 1 need the model directory to load in each worker")
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = cores_per_process(workers)
     with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(str(model_dir), threads, batch_size)) as pool:
         pending: deque = deque()
         for chunk in chunks:

@@ -273,11 +273,13 @@ def annotate(
     workers: Annotated[Optional[int], typer.Option(help="Processes labelling in parallel, each with its share of the CPU cores; output stays in input order. Default 1; with --engine ray, Ray actors (default: as many as the cluster's CPUs).")] = None,
     engine: Annotated[str, typer.Option(help="local, or ray: shards labelled by a pool of Ray actors (pip install 'birnn-tagger[ray]').")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (e.g. auto); default a local Ray instance.")] = None,
+    threads: Annotated[int, typer.Option(help="Torch threads of this process (0: one per core). On a machine busy with other work, 1 avoids threads waiting on each other.")] = 0,
 ) -> None:
     """Label a file, a folder or glob of text files, or a dataset, streaming; write JSONL, CoNLL-U, columns or .spacy."""
     from tagger.annotate import RecordError, annotate_file, count_records, infer_input_format, read_records, resumed_records
     from tagger.predict import Tagger
     from tagger.readers import EXTENSIONS
+    from tagger.runtime import set_threads
     from tagger.writers import WRITE_FORMATS, format_prediction
 
     if engine not in ("local", "ray"):
@@ -290,6 +292,7 @@ def annotate(
     if fmt not in WRITE_FORMATS:
         _fail(TaggerError(f"cannot write {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}"))
     progress = _annotate_progress()
+    set_threads(threads)
     try:
         tagger = Tagger.load(model)
         source_format = input_format or infer_input_format(input_path)

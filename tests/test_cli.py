@@ -96,6 +96,18 @@ def test_annotate_text_to_jsonl_and_conllu(cli_model: Path, tmp_path: Path) -> N
     assert all(len(row) == 10 for row in rows) and rows[0][1] == "Maria" and rows[-2][9].endswith("SpaceAfter=No")
 
 
+def test_annotate_threads_sets_torch_threads(cli_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    source = tmp_path / "docs.txt"
+    source.write_text("Anna works in Oslo.\n", encoding="utf-8")
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.append(n))
+    seen: list[int] = []
+    result = runner.invoke(app, ["annotate", str(cli_model), str(source), "-o", str(tmp_path / "out.jsonl"), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert seen == [1]
+
+
 def test_annotated_conllu_reads_back(cli_model: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["annotate", str(cli_model), str(SAMPLE / "dev.conll"), "-o", str(tmp_path / "dev.conllu")])
     assert result.exit_code == 0, result.output
