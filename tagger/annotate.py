@@ -280,7 +280,7 @@ def label_chunks(
     if model_dir is None:
         raise TaggerError("workers > 1 need the model directory to load in each worker")
     threads = cores_per_process(workers)
-    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(str(model_dir), threads, batch_size)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(str(model_dir), threads, batch_size, getattr(tagger, "precision", "fp32"))) as pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append((chunk, pool.submit(_label_in_worker, [item for item in chunk if isinstance(item, Sentence)])))
@@ -295,11 +295,11 @@ def label_chunks(
 _worker: dict[str, object] = {}
 
 
-def _start_worker(model_dir: str, threads: int, batch_size: int) -> None:
+def _start_worker(model_dir: str, threads: int, batch_size: int, precision: str = "fp32") -> None:
     import torch
 
-    torch.set_num_threads(threads)
-    _worker.update(tagger=Tagger.load(model_dir), batch_size=batch_size)
+    torch.set_num_threads(threads)  # before loading: an int8 encoder's ONNX Runtime session takes this many threads
+    _worker.update(tagger=Tagger.load(model_dir, precision=precision), batch_size=batch_size)
 
 
 def _label_in_worker(sentences: list[Sentence]) -> list[Prediction]:

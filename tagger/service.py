@@ -488,6 +488,7 @@ def create_app(
     max_queued: int | None = None,
     request_timeout_s: float | None = 30.0,
     token: str | None = None,
+    precision: str = "fp32",
 ) -> FastAPI:
     """The service for one model (a model directory, loaded now, or a loaded Tagger).
 
@@ -496,9 +497,10 @@ def create_app(
     and never less than one full request. ``request_timeout_s``: a request's results not ready in
     that time get 503 (0 or None: no limit). ``token``: the bearer token required on every endpoint
     but ``/health``; None reads the ``BIRNN_TAGGER_TOKEN`` environment variable, and an empty token
-    turns the check off.
+    turns the check off. ``precision``: how a model directory is loaded (``Tagger.load``: fp32, int8
+    or int8-all); a loaded Tagger keeps its own.
     """
-    tagger = model if isinstance(model, Tagger) else Tagger.load(model)
+    tagger = model if isinstance(model, Tagger) else Tagger.load(model, precision=precision)
     name = Path(model).resolve().name if not isinstance(model, Tagger) else "model"
     limits = Limits(max_texts, max_chars, max_tokens, max_body_bytes, max_blanks)
     token = os.environ.get(TOKEN_ENV) if token is None else token

@@ -9,6 +9,10 @@ train about twice as fast as packed ones on CPU.
 In evaluation mode the same weights run as one stacked bidirectional ``nn.LSTM``/``nn.GRU``
 call on a packed batch (``torch.func.functional_call`` lends them to a weightless template),
 which skips the padding and the reversals: the same states, found faster.
+
+``runner``: when set (``Tagger.load(..., precision="int8")`` sets it to a
+``tagger.nn.onnx_encoder.OnnxEncoderRunner``), evaluation mode calls it instead of ``_packed``:
+the same contract, ``(inputs, lengths) -> states`` with padding zeroed. Training mode never does.
 """
 
 from __future__ import annotations
@@ -54,13 +58,14 @@ class BiRNNEncoder(nn.Module):
         # Not a submodule: it holds no weights of its own (meta tensors), only the call shape.
         self.__dict__["stacked"] = cell(input_size, config.hidden_size, num_layers=config.num_layers, bidirectional=True,
                                         batch_first=True, device="meta")
+        self.runner = None  # eval-mode replacement for _packed (not a Module: no weights, not in the state dict)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """[batch, seq, input] + lengths [batch] -> [batch, seq, 2 * hidden]; padding positions zeroed."""
         if inputs.shape[-1] != self.input_size:
             raise ValueError(f"encoder expects inputs of size {self.input_size}, got {inputs.shape[-1]}")
         if not self.training:
-            return self._packed(inputs, lengths)
+            return self._packed(inputs, lengths) if self.runner is None else self.runner(inputs, lengths)
         states = inputs
         for depth, layer in enumerate(self.layers):
             if depth:
