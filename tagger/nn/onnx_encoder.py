@@ -17,7 +17,7 @@ Dynamic quantization scales a layer's int8 activations by the largest value in t
 with int8 a sentence's states (rarely its labels) can change slightly with the other sentences in
 its batch; padding has no part in it (it is zeroed on the way in and out).
 
-The export happens at load time into a temporary folder (a few seconds), removed once the
+The export happens at load time into a temporary folder (about a second), removed once the
 session has read it: nothing is written into the model directory. Needs the ``onnx`` extra
 (``pip install 'birnn-tagger[onnx]'``); CPU only, LSTM encoders only.
 """
