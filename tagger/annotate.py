@@ -280,7 +280,7 @@ def label_chunks(
     if model_dir is None:
         raise TaggerError("workers > 1 need the model directory to load in each worker")
     threads = cores_per_process(workers)
-    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(str(model_dir), threads, batch_size, getattr(tagger, "precision", "fp32"))) as pool:
+    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(str(model_dir), threads, batch_size, tagger.precision)) as pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append((chunk, pool.submit(_label_in_worker, [item for item in chunk if isinstance(item, Sentence)])))

@@ -23,6 +23,9 @@ console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 
+PrecisionOption = Annotated[str, typer.Option(help="fp32, or int8: the LSTM encoder in ONNX Runtime with int8 weights on layers 2+ (CPU, about x1.5 faster; pip install 'birnn-tagger[onnx]'); int8-all: every layer (faster, less accurate).")]
+
+
 def _fail(error: Exception) -> None:
     console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
     raise typer.Exit(code=1)
@@ -198,7 +201,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object of scores.")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Write per-label tables and confusion-matrix PNGs here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
-    precision: Annotated[str, typer.Option(help="fp32, or int8: the LSTM encoder in ONNX Runtime with int8 weights on layers 2+ (CPU, about x1.5 faster; pip install 'birnn-tagger[onnx]'); int8-all: every layer (faster, less accurate).")] = "fp32",
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Score a model on a labelled corpus."""
     from tagger.data import load_sentences, source_for_file
@@ -275,7 +278,7 @@ def annotate(
     engine: Annotated[str, typer.Option(help="local, or ray: shards labelled by a pool of Ray actors (pip install 'birnn-tagger[ray]').")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (e.g. auto); default a local Ray instance.")] = None,
     threads: Annotated[int, typer.Option(help="Torch threads of this process (0: one per core). On a machine busy with other work, 1 avoids threads waiting on each other.")] = 0,
-    precision: Annotated[str, typer.Option(help="fp32, or int8: the LSTM encoder in ONNX Runtime with int8 weights on layers 2+ (CPU, about x1.5 faster; pip install 'birnn-tagger[onnx]'); int8-all: every layer (faster, less accurate).")] = "fp32",
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Label a file, a folder or glob of text files, or a dataset, streaming; write JSONL, CoNLL-U, columns or .spacy."""
     from tagger.annotate import RecordError, annotate_file, count_records, infer_input_format, read_records, resumed_records
@@ -286,11 +289,9 @@ def annotate(
 
     if engine not in ("local", "ray"):
         _fail(TaggerError(f"--engine: unknown engine {engine!r}; choose local or ray"))
-    if engine == "ray" and precision != "fp32":
-        _fail(TaggerError("--precision: only fp32 with --engine ray"))
     if engine == "ray":
         _annotate_with_ray(model, input_path, output, input_format, output_format or "jsonl", batch_size, text_field, tokens_field,
-                           resume, strict, workers, ray_address)
+                           resume, strict, workers, ray_address, precision)
         return
     fmt = output_format or (EXTENSIONS.get(output.suffix.lower()) if output else None) or "jsonl"
     if fmt not in WRITE_FORMATS:
@@ -342,7 +343,7 @@ def annotate(
 
 def _annotate_with_ray(model: Path, input_path: Path, output: Optional[Path], input_format: Optional[str], output_format: str,
                        batch_size: int, text_field: str, tokens_field: str, resume: bool, strict: bool, actors: Optional[int],
-                       address: Optional[str]) -> None:
+                       address: Optional[str], precision: str) -> None:
     """``annotate --engine ray``: a table with a row per shard; exit status 1 if any shard stopped."""
     from tagger.ray_engine import annotate_with_ray
 
@@ -351,7 +352,7 @@ def _annotate_with_ray(model: Path, input_path: Path, output: Optional[Path], in
     try:
         results = annotate_with_ray(model, input_path, output, input_format=input_format, output_format=output_format,  # type: ignore[arg-type]
                                     batch_size=batch_size, text_field=text_field, tokens_field=tokens_field, resume=resume,
-                                    strict=strict, actors=actors, address=address)
+                                    strict=strict, actors=actors, address=address, precision=precision)
     except TaggerError as error:
         _fail(error)
         return
@@ -400,7 +401,7 @@ def serve(
     max_wait_ms: Annotated[float, typer.Option(help="How long a batch waits for more texts (0: it takes what queued up while the model was busy).")] = 0.0,
     max_queued: Annotated[Optional[int], typer.Option(help="Texts accepted and not yet answered at most; more get 503 (default: max(4 x max-batch, 1000)).")] = None,
     request_timeout: Annotated[float, typer.Option(help="Seconds a request waits for its results before it gets 503; 0: no limit.")] = 30.0,
-    precision: Annotated[str, typer.Option(help="fp32, or int8: the LSTM encoder in ONNX Runtime with int8 weights on layers 2+ (CPU, about x1.5 faster; pip install 'birnn-tagger[onnx]'); int8-all: every layer (faster, less accurate).")] = "fp32",
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Run the HTTP service (as serve.py): /annotate, /fill-mask, /health, /info, docs at /docs."""
     import uvicorn

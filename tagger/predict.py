@@ -53,21 +53,21 @@ class Tagger:
         need ``device="cpu"``, an LSTM encoder and the onnx extra (``pip install 'birnn-tagger[onnx]'``);
         see ``tagger.nn.onnx_encoder``. Raises TaggerError otherwise.
         """
-        from tagger.nn.onnx_encoder import PRECISIONS, QUANTIZED, build_runner, require_onnxruntime
         from tagger.serialize import load_model
 
-        if precision not in PRECISIONS:
-            raise TaggerError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-        if precision in QUANTIZED:
-            if torch.device(device).type != "cpu":
-                raise TaggerError(f"precision {precision} runs on the CPU only (ONNX Runtime): use device='cpu', not {device!r}")
-            require_onnxruntime()
-        model, vocab, config, meta = load_model(directory, device)
-        if precision in QUANTIZED:
-            if config.encoder.kind != "lstm":
-                raise TaggerError(f"{directory}: precision {precision} needs an LSTM encoder; this model's is a {config.encoder.kind.upper()}")
-            model.encoder.runner = build_runner(model.encoder, precision)
-        return cls(model, vocab, config, meta)
+        check_precision(precision, device)  # before the (slower) load
+        tagger = cls(*load_model(directory, device))
+        tagger.set_precision(precision, str(directory))
+        return tagger
+
+    def set_precision(self, precision: str, source: str = "the model") -> None:
+        """Run the encoder at ``precision`` from now on (see :meth:`load`)."""
+        from tagger.nn.onnx_encoder import QUANTIZED, build_runner
+
+        check_precision(precision, str(self.device))
+        if precision in QUANTIZED and self.config.encoder.kind != "lstm":
+            raise TaggerError(f"{source}: precision {precision} needs an LSTM encoder; this model's is a {self.config.encoder.kind.upper()}")
+        self.model.encoder.runner = build_runner(self.model.encoder, precision) if precision in QUANTIZED else None
 
     @property
     def precision(self) -> str:
@@ -205,6 +205,18 @@ class Tagger:
                 found = [Span(s.start, s.end, s.label, sentence.offsets[s.start][0], sentence.offsets[s.end - 1][1]) for s in found]
             spans[task] = found
         return Prediction(sentence.tokens, tags, spans, sentence.text, sentence.offsets, sentence.meta, scores or {})
+
+
+def check_precision(precision: str, device: str) -> None:
+    """Raise TaggerError for an unknown precision, or an int8 one off the CPU or without onnxruntime."""
+    from tagger.nn.onnx_encoder import PRECISIONS, QUANTIZED, require_onnxruntime
+
+    if precision not in PRECISIONS:
+        raise TaggerError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision in QUANTIZED:
+        if torch.device(device).type != "cpu":
+            raise TaggerError(f"precision {precision} runs on the CPU only (ONNX Runtime): use device='cpu', not {device!r}")
+        require_onnxruntime()
 
 
 def _pieces(sentence: Sentence) -> list[tuple[int, int]]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from tagger.annotate import annotate_file, input_files, partial_files
 from tagger.errors import TaggerError
+from tagger.predict import check_precision
 from tagger.readers import infer_format
 
 OUTPUT_EXTENSIONS = {"jsonl": ".jsonl", "conllu": ".conllu", "conll": ".conll", "spacy": ".spacy"}
@@ -59,13 +60,13 @@ def shard_plan(input_path: str | Path, output_dir: str | Path, output_format: st
 class ShardAnnotator:
     """A Ray actor: loads the model once, then labels whole shards (a batch is a few shard paths)."""
 
-    def __init__(self, model_dir: str, threads: int, options: dict[str, Any]) -> None:
+    def __init__(self, model_dir: str, threads: int, precision: str, options: dict[str, Any]) -> None:
         import torch
 
         from tagger.predict import Tagger
 
         torch.set_num_threads(threads)
-        self.tagger = Tagger.load(model_dir)
+        self.tagger = Tagger.load(model_dir, precision=precision)
         self.options = options
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
@@ -100,13 +101,14 @@ def annotate_with_ray(
     actors: int | None = None,
     cpus_per_actor: int = 1,
     address: str | None = None,
+    precision: str = "fp32",
 ) -> list[ShardResult]:
     """Label every shard of ``input_path`` into ``output_dir`` on Ray; one result per shard, in input order.
 
     ``address`` is a running cluster's (``"auto"`` finds the local node's); None starts a local
     Ray instance unless one is already up in this process. ``actors`` defaults to as many as
     the cluster's CPUs allow, at most one per shard; each gets ``cpus_per_actor`` CPUs and as
-    many torch threads.
+    many torch threads. ``precision`` is how each actor loads the model (see ``Tagger.load``).
     """
     try:
         import ray
@@ -115,6 +117,7 @@ def annotate_with_ray(
         raise TaggerError("the Ray engine needs Ray: pip install 'birnn-tagger[ray]'") from error
     if output_format not in OUTPUT_EXTENSIONS:
         raise TaggerError(f"cannot write {output_format!r}; choose one of {', '.join(OUTPUT_EXTENSIONS)}")
+    check_precision(precision, "cpu")
     plan = shard_plan(input_path, output_dir, output_format)
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False)
@@ -129,7 +132,7 @@ def annotate_with_ray(
                                  override_num_blocks=len(plan))
     labelled = shards.map_batches(
         ShardAnnotator,
-        fn_constructor_args=(str(Path(model_dir).resolve()), cpus_per_actor, options),
+        fn_constructor_args=(str(Path(model_dir).resolve()), cpus_per_actor, precision, options),
         batch_size=1,
         num_cpus=cpus_per_actor,
         compute=ray.data.ActorPoolStrategy(size=actors),

@@ -40,7 +40,8 @@ ASSIGNS = ["token.pos", "token.tag", "token.morph", "token.lemma", "doc.ents", "
 @Language.factory(
     FACTORY,
     assigns=ASSIGNS,
-    default_config={"model": None, "attrs": {}, "overwrite_ents": False, "scores": False, "batch_size": 1000, "device": "cpu"},
+    default_config={"model": None, "attrs": {}, "overwrite_ents": False, "scores": False, "batch_size": 1000, "device": "cpu",
+                    "precision": "fp32"},
 )
 def make_birnn_tagger(
     nlp: Language,
@@ -51,14 +52,16 @@ def make_birnn_tagger(
     scores: bool,
     batch_size: int,
     device: str,
+    precision: str,
 ) -> BiRNNTagger:
     """Create the component. ``model`` is a model directory written by ``tagger train``.
 
     ``attrs`` maps a task to where its labels go: ``pos``, ``tag``, ``morph``, ``lemma``,
     ``ents``, ``spans.KEY`` (``doc.spans[KEY]``), ``_.NAME`` (``token._.NAME``), or ``""``
-    (not written). Tasks it leaves out get the defaults of :func:`default_targets`.
+    (not written). Tasks it leaves out get the defaults of :func:`default_targets`. ``precision``
+    ``int8`` runs the encoder in ONNX Runtime with int8 weights (see ``Tagger.load``).
     """
-    return BiRNNTagger(nlp.vocab, name, model, attrs, overwrite_ents, scores, batch_size, device)
+    return BiRNNTagger(nlp.vocab, name, model, attrs, overwrite_ents, scores, batch_size, device, precision)
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ class BiRNNTagger:
         scores: bool = False,
         batch_size: int = 1000,
         device: str = "cpu",
+        precision: str = "fp32",
     ) -> None:
         self.vocab = vocab
         self.name = name
@@ -148,6 +152,7 @@ class BiRNNTagger:
         self.scores = scores
         self.batch_size = batch_size
         self.device = device
+        self.precision = precision
         self._tagger: Tagger | None = None
         self._targets: dict[str, Target] = {}
         self._process = os.getpid()
@@ -168,7 +173,7 @@ class BiRNNTagger:
                 )
             from tagger.predict import Tagger
 
-            self.set_tagger(Tagger.load(self.model_path, self.device))
+            self.set_tagger(Tagger.load(self.model_path, self.device, self.precision))
         return self._tagger  # type: ignore[return-value]
 
     def set_tagger(self, tagger: Tagger) -> None:
@@ -348,7 +353,7 @@ class BiRNNTagger:
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> BiRNNTagger:
         from tagger.predict import Tagger
 
-        self.set_tagger(Tagger.load(path, self.device))
+        self.set_tagger(Tagger.load(path, self.device, self.precision))
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
@@ -364,7 +369,9 @@ class BiRNNTagger:
             raise TaggerError(f"spaCy component {self.name!r}: bytes are not a serialized model ({error})") from None
         if not isinstance(files, dict):
             raise TaggerError(f"spaCy component {self.name!r}: bytes are not a serialized model")
-        self.set_tagger(Tagger(*model_from_files(files, f"spaCy component {self.name!r}", self.device)))
+        tagger = Tagger(*model_from_files(files, f"spaCy component {self.name!r}", self.device))
+        tagger.set_precision(self.precision, f"spaCy component {self.name!r}")
+        self.set_tagger(tagger)
         return self
 
     def _model_files(self) -> dict[str, bytes]:

@@ -170,3 +170,19 @@ def test_annotate_cli_with_int8(trained_tiny_model: Path, tmp_path: Path) -> Non
     assert len(records) == 2 and records[0]["tokens"][:2] == ["Maria", "Lopez"]
     bad = CliRunner().invoke(app, ["annotate", str(trained_tiny_model), str(source), "--precision", "int3"])
     assert bad.exit_code != 0 and "unknown precision" in bad.output
+
+
+def test_the_spacy_component_runs_at_the_precision_it_is_given_also_after_a_bytes_round_trip(trained_tiny_model: Path) -> None:
+    import spacy
+
+    pipeline = spacy.blank("en")
+    component = pipeline.add_pipe("birnn_tagger", config={"model": str(trained_tiny_model), "precision": "int8-all"})
+    assert component.tagger.precision == "int8-all"
+    fresh = spacy.blank("en")
+    fresh.add_pipe("birnn_tagger", config={"precision": "int8-all"})
+    fresh.from_bytes(pipeline.to_bytes())
+    assert fresh.get_pipe("birnn_tagger").tagger.precision == "int8-all"
+    text = "Maria Lopez moved to Chicago last year."
+    assert [t.pos_ for t in fresh(text)] == [t.pos_ for t in pipeline(text)]
+    with pytest.raises(TaggerError, match="unknown precision"):
+        spacy.blank("en").add_pipe("birnn_tagger", config={"model": str(trained_tiny_model), "precision": "int4"})

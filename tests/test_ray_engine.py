@@ -137,3 +137,15 @@ def test_shard_plan_refuses_two_inputs_for_one_output_and_an_empty_input(tmp_pat
         shard_plan(tmp_path / "in", tmp_path / "out", "jsonl")
     with pytest.raises(TaggerError, match="no input shards"):
         shard_plan(tmp_path / "missing", tmp_path / "out", "jsonl")
+
+
+def test_actors_load_the_model_at_the_precision_asked(ray_instance: None, trained_tiny_model: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="int8 needs the onnx extra: pip install 'birnn-tagger[onnx]'")
+    from tagger.ray_engine import annotate_with_ray
+
+    shards = write_shards(tmp_path / "in", count=1, bad_line_in=None)
+    with pytest.raises(TaggerError, match="unknown precision"):
+        annotate_with_ray(trained_tiny_model, tmp_path / "in", tmp_path / "out", precision="int4")
+    [result] = annotate_with_ray(trained_tiny_model, tmp_path / "in", tmp_path / "out", batch_size=4, precision="int8-all")
+    int8 = Tagger.load(trained_tiny_model, precision="int8-all")
+    assert Path(result.output).read_bytes() == local(int8, shards[0], tmp_path / "local.jsonl").read_bytes()
