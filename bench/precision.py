@@ -144,35 +144,11 @@ def native_bf16() -> bool:
 
 
 def onnx_export(lstm: nn.LSTM, path: Path) -> Path:
-    """Export the padded LSTM; give every LSTM node the ``lengths`` graph input as sequence_lens."""
-    import onnx
+    """The padded LSTM as ONNX, with every LSTM node reading the ``lengths`` graph input as
+    sequence_lens: what ``--precision int8`` ships (``tagger.nn.onnx_encoder.export_lstm``)."""
+    from tagger.nn.onnx_encoder import export_lstm
 
-    class Padded(nn.Module):
-        def __init__(self, lstm: nn.LSTM) -> None:
-            super().__init__()
-            self.lstm = lstm
-
-        def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-            return self.lstm(inputs)[0]
-
-    example = torch.randn(2, 5, INPUT)
-    # The TorchScript exporter keeps the weights as initializers (the dynamo one builds them from
-    # Slice/Concat at run time, which onnxruntime's quantizer cannot see through).
-    torch.onnx.export(Padded(lstm), (example,), str(path), dynamo=False, opset_version=17, input_names=["inputs"],
-                      output_names=["states"], dynamic_axes={"inputs": {0: "batch", 1: "seq"}, "states": {0: "batch", 1: "seq"}})
-    model = onnx.load(str(path))
-    nodes = [n for n in model.graph.node if n.op_type == "LSTM"]
-    emitted = [n.input[4] for n in nodes if len(n.input) > 4 and n.input[4]]
-    if emitted:
-        raise RuntimeError(f"the exporter now emits sequence_lens ({emitted}): check it before patching")
-    for node in nodes:
-        while len(node.input) < 5:
-            node.input.append("")
-        node.input[4] = "lengths"
-    model.graph.input.append(onnx.helper.make_tensor_value_info("lengths", onnx.TensorProto.INT32, ["batch"]))
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+    return export_lstm(lstm, path)
 
 
 def onnx_quantize(source: Path, kind: str) -> Path:

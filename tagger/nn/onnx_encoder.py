@@ -91,14 +91,18 @@ def _quiet() -> Iterator[None]:
 
 
 def export_encoder(encoder: Any, path: str | Path) -> Path:
-    """Write the encoder's stacked LSTM as fp32 ONNX: inputs ``inputs`` [batch, seq, input] (float32)
-    and ``lengths`` [batch] (int32, >= 1), output ``states`` [batch, seq, 2 * hidden]."""
+    """Write the encoder's stacked LSTM as fp32 ONNX (see :func:`export_lstm`)."""
+    return export_lstm(stacked_lstm(encoder), path)
+
+
+def export_lstm(lstm: nn.LSTM, path: str | Path) -> Path:
+    """Write a stacked bidirectional ``nn.LSTM`` as fp32 ONNX: inputs ``inputs`` [batch, seq, input]
+    (float32) and ``lengths`` [batch] (int32, >= 1), output ``states`` [batch, seq, 2 * hidden]."""
     require_onnxruntime()
     import onnx
 
     path = Path(path)
-    lstm = stacked_lstm(encoder)
-    example = torch.randn(2, 5, encoder.input_size)
+    example = torch.randn(2, 5, lstm.input_size)
     # The TorchScript exporter keeps the weights as initializers (the dynamo one builds them from
     # Slice/Concat at run time, which onnxruntime's quantizer cannot see through).
     with _quiet(), torch.no_grad():
@@ -106,8 +110,8 @@ def export_encoder(encoder: Any, path: str | Path) -> Path:
                           output_names=["states"], dynamic_axes={"inputs": {0: "batch", 1: "seq"}, "states": {0: "batch", 1: "seq"}})
     model = onnx.load(str(path))
     nodes = [n for n in model.graph.node if n.op_type == "LSTM"]
-    if len(nodes) != len(encoder.layers):
-        raise RuntimeError(f"expected one ONNX LSTM node per layer ({len(encoder.layers)}), the exporter wrote {len(nodes)}")
+    if len(nodes) != lstm.num_layers:
+        raise RuntimeError(f"expected one ONNX LSTM node per layer ({lstm.num_layers}), the exporter wrote {len(nodes)}")
     if any(len(n.input) > 4 and n.input[4] for n in nodes):
         raise RuntimeError("the ONNX exporter now emits sequence_lens itself: check it before patching")
     for node in nodes:  # the exporter leaves sequence_lens empty: give every layer the real lengths
