@@ -1,8 +1,8 @@
 """Side by side: our models, spaCy and flair labelling the same text, in one process tree and one sitting.
 
     python bench/compare.py \
-        --spacy-trained /work/bench-extra/spacy-upos/model-best \
-        --flair-python /work/bench-extra/flair-venv/bin/python --flair-model /work/bench-extra/flair-upos \
+        --spacy-trained ../bench-extra/spacy-upos/model-best \
+        --flair-python ../bench-extra/flair-venv/bin/python --flair-model ../bench-extra/flair-upos \
         --train-speed --json compare.json
 
 Input: the raw text of every EWT test sentence (its ``# text =`` line), one string per sentence.
@@ -42,21 +42,21 @@ step (forward_loss, backward, clip, Adam) on ``--flair-train-batches`` random mi
 measured by the worker, and the full-epoch figures flair's training script wrote
 (``training-speed.json`` in the flair model folder).
 
-How the peers were made (2026-11-25; /work/bench-extra is outside the repository):
+How the peers were made (2026-11-25; ../bench-extra is outside the repository):
 
     # spaCy from scratch, UPOS as tag_ (spacy convert puts XPOS in tag_, UPOS in pos_)
     python -m spacy convert ../shared/corpora/ud-en-ewt/en_ewt-ud-{train,dev,test}.conllu \
-        /work/bench-extra/spacy-data --converter conllu -n 10
-    python /work/bench-extra/spacy_upos_prep.py      # tag_ = pos_, writes upos-{train,dev,test}.spacy
-    python -m spacy init config --lang en --pipeline tagger --optimize efficiency /work/bench-extra/spacy-upos.cfg
-    python -m spacy train /work/bench-extra/spacy-upos.cfg --paths.train /work/bench-extra/spacy-data/upos-train.spacy \
-        --paths.dev /work/bench-extra/spacy-data/upos-dev.spacy --training.max_steps 6000 --output /work/bench-extra/spacy-upos
+        ../bench-extra/spacy-data --converter conllu -n 10
+    python bench/peers/spacy_upos_prep.py ../bench-extra/spacy-data      # tag_ = pos_, writes upos-{train,dev,test}.spacy
+    python -m spacy init config --lang en --pipeline tagger --optimize efficiency ../bench-extra/spacy-upos.cfg
+    python -m spacy train ../bench-extra/spacy-upos.cfg --paths.train ../bench-extra/spacy-data/upos-train.spacy \
+        --paths.dev ../bench-extra/spacy-data/upos-dev.spacy --training.max_steps 6000 --output ../bench-extra/spacy-upos
 
     # flair in its own venv (it would downgrade packages this project's venv needs)
-    python3 -m venv /work/bench-extra/flair-venv
-    /work/bench-extra/flair-venv/bin/pip install torch==2.13.0 && /work/bench-extra/flair-venv/bin/pip install flair
-    OMP_WAIT_POLICY=PASSIVE /work/bench-extra/flair-venv/bin/python /work/bench-extra/flair_train_upos.py \
-        --output /work/bench-extra/flair-upos --epochs 2      # stopped by hand after epoch 1 (CPU budget)
+    python3 -m venv ../bench-extra/flair-venv
+    ../bench-extra/flair-venv/bin/pip install torch==2.13.0 && ../bench-extra/flair-venv/bin/pip install flair
+    OMP_WAIT_POLICY=PASSIVE ../bench-extra/flair-venv/bin/python bench/peers/flair_train_upos.py \
+        --output ../bench-extra/flair-upos --epochs 2      # stopped by hand after epoch 1 (CPU budget)
 
     spaCy: 6,000 steps (18 epochs, spaCy's compounding batches of 100 -> 1,000 words), 10.9 min CPU;
     best dev UPOS 93.80 (an earlier 3,000-step run, 3.5 min CPU: 93.61). flair: one epoch, 698 s at 293
@@ -64,12 +64,12 @@ How the peers were made (2026-11-25; /work/bench-extra is outside the repository
     (flair: 100-d trainable word table + char BiLSTM 50+50 = input 200, 2x BiLSTM 256; spaCy: its
     efficiency config, 96-wide hash embeddings and CNN).
 
-Runs of this script (2026-11-25, outputs in /work/bench-extra/runs/):
+Runs of this script (2026-11-25, outputs in ../bench-extra/runs/):
 
-    python bench/compare.py --spacy-trained /work/bench-extra/spacy-upos \
-        --flair-python /work/bench-extra/flair-venv/bin/python --flair-model /work/bench-extra/flair-upos \
-        --repeats 5 --json /work/bench-extra/runs/compare-default2.json     # load average 1.5 before, 1.9 after
-    python bench/compare.py ... --omp-wait-policy passive --train-speed --json /work/bench-extra/runs/compare-passive2.json
+    python bench/compare.py --spacy-trained ../bench-extra/spacy-upos \
+        --flair-python ../bench-extra/flair-venv/bin/python --flair-model ../bench-extra/flair-upos \
+        --repeats 5 --json ../bench-extra/runs/compare-default2.json     # load average 1.5 before, 1.9 after
+    python bench/compare.py ... --omp-wait-policy passive --train-speed --json ../bench-extra/runs/compare-passive2.json
 
 OMP_WAIT_POLICY matters on a shared machine: with 2 torch threads on 2 busy cores (load 5-6), the
 default (spinning) threads made ``Tagger.predict`` over this text take 86-100 s against 5-6 s with

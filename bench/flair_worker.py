@@ -1,6 +1,6 @@
 """Helper of bench/compare.py: a flair SequenceTagger timed in its own process (flair's own venv).
 
-    /work/bench-extra/flair-venv/bin/python bench/flair_worker.py --model /work/bench-extra/flair-upos \
+    ../bench-extra/flair-venv/bin/python bench/flair_worker.py --model ../bench-extra/flair-upos \
         --tokens tokens.json --gold ../shared/corpora/ud-en-ewt/en_ewt-ud-test.conllu --threads 2
 
 Standard library and flair only (it runs in flair's venv, which does not have this project).
