@@ -52,9 +52,12 @@ class TaskConfig:
     weight: float = 1.0  # loss weight
 
 
+DEFAULT_WORD_DIM = 100  # without pretrained vectors
+
+
 @dataclass
 class EmbeddingsConfig:
-    word_dim: int = 100
+    word_dim: int = 0  # 0: the pretrained vectors' size, else DEFAULT_WORD_DIM
     min_freq: int = 2  # words rarer than this in training map to <unk>
     lowercase: bool = True  # word keys are lower-cased, digits mapped to 0
     word_dropout: float = 0.05  # chance that a training token is replaced by <unk>
@@ -63,8 +66,10 @@ class EmbeddingsConfig:
     char_hidden: int = 100  # per direction for lstm; filters for cnn
     char_kernel: int = 3  # cnn only
     max_word_chars: int = 30
-    pretrained: str = ""  # a word2vec text file; its words join the vocabulary
-    max_words: int = 0  # keep only the most frequent words; 0: no limit
+    pretrained: str = ""  # word vectors: a file (GloVe, word2vec/fastText text or binary, compressed or not), a catalogue name, spacy:NAME
+    max_vectors: int = 200_000  # the vectors' first (most frequent) words that join the training words; 0: training words only
+    freeze_vectors: bool = False  # keep the pretrained rows as read (small data); the others still train
+    max_words: int = 0  # keep only the most frequent training words; 0: no limit
     dropout: float = 0.33
 
 
@@ -201,10 +206,15 @@ def validate(config: TaggerConfig, source: str | None = None) -> None:
     unknown = [task for task in config.training.select_by if task not in config.tasks]
     if unknown:
         raise ConfigError("training.select_by", f"{unknown[0]!r} is not a task; tasks: {', '.join(config.tasks)}", source)
+    embeddings = config.embeddings
+    if embeddings.word_dim < 0 or embeddings.max_vectors < 0:
+        key = "embeddings.word_dim" if embeddings.word_dim < 0 else "embeddings.max_vectors"
+        raise ConfigError(key, f"must be 0 or positive, got {getattr(embeddings, key.partition('.')[2])}", source)
+    if not embeddings.word_dim and not embeddings.pretrained:
+        embeddings.word_dim = DEFAULT_WORD_DIM  # with vectors, training sets it from them
     positive = {
         "encoder.hidden_size": config.encoder.hidden_size,
         "encoder.num_layers": config.encoder.num_layers,
-        "embeddings.word_dim": config.embeddings.word_dim,
         "training.batch_size": config.training.batch_size,
         "training.max_epochs": config.training.max_epochs,
     }
@@ -226,7 +236,7 @@ def _resolve_relative_paths(config: TaggerConfig, base: Path) -> None:
                 if candidate.exists():
                     source.path = str(candidate)
     pretrained = config.embeddings.pretrained
-    if pretrained and not Path(pretrained).exists() and (base / pretrained).exists():
+    if pretrained and not pretrained.startswith("spacy:") and not Path(pretrained).exists() and (base / pretrained).exists():
         config.embeddings.pretrained = str(base / pretrained)
     if config.init_from and not Path(config.init_from).exists() and (base / config.init_from).exists():
         config.init_from = str(base / config.init_from)

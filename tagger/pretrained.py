@@ -1,42 +1,120 @@
-"""Pretrained word vectors from a word2vec text file (optional header line ``count dim``)."""
+"""Pretrained word vectors in a model: the vocabulary they extend, the rows they start, their reach.
+
+The vocabulary is the training words (those rarer than ``min_freq`` too, when they have a vector)
+plus the vectors' first ``max_vectors`` words, which are the most frequent in the usual files:
+they let the model know words it never saw in training. Each word's row starts from the vector
+of its exact key, else of its lower-cased, digit-folded key (see :meth:`WordVectors.find`).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
-from tagger.errors import DataFormatError
-from tagger.readers.lines import read_lines
-from tagger.vocab import Vocab, word_key
+from tagger.config import TaggerConfig
+from tagger.errors import ConfigError
+from tagger.types import Sentence
+from tagger.vectors import WordVectors, read_vectors
+from tagger.vocab import SPECIALS, Vocab, word_key
 
 
-def _rows(path: str | Path):  # noqa: ANN202 - Iterator[tuple[int, str, list[str]]]
-    for number, line in read_lines(path):
-        fields = line.rstrip().split(" ")
-        if number == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):
-            continue  # the word2vec header
-        if len(fields) < 2:
-            raise DataFormatError(path, number, "expected a word followed by its vector")
-        yield number, fields[0], fields[1:]
+@dataclass
+class VectorRows:
+    """The vocabulary ids that have a pretrained vector, and those vectors."""
+
+    ids: list[int]
+    matrix: np.ndarray  # [len(ids), dim]
+    source: str
+    total: int  # vectors in the source
+    seconds: float  # reading them
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[1])
+
+    def start(self, table: torch.nn.Parameter, *, fill: bool, freeze: bool) -> None:
+        """Copy the vectors into their rows of an embedding table (``fill``; not when resuming), and
+        with ``freeze`` mask those rows' gradients to zero, so that they stay as read."""
+        ids = torch.tensor(self.ids, dtype=torch.long, device=table.device)
+        if fill:
+            with torch.no_grad():
+                table[ids] = torch.from_numpy(self.matrix).to(table)
+        if freeze:
+            trainable = torch.ones(table.shape[0], 1, device=table.device)
+            trainable[ids] = 0.0
+            table.register_hook(lambda grad: grad * trainable)
 
 
-def load_pretrained_words(path: str | Path) -> list[str]:
-    return [word for _, word, _ in _rows(path)]
+def build_vocabulary(config: TaggerConfig, sentences: Sequence[Sentence], checkpoint: Path | None = None,
+                     base: Vocab | None = None) -> tuple[Vocab, VectorRows | None]:
+    """The vocabulary (the checkpoint's when resuming, else counted from ``sentences`` after the
+    words of ``base``) and, with ``embeddings.pretrained``, the rows its vectors start."""
+    embeddings = config.embeddings
+    lowercase = base.lowercase if base is not None else embeddings.lowercase
+    vocab = Vocab.from_dict(json.loads((checkpoint / "vocab.json").read_text(encoding="utf-8"))) if checkpoint else None
+    vectors = None
+    if embeddings.pretrained:
+        wanted = vocab.words.items if vocab is not None else {word_key(t, lowercase) for s in sentences for t in s.tokens}
+        vectors = read_vectors(embeddings.pretrained, wanted, top=embeddings.max_vectors if vocab is None else 0)
+        if embeddings.word_dim and embeddings.word_dim != vectors.dim:
+            raise ConfigError("embeddings.word_dim", f"is {embeddings.word_dim}, but the vectors {embeddings.pretrained} have "
+                              f"{vectors.dim} values each; leave word_dim out to take theirs")
+    if vocab is None:
+        added: list[str] = []
+        with_vector: set[str] = set()
+        if vectors is not None:
+            added = [word_key(w, lowercase) for w in vectors.words[:embeddings.max_vectors]]
+            with_vector = {w for w in wanted if vectors.find(w) is not None}
+        vocab = Vocab.build(sentences, config.tasks, embeddings.min_freq, embeddings.lowercase, added, embeddings.max_words,
+                            base, keep_rare=with_vector)
+        unlabelled = [task for task, labels in vocab.labels.items() if not len(labels)]
+        if unlabelled:
+            raise ConfigError("tasks." + unlabelled[0], "no training sentence has labels for this task; "
+                              "map it to a column of the corpus, e.g. data.train = { path = ..., columns = { upos = 1 } }")
+    # A model started from another (init_from) keeps that one's word rows: they were trained with its encoder.
+    first = len(base.words) if base is not None else 0
+    return vocab, (vector_rows(vectors, vocab, first) if vectors is not None else None)
 
 
-def load_pretrained_vectors(path: str | Path, vocab: Vocab, table: torch.Tensor) -> int:
-    """Copy vectors into the rows of ``table`` of words the vocabulary knows; returns how many."""
-    found = 0
-    with torch.no_grad():
-        for number, word, values in _rows(path):
-            if len(values) != table.shape[1]:
-                raise DataFormatError(path, number, f"vector of size {len(values)}, but embeddings.word_dim is {table.shape[1]}")
-            key = word_key(word, vocab.lowercase)
-            if key in vocab.words:
-                try:
-                    table[vocab.words.id(key)] = torch.tensor([float(v) for v in values])
-                except ValueError:
-                    raise DataFormatError(path, number, "vector values must be numbers") from None
-                found += 1
-    return found
+def vector_rows(vectors: WordVectors, vocab: Vocab, first: int = 0) -> VectorRows:
+    """The rows of ``vocab`` from ``first`` on that have a vector, and their vectors."""
+    ids, rows = [], []
+    for word_id, word in enumerate(vocab.words.items[first:], start=first):
+        row = vectors.find(word) if word not in SPECIALS else None
+        if row is not None:
+            ids.append(word_id)
+            rows.append(row)
+    return VectorRows(ids, vectors.matrix[rows], vectors.source, vectors.total, vectors.seconds)
+
+
+def coverage(sentences: Sequence[Sentence], vocab: Vocab, rows: VectorRows) -> dict[str, Any]:
+    """How much of the training text the vectors reach: shares of tokens and of distinct forms
+    whose vocabulary row starts from a vector."""
+    covered = set(rows.ids)
+    forms: dict[str, bool] = {}
+    tokens = found = 0
+    for sentence in sentences:
+        for token in sentence.tokens:
+            hit = forms.get(token)
+            if hit is None:
+                hit = forms[token] = vocab.word_id(token) in covered
+            tokens += 1
+            found += hit
+    return {
+        "source": rows.source, "dim": rows.dim, "vectors": rows.total, "words_with_vectors": len(rows.ids),
+        "training_tokens": round(found / max(tokens, 1), 4),
+        "training_types": round(sum(forms.values()) / max(len(forms), 1), 4), "types": len(forms),
+    }
+
+
+def describe(report: dict[str, Any], vocab: Vocab, seconds: float) -> str:
+    return (f"vectors {report['source']}: {report['vectors']:,} x {report['dim']} read in {seconds:.1f}s; "
+            f"{report['words_with_vectors']:,} of {len(vocab.words):,} vocabulary words start from one; they cover "
+            f"{100 * report['training_tokens']:.1f}% of training tokens and {100 * report['training_types']:.1f}% "
+            f"of their {report['types']:,} distinct forms")

@@ -63,6 +63,9 @@ def pretrain(config: TaggerConfig, output_dir: str | Path, *, resume: bool = Fal
     config.tasks = {}
     output_dir = Path(output_dir)
     settings, plan = config.training, config.pretrain
+    if config.embeddings.pretrained:
+        raise ConfigError("embeddings.pretrained", "tagger pretrain learns its word table from the text; "
+                          "give the vectors to tagger train instead")
     if settings.precision != "fp32":
         raise ConfigError("training.precision", "tagger pretrain trains in fp32; bf16 autocast is for tagger train on CUDA")
     generator = seed_everything(config.seed)

@@ -23,7 +23,7 @@ from tagger.evaluation import main_score, score
 from tagger.masking import mask_sentences
 from tagger.nn.model import SequenceTagger, build_model
 from tagger.predict import Tagger
-from tagger.pretrained import load_pretrained_words, load_pretrained_vectors
+from tagger.pretrained import build_vocabulary, coverage, describe
 from tagger.runtime import choose_device, cores_per_process, seed_everything, set_threads
 from tagger.serialize import load_model, load_weights, save_model, save_weights, write_atomic
 from tagger.types import Scores, Sentence
@@ -109,19 +109,25 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
         take_architecture(config, base[2])
         monitor.message(f"starting from {config.init_from}: its embeddings and encoder ({len(base[1].words)} words)")
     base_vocab = base[1] if base else None
-    vocab = group.from_main(lambda: _load_or_build_vocab(config, train_sentences, checkpoint if resuming else None, base_vocab))
-    model = build_model(config, vocab)
+    vocab, vectors = group.from_main(lambda: build_vocabulary(config, train_sentences, checkpoint if resuming else None, base_vocab))
+    if vectors is not None:
+        config.embeddings.word_dim = vectors.dim  # checked against an explicit word_dim already
+    model = build_model(config, vocab).to(device)
     if base is not None and not resuming:
         copied = copy_pretrained(base[0], model)
         monitor.message(f"copied {copied} pretrained tensors")
-    if config.embeddings.pretrained and not resuming and group.is_main:  # the other ranks get rank 0's weights from DDP
-        found = load_pretrained_vectors(config.embeddings.pretrained, vocab, model.embeddings.words.weight)
-        monitor.message(f"pretrained vectors for {found} of {len(vocab.words)} words")
-    model.to(device)
-    optimizer = build_optimizer(model, settings, device)
+    vectors_report, frozen = None, []
+    if vectors is not None:
+        vectors_report = {**coverage(train_sentences, vocab, vectors), "frozen": config.embeddings.freeze_vectors}
+        monitor.message(describe(vectors_report, vocab, vectors.seconds))
+        table = model.embeddings.words.weight
+        vectors.start(table, fill=not resuming, freeze=config.embeddings.freeze_vectors)
+        frozen = [table] if config.embeddings.freeze_vectors else []
+    optimizer = build_optimizer(model, settings, device, no_decay=frozen)
     scheduler = build_scheduler(optimizer, settings, math.ceil(len(train_sentences) / settings.batch_size))
 
-    state: dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad_epochs": 0, "records": [], "seconds": 0.0}
+    state: dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad_epochs": 0, "records": [], "seconds": 0.0,
+                             "vectors": vectors_report}
     if resuming:
         state = load_checkpoint(checkpoint, model, optimizer, scheduler, generator)  # every rank: rank 0's checkpoint
         monitor.message(f"resuming after epoch {state['epoch']}")
@@ -195,21 +201,6 @@ def _heads_may_lack_targets(config: TaggerConfig, sentences: list[Sentence]) -> 
     for parameters without gradients: the masked-token head (few tokens are chosen), or a task
     that some training sentences have no labels for."""
     return config.masked_lm.weight > 0 or any(not s.tags.get(task) for s in sentences for task in config.tasks)
-
-
-def _load_or_build_vocab(config: TaggerConfig, sentences: list[Sentence], checkpoint: Path | None, base: Vocab | None = None) -> Vocab:
-    """The checkpoint's vocabulary when resuming, else one counted from the training data
-    (after the words of ``base``, a pretrained model's vocabulary, when starting from one)."""
-    if checkpoint is not None:
-        return Vocab.from_dict(json.loads((checkpoint / "vocab.json").read_text(encoding="utf-8")))
-    extra = load_pretrained_words(config.embeddings.pretrained) if config.embeddings.pretrained else []
-    embeddings = config.embeddings
-    vocab = Vocab.build(sentences, config.tasks, embeddings.min_freq, embeddings.lowercase, extra, embeddings.max_words, base)
-    unlabelled = [task for task, labels in vocab.labels.items() if not len(labels)]
-    if unlabelled:
-        raise ConfigError("tasks." + unlabelled[0], "no training sentence has labels for this task; "
-                          "map it to a column of the corpus, e.g. data.train = { path = ..., columns = { upos = 1 } }")
-    return vocab
 
 
 def _finish(config: TaggerConfig, output_dir: Path, device: torch.device, state: dict[str, Any],
@@ -358,11 +349,20 @@ def _evaluate(tagger: Tagger, sentences: list[Sentence], config: TaggerConfig) -
     return score(sentences, predictions, config.tasks)
 
 
-def build_optimizer(model: torch.nn.Module, settings: TrainingConfig, device: torch.device) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, settings: TrainingConfig, device: torch.device,
+                    no_decay: Sequence[torch.nn.Parameter] = ()) -> torch.optim.Optimizer:
     """AdamW, fused into one kernel per step where torch has one (CPU and CUDA): on CPU the
-    per-tensor update loop costs about a sixth of a training step at the shipped sizes."""
+    per-tensor update loop costs about a sixth of a training step at the shipped sizes.
+
+    ``no_decay`` (a table with frozen rows) is left out of weight decay, which would shrink
+    them although their gradient is zero.
+    """
     fused = device.type in ("cpu", "cuda")
-    return torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, betas=tuple(settings.betas),  # type: ignore[arg-type]
+    kept = {id(p) for p in no_decay}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in kept]}]
+    if kept:
+        groups.append({"params": list(no_decay), "weight_decay": 0.0})
+    return torch.optim.AdamW(groups, lr=settings.learning_rate, betas=tuple(settings.betas),  # type: ignore[arg-type]
                              weight_decay=settings.weight_decay, fused=fused)
 
 
@@ -390,9 +390,12 @@ def _meta(config: TaggerConfig, state: dict[str, Any], dev: Scores, test: Scores
                for split, sources in (("train", config.data.train), ("dev", config.data.dev), ("test", config.data.test)) if sources}
     meta: dict[str, Any] = {
         "corpora": corpora,
-        "training": {"best_epoch": state["best_epoch"], "epochs": state["epoch"], "seconds": round(state["seconds"], 1)},
+        "training": {"best_epoch": state["best_epoch"], "epochs": state["epoch"], "seconds": round(state["seconds"], 1),
+                     "finished": test is not None},
         "scores": {"dev": {t: s.to_dict() for t, s in dev.items()}},
     }
+    if state.get("vectors"):
+        meta["vectors"] = state["vectors"]
     if test is not None:
         meta["scores"]["test"] = {t: s.to_dict() for t, s in test.items()}
     if tokens_per_second is not None:
@@ -422,7 +425,11 @@ def load_checkpoint(directory: Path, model: SequenceTagger, optimizer: torch.opt
                      generator: torch.Generator) -> dict[str, Any]:
     load_weights(model, directory / "last.safetensors")
     trainer = torch.load(directory / "trainer.pt", weights_only=True)  # tensors and plain containers only
-    optimizer.load_state_dict(trainer["optimizer"])
+    try:
+        optimizer.load_state_dict(trainer["optimizer"])
+    except ValueError as error:  # other parameter groups: freeze_vectors was changed
+        raise ConfigError("embeddings.freeze_vectors", f"{directory} was written with other optimiser parameter groups "
+                          f"({error}); resume with the setting it was trained with") from None
     scheduler.load_state_dict(trainer["scheduler"])
     generator.set_state(trainer["generator"])
     torch.set_rng_state(trainer["torch_rng"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,10 +52,18 @@ def word_key(word: str, lowercase: bool) -> str:
 
 @dataclass
 class Vocab:
+    """Words (by key), characters and each task's labels.
+
+    With ``fold_unknown`` a cased vocabulary looks an unknown word up again by its lower-cased,
+    digit-folded key before giving ``<unk>``: "Obama" finds "obama", which lower-cased pretrained
+    vectors brought in. Vocabularies saved before it existed keep their plain lookup.
+    """
+
     words: Index
     chars: Index
     labels: dict[str, Index]
     lowercase: bool = True
+    fold_unknown: bool = False
 
     @classmethod
     def build(
@@ -67,9 +75,11 @@ class Vocab:
         extra_words: Iterable[str] = (),
         max_words: int = 0,
         base: Vocab | None = None,
+        keep_rare: Container[str] = (),
     ) -> Vocab:
-        """Count training sentences: words at least ``min_freq`` times (the ``max_words`` most
-        frequent, if set), every character, every label. Words are ordered by frequency.
+        """Count training sentences: words at least ``min_freq`` times or in ``keep_rare`` (the
+        ``max_words`` most frequent, if set), every character, every label; then ``extra_words``
+        (keys, e.g. those of pretrained vectors). Training words are ordered by frequency.
 
         With ``base`` (a pretrained model's vocabulary) its words and characters keep their
         ids and the new ones follow, so the pretrained rows of the embedding tables still fit.
@@ -86,21 +96,25 @@ class Vocab:
             for task, tags in sentence.tags.items():
                 if task in label_counts:
                     label_counts[task].update(tags)
-        frequent = [w for w, n in word_counts.most_common(max_words or None) if n >= min_freq]
+        frequent = [w for w, n in word_counts.most_common(max_words or None) if n >= min_freq or w in keep_rare]
         known_words, known_chars = (base.words.items, base.chars.items) if base is not None else ((), ())
-        words = Index([*SPECIALS, *known_words, *frequent, *(word_key(w, lowercase) for w in extra_words)])
+        words = Index([*SPECIALS, *known_words, *frequent, *extra_words])
         chars = Index([*SPECIALS, *known_chars, *(c for c, _ in char_counts.most_common())])
         labels = {task: Index(sorted(counts)) for task, counts in label_counts.items()}
-        return cls(words, chars, labels, lowercase)
+        return cls(words, chars, labels, lowercase, fold_unknown=base.fold_unknown if base is not None else True)
 
     def word_id(self, word: str) -> int:
         if word == MASK:
             return self.words.id(MASK)
-        return self.words.id(word_key(word, self.lowercase))
+        found = self.words.ids.get(word_key(word, self.lowercase))
+        if found is None and self.fold_unknown and not self.lowercase:
+            found = self.words.ids.get(word_key(word, True))
+        return self.words.id(UNK) if found is None else found
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "lowercase": self.lowercase,
+            "fold_unknown": self.fold_unknown,
             "words": self.words.items,
             "chars": self.chars.items,
             "labels": {task: index.items for task, index in self.labels.items()},
@@ -113,4 +127,5 @@ class Vocab:
             Index(data["chars"]),
             {task: Index(items) for task, items in data["labels"].items()},
             bool(data["lowercase"]),
+            bool(data.get("fold_unknown", False)),
         )

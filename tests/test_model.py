@@ -141,20 +141,3 @@ def test_model_directory_holds_no_pickle_and_rejects_mismatched_weights(tmp_path
         load_model(tmp_path)
 
 
-def test_pretrained_vectors_initialise_known_words(tmp_path) -> None:
-    from tagger.pretrained import load_pretrained_vectors, load_pretrained_words
-
-    vectors = tmp_path / "vectors.txt"
-    vectors.write_text("3 16\n" + "\n".join(f"{w} " + " ".join(str(i + 0.5) for _ in range(16)) for i, w in enumerate(["paris", "zebra", "lopez"])) + "\n")
-    config, _, _ = build(VARIANTS[0])
-    vocab = Vocab.build(SENTENCES, config.tasks, min_freq=1, extra_words=load_pretrained_words(vectors))
-    model = build_model(config, vocab)
-    found = load_pretrained_vectors(vectors, vocab, model.embeddings.words.weight)
-    assert found == 3 and "zebra" in vocab.words  # words only the vectors know join the vocabulary
-    assert torch.allclose(model.embeddings.words.weight[vocab.word_id("Paris")], torch.full((16,), 0.5))
-
-    vectors.write_text("paris 1 2\n")
-    from tagger.errors import DataFormatError
-
-    with pytest.raises(DataFormatError, match="vectors.txt:1"):
-        load_pretrained_vectors(vectors, vocab, model.embeddings.words.weight)

@@ -8,6 +8,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from tagger.batching import Batch
 from tagger.config import EmbeddingsConfig
+from tagger.errors import ConfigError
 
 
 class CharLSTM(nn.Module):
@@ -74,6 +75,8 @@ class TokenEmbeddings(nn.Module):
 
     def __init__(self, config: EmbeddingsConfig, num_words: int, num_chars: int, unk_id: int) -> None:
         super().__init__()
+        if config.word_dim <= 0:  # 0 is resolved from the vectors when training starts
+            raise ConfigError("embeddings.word_dim", f"must be positive when the network is built, got {config.word_dim}")
         self.words = nn.Embedding(num_words, config.word_dim, padding_idx=0)
         nn.init.normal_(self.words.weight, std=0.1)
         with torch.no_grad():
