@@ -95,12 +95,44 @@ class ProgressMonitor:
         self.progress.stop()
 
 
+def _seed_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: write whole numbers separated by commas, e.g. 13,14,15") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise typer.BadParameter(f"{text!r}: name each seed once, e.g. 13,14,15")
+    return seeds
+
+
+def _seeds_table(result: Any) -> Table:
+    from tagger.seeds import headline
+
+    runs = result.runs
+    dev_tasks, test_tasks = list(runs[0].dev), list(runs[0].test)
+    table = Table(title=f"{len(runs)} seeds (the best by dev, seed {result.best.seed}, is the model in {result.output_dir})")
+    for column in ("seed", "best epoch", "minutes", *(f"dev {t}" for t in dev_tasks), *(f"test {t}" for t in test_tasks)):
+        table.add_column(column, justify="right")
+    for run in runs:
+        scores = [f"{100 * headline(run.dev[t]):.2f}" if t in run.dev else "-" for t in dev_tasks]
+        scores += [f"{100 * headline(run.test[t]):.2f}" if t in run.test else "-" for t in test_tasks]
+        table.add_row(f"{run.seed}{' *' if run is result.best else ''}", f"{run.best_epoch}/{run.epochs}", f"{run.seconds / 60:.1f}", *scores)
+    summary = result.summary()
+    cells = [summary.get(split, {}).get(t) for split, tasks in (("dev", dev_tasks), ("test", test_tasks)) for t in tasks]
+    table.add_row("mean ± sd", "", "", *(f"{100 * c['mean']:.2f} ± {100 * c['sd']:.2f}" if c else "-" for c in cells), style="bold")
+    return table
+
+
 @app.command()
 def train(
     config: Annotated[Path, typer.Argument(help="A TOML config (see configs/).")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model directory; default models/<config name>.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: --set training.max_epochs=3")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint (with --seeds: each seed's; finished seeds are kept).")] = False,
+    seeds: Annotated[Optional[str], typer.Option(callback=_seed_list, help="Train one model per seed, e.g. 13,14,15, into OUTPUT/seed-N; print each "
+                                                 "seed's scores with mean ± sd; the best seed by dev becomes the model in OUTPUT.")] = None,
 ) -> None:
     """Train a model and print its dev (and test) scores.
 
@@ -108,13 +140,19 @@ def train(
     """
     from tagger.config import load_config
     from tagger.distributed import RankZeroFailed, is_main_process, process_rank
+    from tagger.seeds import train_seeds
     from tagger.training import train as run_training
 
     main = is_main_process()
+    seed_list: list[int] = seeds or []  # type: ignore[assignment]  # the callback made it a list
     try:
         resolved = load_config(config, overrides or [])
         directory = output or Path("models") / config.stem
-        result = run_training(resolved, directory, resume=resume, monitor=ProgressMonitor() if main else None)  # type: ignore[arg-type]
+        monitor = ProgressMonitor() if main else None
+        if seed_list:
+            several = train_seeds(resolved, directory, seed_list, resume=resume, monitor=monitor)  # type: ignore[arg-type]
+        else:
+            result = run_training(resolved, directory, resume=resume, monitor=monitor)  # type: ignore[arg-type]
     except TaggerError as error:
         if main:
             _fail(error)
@@ -122,6 +160,9 @@ def train(
             console.print(f"[bold red]error[/] (rank {process_rank()}): {escape(str(error))}", highlight=False)
         raise typer.Exit(code=1) from None
     if not main:
+        return
+    if seed_list:
+        out.print(_seeds_table(several))
         return
     out.print(_epochs_table(result.epochs))
     out.print(_scores_table(f"dev scores (best epoch {result.best_epoch})", {t: s.to_dict() for t, s in result.dev_scores.items()}))
@@ -436,6 +477,11 @@ def info(model: Annotated[Path, typer.Argument(help="A model directory.")]) -> N
     table.add_row("encoder", f"{encoder['num_layers']}-layer bidirectional {encoder['kind'].upper()}, hidden {encoder['hidden_size']} per direction")
     table.add_row("embeddings", f"words {len(vocab['words'])} x {embeddings['word_dim']}, chars {len(vocab['chars'])} ({embeddings['char_encoder']})")
     table.add_row("parameters", f"{meta.get('parameters', 0):,}")
+    vectors = meta.get("vectors")
+    if vectors:
+        table.add_row("vectors", f"{vectors['source']} ({vectors['dim']}-d{', frozen' if vectors.get('frozen') else ''}): "
+                      f"{vectors['words_with_vectors']:,} words start from one; {100 * vectors['training_tokens']:.1f}% of "
+                      f"training tokens, {100 * vectors['training_types']:.1f}% of forms")
     for task, task_config in config["tasks"].items():
         labels = vocab["labels"].get(task, [])
         kind = f"{task_config['decoder']}" + (f", {task_config['scheme']} spans" if task_config["scheme"] else "")
@@ -449,6 +495,12 @@ def info(model: Annotated[Path, typer.Argument(help="A model directory.")]) -> N
         for task, values in scores.items():
             shown = ", ".join(f"{m} {100 * values[m]:.2f}" for m in ("accuracy", "precision", "recall", "f1") if m in values)
             table.add_row(f"{split} {task}", shown)
+    seeds = meta.get("seeds")
+    if seeds:
+        for split, tasks in seeds["summary"].items():
+            for task, value in tasks.items():
+                table.add_row(f"{split} {task} over seeds", f"{100 * value['mean']:.2f} ± {100 * value['sd']:.2f} "
+                              f"({len(seeds['runs'])} seeds; this is seed {seeds['chosen']}, the best by dev)")
     table.add_row("created", f"{meta.get('created', '?')} with {json.dumps(meta.get('versions', {}))}")
     out.print(table)
 

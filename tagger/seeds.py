@@ -1,0 +1,136 @@
+"""One model per seed, and their scores as a distribution (Reimers & Gurevych 2017: about one
+point of NER F1 comes from the seed alone).
+
+``DIR/seed-13``, ``DIR/seed-14``, ... each hold a whole model with its checkpoint; the best seed
+by dev score is copied to ``DIR`` itself, so that ``DIR`` is a model like any other, whose
+meta.json and ``seeds.json`` record every seed's scores with their mean and standard deviation.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tagger.config import TaggerConfig
+from tagger.distributed import is_main_process, local_device, process_group
+from tagger.runtime import choose_device
+from tagger.serialize import write_atomic
+from tagger.training import TrainingMonitor, TrainResult, train
+
+SUMMARY = "seeds.json"
+
+
+def headline(scores: dict[str, Any]) -> float:
+    """A task's headline metric in a scores dict: F1 for spans, else accuracy."""
+    return float(scores["f1"] if "f1" in scores else scores["accuracy"])
+
+
+@dataclass
+class SeedRun:
+    seed: int
+    directory: Path
+    dev: dict[str, dict[str, Any]]  # task -> metrics, as in meta.json
+    test: dict[str, dict[str, Any]]
+    best_epoch: int
+    epochs: int
+    seconds: float
+    dev_main: float  # what picks the best seed: the mean dev headline of training.select_by (all tasks when empty)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "directory": self.directory.name, "best_epoch": self.best_epoch, "epochs": self.epochs,
+                "seconds": round(self.seconds, 1), "dev_main": self.dev_main,
+                "dev": {t: headline(s) for t, s in self.dev.items()}, "test": {t: headline(s) for t, s in self.test.items()}}
+
+
+@dataclass
+class SeedsResult:
+    output_dir: Path
+    runs: list[SeedRun]
+    best: SeedRun
+
+    def summary(self) -> dict[str, dict[str, dict[str, float]]]:
+        """split -> task -> mean and sample standard deviation of the headline metric over the seeds."""
+        summary: dict[str, dict[str, dict[str, float]]] = {}
+        for split in ("dev", "test"):
+            tasks = [task for task in getattr(self.runs[0], split) if all(task in getattr(r, split) for r in self.runs)]
+            for task in tasks:
+                values = [headline(getattr(r, split)[task]) for r in self.runs]
+                sd = statistics.stdev(values) if len(values) > 1 else 0.0
+                summary.setdefault(split, {})[task] = {"mean": statistics.fmean(values), "sd": sd}
+        return summary
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chosen": self.best.seed, "chosen_by": "dev", "runs": [r.to_dict() for r in self.runs], "summary": self.summary()}
+
+
+def train_seeds(config: TaggerConfig, output_dir: str | Path, seeds: Sequence[int], *, resume: bool = False,
+                monitor: TrainingMonitor | None = None) -> SeedsResult:
+    """Train one model per seed into ``output_dir/seed-N`` and copy the best (by dev) to ``output_dir``.
+
+    With ``resume``, a seed whose model finished is read back, not trained again, and an
+    interrupted one continues from its checkpoint. Under torchrun every process calls this.
+    """
+    output_dir = Path(output_dir)
+    runs = []
+    # One process group for every seed (train joins it), and rank 0 alone decides what is finished.
+    with process_group(local_device(choose_device(config.training.device))) as group:
+        for seed in seeds:
+            directory = output_dir / f"seed-{seed}"
+            run = group.from_main(lambda: _finished(seed, directory, config)) if resume else None  # noqa: B023
+            runs.append(run if run is not None else _train_seed(config, seed, directory, resume, monitor))
+            if run is not None and monitor is not None:
+                monitor.message(f"seed {seed}: finished earlier in {directory}, not trained again")
+    best = max(runs, key=lambda r: r.dev_main)  # the first of equals
+    result = SeedsResult(output_dir, runs, best)
+    if is_main_process():
+        _publish(result)
+    return result
+
+
+def _train_seed(config: TaggerConfig, seed: int, directory: Path, resume: bool, monitor: TrainingMonitor | None) -> SeedRun:
+    seeded = copy.deepcopy(config)  # training fills in values (word_dim from vectors); each seed starts clean
+    seeded.seed = seed
+    if monitor is not None and is_main_process():
+        monitor.message(f"seed {seed} -> {directory}")
+    return _from_result(seed, train(seeded, directory, resume=resume, monitor=monitor), config)
+
+
+def _dev_main(dev: dict[str, dict[str, Any]], config: TaggerConfig) -> float:
+    chosen = [headline(s) for task, s in dev.items() if not config.training.select_by or task in config.training.select_by]
+    return statistics.fmean(chosen) if chosen else 0.0
+
+
+def _from_result(seed: int, result: TrainResult, config: TaggerConfig) -> SeedRun:
+    dev = {t: s.to_dict() for t, s in result.dev_scores.items()}
+    return SeedRun(seed, result.output_dir, dev, {t: s.to_dict() for t, s in result.test_scores.items()},
+                   result.best_epoch, len(result.epochs), result.seconds, _dev_main(dev, config))
+
+
+def _finished(seed: int, directory: Path, config: TaggerConfig) -> SeedRun | None:
+    """The run in ``directory`` if its training finished (meta.json says so), else None."""
+    try:
+        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    training = meta.get("training", {})
+    if not training.get("finished"):
+        return None
+    dev = meta["scores"]["dev"]
+    return SeedRun(seed, directory, dev, meta["scores"].get("test", {}), training["best_epoch"], training["epochs"],
+                   training["seconds"], _dev_main(dev, config))
+
+
+def _publish(result: SeedsResult) -> None:
+    """Copy the best seed's model files to the output directory; record every seed there."""
+    summary = result.to_dict()
+    for path in sorted(result.best.directory.iterdir()):
+        if path.is_file() and path.name != "meta.json":
+            write_atomic(result.output_dir / path.name, path.read_bytes())
+    meta = json.loads((result.best.directory / "meta.json").read_text(encoding="utf-8"))
+    write_atomic(result.output_dir / "meta.json", json.dumps({**meta, "seeds": summary}, indent=2))
+    write_atomic(result.output_dir / SUMMARY, json.dumps(summary, indent=2))
