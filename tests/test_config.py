@@ -340,3 +340,12 @@ def test_resolve_unknown_split_lists_splits(no_data):
     message = str(info.value)
     assert "validation" in message
     assert "train" in message and "dev" in message and "test" in message
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "configs").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path: Path) -> None:
+    config = load_config(path, ["masked_lm.weight=1.0"] if path.name.startswith("pretrain") else [])  # as tagger pretrain does
+    if "glove" in path.name:  # word_dim is left to the vectors
+        assert config.embeddings.pretrained == "glove-6b-50d" and config.embeddings.word_dim == 0
+    else:
+        assert config.embeddings.word_dim > 0

@@ -148,6 +148,29 @@ def test_two_processes_resume_from_rank_0s_checkpoint(first_epoch: tuple[Path, s
     assert losses(tmp_path / "model") == pytest.approx(losses(single), rel=1e-5)
 
 
+@needs_gloo
+def test_two_processes_train_seeds_with_vectors(single: Path, tmp_path: Path) -> None:
+    """--seeds under torchrun: every seed trained by both ranks together, from vectors that rank 0
+    reads and shares; rank 0 alone writes and reports; a resume keeps both finished seeds."""
+    raw = deterministic_config()
+    words = sorted({w.lower() for w in json.loads((single / "vocab.json").read_text())["words"][3:]})[::2]
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("".join(f"{w} " + " ".join(f"{(i * 7 + j) % 11 / 10 - 0.5:.2f}" for j in range(8)) + "\n"
+                               for i, w in enumerate(words)))
+    raw["embeddings"].update(word_dim=0, pretrained=str(vectors))
+    raw["training"]["max_epochs"] = 1
+    config = write_toml(raw, tmp_path / "tiny.toml")
+    finished = torchrun(config, tmp_path / "model", "--seeds", "5,6")
+    summary = json.loads((tmp_path / "model" / "seeds.json").read_text())
+    assert [run["seed"] for run in summary["runs"]] == [5, 6]
+    for seed in (5, 6):
+        saved = json.loads((tmp_path / "model" / f"seed-{seed}" / "config.json").read_text())
+        assert saved["seed"] == seed and saved["embeddings"]["word_dim"] == 8
+    assert finished.stdout.count("mean ± sd") == 1 and finished.stderr.count("vectors ") == 2  # rank 0 only, once a seed
+    again = torchrun(config, tmp_path / "model", "--seeds", "5,6", "--resume")
+    assert again.stderr.count("not trained again") == 2 and "training sentences" not in again.stderr
+
+
 def partly_labelled() -> tuple[TaggerConfig, list[Sentence], Vocab]:
     """A tiny config with masked-token prediction, and sentences some of which lack a task's labels."""
     raw = tiny_config_dict()
