@@ -7,11 +7,32 @@ from dataclasses import dataclass, field
 
 import torch
 
+from tagger.config import EmbeddingsConfig
 from tagger.types import Sentence
 from tagger.vocab import MASK, Vocab
 
 IGNORE = -100  # target id of padding and of tasks a sentence has no labels for
 MASKED_LM = "masked_lm"  # Batch.targets and model outputs: the masked-token prediction
+CHAR_LM = "char_lm"  # model outputs: the character language model's loss
+
+
+@dataclass
+class CharStream:
+    """Each sentence's characters as one row, words joined by spaces with a space at both ends:
+    " The cat " for ["The", "cat"]. ``boundaries[:, i]`` is the space before word i and
+    ``boundaries[:, i + 1]`` the one after it."""
+
+    ids: torch.Tensor  # [batch, chars], 0 after a row's end
+    lengths: torch.Tensor  # [batch], on the CPU
+    boundaries: torch.Tensor  # [batch, seq + 1]
+
+    def to(self, device: torch.device | str) -> CharStream:
+        return CharStream(self.ids.to(device, non_blocking=True), self.lengths, self.boundaries.to(device, non_blocking=True))
+
+    @property
+    def num_predicted(self) -> int:
+        """Characters the character LM predicts in each direction: all but a row's first."""
+        return int(self.lengths.sum()) - len(self.lengths)
 
 
 @dataclass
@@ -22,6 +43,7 @@ class Batch:
     lengths: torch.Tensor  # [batch], on the CPU (packing wants it there)
     mask: torch.Tensor  # [batch, seq] bool
     targets: dict[str, torch.Tensor] = field(default_factory=dict)  # task -> [batch, seq], IGNORE where absent
+    stream: CharStream | None = None  # for the sentence-level character encoder only
 
     def to(self, device: torch.device | str) -> Batch:
         if torch.device(device).type == "cpu":
@@ -30,7 +52,8 @@ class Batch:
             return tensor.to(device, non_blocking=True)
 
         return Batch(move(self.word_ids), move(self.char_ids), move(self.char_index), self.lengths,
-                     move(self.mask), {k: move(v) for k, v in self.targets.items()})
+                     move(self.mask), {k: move(v) for k, v in self.targets.items()},
+                     self.stream.to(device) if self.stream is not None else None)
 
     @property
     def num_tokens(self) -> int:
@@ -38,13 +61,23 @@ class Batch:
 
 
 class BatchEncoder:
-    """Turns Sentences into Batches for one vocabulary; caches each word form's ids."""
+    """Turns Sentences into Batches for one vocabulary; caches each word form's ids.
 
-    def __init__(self, vocab: Vocab, max_word_chars: int = 30, cache_size: int = 200_000) -> None:
+    With ``char_stream`` the batches also carry each sentence's characters as one row
+    (:class:`CharStream`), which the sentence-level character encoder reads.
+    """
+
+    def __init__(self, vocab: Vocab, max_word_chars: int = 30, cache_size: int = 200_000, char_stream: bool = False) -> None:
         self.vocab = vocab
         self.max_word_chars = max_word_chars
+        self.char_stream = char_stream
         self.cache_size = cache_size
         self._cache: dict[str, tuple[int, list[int]]] = {}
+
+    @classmethod
+    def for_embeddings(cls, vocab: Vocab, embeddings: EmbeddingsConfig) -> BatchEncoder:
+        """The encoder whose batches a model with these embeddings reads."""
+        return cls(vocab, embeddings.max_word_chars, char_stream=embeddings.char_encoder == "sentence_lstm")
 
     def _lookup(self, word: str) -> tuple[int, list[int]]:
         found = self._cache.get(word)
@@ -87,7 +120,27 @@ class BatchEncoder:
         targets = self._targets(sentences, longest) if with_targets else {}
         if masked_targets is not None:
             targets[MASKED_LM] = torch.tensor([list(row) + [IGNORE] * (longest - len(row)) for row in masked_targets], dtype=torch.long)
-        return Batch(word_ids, char_ids, char_index, lengths, mask, targets)
+        stream = self._stream(sentences, longest) if self.char_stream else None
+        return Batch(word_ids, char_ids, char_index, lengths, mask, targets, stream)
+
+    def stream_length(self, sentence: Sentence) -> int:
+        """Length of the sentence's CharStream row: its characters and a space before each word and after the last."""
+        return sum(len(self._lookup(token)[1]) for token in sentence.tokens) + len(sentence) + 1
+
+    def _stream(self, sentences: Sequence[Sentence], longest: int) -> CharStream:
+        space = self.vocab.chars.id(" ")
+        rows, boundaries = [], []
+        for sentence in sentences:
+            row, bounds = [space], [0]
+            for token in sentence.tokens:
+                row.extend(self._lookup(token)[1])
+                bounds.append(len(row))
+                row.append(space)
+            rows.append(row)
+            boundaries.append(bounds + [0] * (longest + 1 - len(bounds)))
+        width = max(map(len, rows))
+        ids = torch.tensor([row + [0] * (width - len(row)) for row in rows], dtype=torch.long)
+        return CharStream(ids, torch.tensor([len(row) for row in rows], dtype=torch.long), torch.tensor(boundaries, dtype=torch.long))
 
     def _targets(self, sentences: Sequence[Sentence], longest: int) -> dict[str, torch.Tensor]:
         targets = {}

@@ -61,9 +61,9 @@ class EmbeddingsConfig:
     min_freq: int = 2  # words rarer than this in training map to <unk>
     lowercase: bool = True  # word keys are lower-cased, digits mapped to 0
     word_dropout: float = 0.05  # chance that a training token is replaced by <unk>
-    char_encoder: Literal["lstm", "cnn", "none"] = "lstm"
+    char_encoder: Literal["lstm", "cnn", "sentence_lstm", "none"] = "lstm"  # sentence_lstm: one LSTM over the whole sentence
     char_dim: int = 50
-    char_hidden: int = 100  # per direction for lstm; filters for cnn
+    char_hidden: int = 100  # per direction for lstm and sentence_lstm; filters for cnn
     char_kernel: int = 3  # cnn only
     max_word_chars: int = 30
     pretrained: str = ""  # word vectors: a file (GloVe, word2vec/fastText text or binary, compressed or not), a catalogue name, spacy:NAME
@@ -117,6 +117,15 @@ class MaskedLMConfig:
 
 
 @dataclass
+class CharLMConfig:
+    """A character language model on the training text, as an auxiliary loss (LM-LSTM-CRF, Liu et
+    al. 2018): the sentence-level character LSTM (``embeddings.char_encoder = "sentence_lstm"``)
+    predicts each next character forwards and each previous one backwards."""
+
+    weight: float = 0.0
+
+
+@dataclass
 class PretrainConfig:
     """``tagger pretrain``: steps, checkpoints and the shuffle buffer of the text stream."""
 
@@ -136,6 +145,7 @@ class TaggerConfig:
     embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     masked_lm: MaskedLMConfig = field(default_factory=MaskedLMConfig)
+    char_lm: CharLMConfig = field(default_factory=CharLMConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
@@ -198,6 +208,10 @@ def validate(config: TaggerConfig, source: str | None = None) -> None:
         raise ConfigError("masked_lm.random", f"mask + random must be at most 1, got {masked.mask + masked.random}", source)
     if masked.weight < 0:
         raise ConfigError("masked_lm.weight", f"must be 0 (off) or positive, got {masked.weight}", source)
+    if config.char_lm.weight < 0:
+        raise ConfigError("char_lm.weight", f"must be 0 (off) or positive, got {config.char_lm.weight}", source)
+    if config.char_lm.weight > 0 and config.embeddings.char_encoder != "sentence_lstm":
+        raise ConfigError("char_lm.weight", 'the character LM reads the sentence-level character LSTM: set embeddings.char_encoder = "sentence_lstm"', source)
     for name, task in config.tasks.items():
         if task.decoder == "crf" and not task.scheme:
             raise ConfigError(f"tasks.{name}.scheme", "a CRF task needs a span scheme (BIO or BIOES)", source)

@@ -39,7 +39,7 @@ class Tagger:
         self.vocab = vocab
         self.config = config
         self.meta = meta or {}
-        self.encoder = BatchEncoder(vocab, config.embeddings.max_word_chars)
+        self.encoder = BatchEncoder.for_embeddings(vocab, config.embeddings)
         self.tokenizer = Tokenizer(config.lang)
         self.device = next(model.parameters()).device
 

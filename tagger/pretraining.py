@@ -89,7 +89,7 @@ def pretrain(config: TaggerConfig, output_dir: str | Path, *, resume: bool = Fal
         state = load_checkpoint(checkpoint, model, optimizer, scheduler, generator)
         monitor.message(f"resuming at step {state['step']} (epoch {state['epoch']}, {state['consumed']} sentences in)")
 
-    encoder = BatchEncoder(vocab, config.embeddings.max_word_chars)
+    encoder = BatchEncoder.for_embeddings(vocab, config.embeddings)
     dev = list(stream_sentences(config, "dev")) if config.data.dev else []
     started = time.perf_counter() - state["seconds"]
     next_checkpoint = (state["step"] // plan.checkpoint_every + 1) * plan.checkpoint_every

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from tagger.batching import IGNORE, MASKED_LM, BatchEncoder, bucket_batches
+from tagger.batching import CHAR_LM, IGNORE, MASKED_LM, BatchEncoder, bucket_batches
 from tagger.config import TaggerConfig, TaskConfig, TrainingConfig
 from tagger.data import load_sentences
 from tagger.distributed import Group, local_device, process_group
@@ -138,7 +138,7 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
         torch.manual_seed(int(torch.randint(2**62, ())) + group.rank)
 
     trained = group.wrap(model, device, find_unused_parameters=_heads_may_lack_targets(config, train_sentences))
-    step = _Step(trained, BatchEncoder(vocab, config.embeddings.max_word_chars), optimizer, scheduler, config, device, monitor, generator, group)
+    step = _Step(trained, BatchEncoder.for_embeddings(vocab, config.embeddings), optimizer, scheduler, config, device, monitor, generator, group)
     evaluator = Tagger(model, vocab, config) if group.is_main else None
     lengths = [len(s) for s in train_sentences]
     started = time.perf_counter() - state["seconds"]
@@ -232,6 +232,8 @@ class _Step:
         self.tasks = config.tasks
         self.masking = config.masked_lm if config.masked_lm.weight > 0 else None
         self.weights[MASKED_LM] = config.masked_lm.weight
+        self.weights[CHAR_LM] = config.char_lm.weight
+        self.char_lm = encoder if config.char_lm.weight > 0 else None
         self.device, self.monitor, self.generator, self.group = device, monitor, generator, group
 
     def epoch(self, batches: list[list[Sentence]]) -> tuple[float, int]:
@@ -277,7 +279,7 @@ class _Step:
             sentences, targets = mask_sentences(sentences, self.encoder.vocab, self.masking, self.generator)
         scales = None
         if self.group.active:
-            shared = share_scales(sentences, targets, self.encoder.vocab, self.tasks, self.group)
+            shared = share_scales(sentences, targets, self.encoder.vocab, self.tasks, self.group, self.char_lm)
             if shared is None:
                 return None  # the same on every rank: they all skip the batch
             sentences, targets, scales = shared
@@ -301,10 +303,12 @@ class _Step:
         return nullcontext()
 
 
-def loss_tokens(sentence: Sentence, masked: Sequence[int] | None, vocab: Vocab, tasks: dict[str, TaskConfig]) -> dict[str, int]:
+def loss_tokens(sentence: Sentence, masked: Sequence[int] | None, vocab: Vocab, tasks: dict[str, TaskConfig],
+                char_lm: BatchEncoder | None = None) -> dict[str, int]:
     """How many tokens of ``sentence`` each loss is averaged over, counted as the heads count them:
     a softmax head its labelled tokens, a CRF head every token of a sentence with a label, the
-    masked-token head (``masked``: the sentence's masked-token targets) the chosen tokens."""
+    masked-token head (``masked``: the sentence's masked-token targets) the chosen tokens, the
+    character LM (``char_lm``: the encoder of its character stream) the characters it predicts."""
     counts = {}
     for task, task_config in tasks.items():
         known = vocab.labels[task].ids
@@ -312,11 +316,13 @@ def loss_tokens(sentence: Sentence, masked: Sequence[int] | None, vocab: Vocab, 
         counts[task] = (len(sentence) if labelled else 0) if task_config.decoder == "crf" else labelled
     if masked is not None:
         counts[MASKED_LM] = sum(target != IGNORE for target in masked)
+    if char_lm is not None:
+        counts[CHAR_LM] = char_lm.stream_length(sentence) - 1
     return counts
 
 
 def share_scales(sentences: list[Sentence], masked: list[list[int]] | None, vocab: Vocab, tasks: dict[str, TaskConfig],
-                 group: Group) -> tuple[list[Sentence], list[list[int]] | None, dict[str, float]] | None:
+                 group: Group, char_lm: BatchEncoder | None = None) -> tuple[list[Sentence], list[list[int]] | None, dict[str, float]] | None:
     """This rank's share of a global batch, its masked-token targets, and the factor for each task's
     loss; None when nothing in the batch is labelled.
 
@@ -327,7 +333,7 @@ def share_scales(sentences: list[Sentence], masked: list[list[int]] | None, voca
     task) trains on one labelled sentence of the batch with every factor 0, so it still takes part
     in the gradient averaging, with zeros.
     """
-    counts = [loss_tokens(s, masked[i] if masked is not None else None, vocab, tasks) for i, s in enumerate(sentences)]
+    counts = [loss_tokens(s, masked[i] if masked is not None else None, vocab, tasks, char_lm) for i, s in enumerate(sentences)]
     totals = {task: sum(c[task] for c in counts) for task in counts[0]} if counts else {}
     if not any(totals.values()):
         return None

@@ -93,6 +93,7 @@ class Vocab:
             for token in sentence.tokens:
                 word_counts[word_key(token, lowercase)] += 1
                 char_counts.update(token)
+            char_counts[" "] += len(sentence.tokens) + 1  # the spaces of the sentence-level character stream
             for task, tags in sentence.tags.items():
                 if task in label_counts:
                     label_counts[task].update(tags)

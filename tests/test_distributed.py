@@ -171,12 +171,16 @@ def test_two_processes_train_seeds_with_vectors(single: Path, tmp_path: Path) ->
     assert again.stderr.count("not trained again") == 2 and "training sentences" not in again.stderr
 
 
-def partly_labelled() -> tuple[TaggerConfig, list[Sentence], Vocab]:
-    """A tiny config with masked-token prediction, and sentences some of which lack a task's labels."""
+def partly_labelled(char_lm: bool = False) -> tuple[TaggerConfig, list[Sentence], Vocab]:
+    """A tiny config with masked-token prediction (and, with ``char_lm``, the character LM), and
+    sentences some of which lack a task's labels."""
     raw = tiny_config_dict()
     raw["embeddings"].update(dropout=0.0)
     raw["encoder"]["dropout"] = 0.0
     raw["masked_lm"] = {"weight": 0.5, "cutoffs": [50]}
+    if char_lm:
+        raw["embeddings"]["char_encoder"] = "sentence_lstm"
+        raw["char_lm"] = {"weight": 0.3}
     config = from_dict(raw)
     words = "Anna Berg moved to Oslo in May . She works for Nordic Air now".split()
     sentences = [
@@ -199,17 +203,17 @@ def gradients(step: _Step, sentences: list[Sentence]) -> tuple[float, dict[str, 
     return float(loss.detach()), {n: p.grad.clone() for n, p in step.model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("size", [5, 3, 1])
-def test_shares_average_to_the_whole_batch(size: int) -> None:
+@pytest.mark.parametrize(("size", "char_lm"), [(5, False), (3, False), (1, False), (5, True), (1, True)])
+def test_shares_average_to_the_whole_batch(size: int, char_lm: bool) -> None:
     """What DDP computes (the mean over ranks of each rank's loss and gradients) equals the loss and
     gradient of the whole batch, also with missing labels and a batch smaller than the group."""
-    config, sentences, vocab = partly_labelled()
+    config, sentences, vocab = partly_labelled(char_lm)
     torch.manual_seed(0)
     model = build_model(config, vocab)
     optimizer = torch.optim.AdamW(model.parameters())
 
     def step(group: Group) -> _Step:
-        return _Step(model, BatchEncoder(vocab), optimizer, build_scheduler(optimizer, config.training, 1), config,
+        return _Step(model, BatchEncoder.for_embeddings(vocab, config.embeddings), optimizer, build_scheduler(optimizer, config.training, 1), config,
                      torch.device("cpu"), TrainingMonitor(), torch.Generator(), group)
 
     batch = sentences[:size]

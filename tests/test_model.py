@@ -26,14 +26,16 @@ SENTENCES = [
 
 VARIANTS = [
     {"encoder": {"kind": kind}, "embeddings": {"char_encoder": chars}, "tasks": {"upos": {"decoder": "softmax"}, "ner": {"decoder": decoder, "scheme": "BIOES"}}}
-    for kind, chars, decoder in [("lstm", "cnn", "crf"), ("gru", "lstm", "softmax"), ("lstm", "none", "crf"), ("gru", "cnn", "crf")]
+    for kind, chars, decoder in [("lstm", "cnn", "crf"), ("gru", "lstm", "softmax"), ("lstm", "none", "crf"), ("gru", "cnn", "crf"),
+                                 ("lstm", "sentence_lstm", "crf")]
 ]
+VARIANTS[-1]["char_lm"] = {"weight": 0.5}
 
 
 def build(variant: dict, seed: int = 3):
     raw = tiny_config_dict()
     for section, values in variant.items():
-        raw[section] = {**raw[section], **values} if section != "tasks" else values
+        raw[section] = {**raw.get(section, {}), **values} if section != "tasks" else values
     raw["encoder"]["num_layers"] = 2
     config = from_dict(raw)
     seed_everything(seed)
@@ -44,7 +46,7 @@ def build(variant: dict, seed: int = 3):
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: f"{v['encoder']['kind']}-{v['embeddings']['char_encoder']}-{v['tasks']['ner']['decoder']}")
 def test_every_parameter_gets_a_gradient(variant: dict) -> None:
     config, vocab, model = build(variant)
-    batch = BatchEncoder(vocab).encode(SENTENCES)
+    batch = BatchEncoder.for_embeddings(vocab, config.embeddings).encode(SENTENCES)
     outputs = model(batch)
     torch.stack([o.loss for o in outputs.values()]).sum().backward()
     silent = [name for name, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
@@ -55,7 +57,7 @@ def test_every_parameter_gets_a_gradient(variant: dict) -> None:
 def test_predictions_do_not_depend_on_the_batch(variant: dict) -> None:
     config, vocab, model = build(variant)
     model.eval()
-    encoder = BatchEncoder(vocab)
+    encoder = BatchEncoder.for_embeddings(vocab, config.embeddings)
     longer = Sentence("An unusually long sentence with many more words than any other one here , really .".split())
     with torch.no_grad():
         together = model(encoder.encode([*SENTENCES, longer], with_targets=False), decode=True)

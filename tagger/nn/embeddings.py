@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from tagger.batching import Batch
+from tagger.batching import Batch, CharStream
 from tagger.config import EmbeddingsConfig
 from tagger.errors import ConfigError
 
@@ -30,6 +30,36 @@ class CharLSTM(nn.Module):
         packed = pack_padded_sequence(self.embed(char_ids), lengths, batch_first=True, enforce_sorted=False)
         _, (final, _) = self.lstm(packed)  # final: [2, types, hidden]
         return torch.cat([final[0], final[1]], dim=-1)
+
+
+class SentenceCharLSTM(nn.Module):
+    """A forward and a backward LSTM over a sentence's characters, words joined by spaces
+    (LM-LSTM-CRF, Liu et al. 2018; Flair's contextual string embeddings read the same way).
+
+    A word's vector is the forward state at the space after it and the backward state at the
+    space before it, so each direction has read the word and all of the sentence on its side.
+    The states of every character also feed the character LM (:class:`tagger.nn.char_lm.CharLMHead`).
+    """
+
+    def __init__(self, num_chars: int, char_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(num_chars, char_dim, padding_idx=0)
+        self.lstm = nn.LSTM(char_dim, hidden, batch_first=True, bidirectional=True)
+        self.hidden = hidden
+        self.output_dim = 2 * hidden
+
+    def states(self, stream: CharStream) -> torch.Tensor:
+        """[batch, chars, 2 * hidden]: forward then backward state at every character (0 past a row's end)."""
+        packed = pack_padded_sequence(self.embed(stream.ids), stream.lengths, batch_first=True, enforce_sorted=False)
+        states, _ = self.lstm(packed)
+        return pad_packed_sequence(states, batch_first=True, total_length=stream.ids.shape[1])[0]
+
+    def word_vectors(self, states: torch.Tensor, boundaries: torch.Tensor) -> torch.Tensor:
+        """[batch, chars, 2 * hidden] states, [batch, seq + 1] boundaries -> [batch, seq, 2 * hidden]"""
+        def at(positions: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
+            return half.gather(1, positions[..., None].expand(-1, -1, self.hidden))
+
+        return torch.cat([at(boundaries[:, 1:], states[..., : self.hidden]), at(boundaries[:, :-1], states[..., self.hidden :])], dim=-1)
 
 
 WIDTHS = (6, 10, 16)  # CharCNN's group widths (in characters) below the widest word
@@ -81,9 +111,11 @@ class TokenEmbeddings(nn.Module):
         nn.init.normal_(self.words.weight, std=0.1)
         with torch.no_grad():
             self.words.weight[0].zero_()
-        self.chars: CharLSTM | CharCNN | None
+        self.chars: CharLSTM | CharCNN | SentenceCharLSTM | None
         if config.char_encoder == "lstm":
             self.chars = CharLSTM(num_chars, config.char_dim, config.char_hidden)
+        elif config.char_encoder == "sentence_lstm":
+            self.chars = SentenceCharLSTM(num_chars, config.char_dim, config.char_hidden)
         elif config.char_encoder == "cnn":
             self.chars = CharCNN(num_chars, config.char_dim, config.char_hidden, config.char_kernel)
         else:
@@ -94,12 +126,23 @@ class TokenEmbeddings(nn.Module):
         self.output_dim = config.word_dim + (self.chars.output_dim if self.chars else 0)
 
     def forward(self, batch: Batch) -> torch.Tensor:
+        return self.embed(batch)[0]
+
+    def embed(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The token vectors, and the sentence-level character encoder's states at every
+        character (for the character LM; None with the other encoders)."""
         word_ids = batch.word_ids
         if self.training and self.word_dropout > 0:
             drop = (torch.rand(word_ids.shape, device=word_ids.device) < self.word_dropout) & batch.mask
             word_ids = word_ids.masked_fill(drop, self.unk_id)
         parts = [self.words(word_ids)]
-        if self.chars is not None:
+        char_states = None
+        if isinstance(self.chars, SentenceCharLSTM):
+            if batch.stream is None:
+                raise ValueError("the sentence-level character encoder needs batches with a character stream")
+            char_states = self.chars.states(batch.stream)
+            parts.append(self.chars.word_vectors(char_states, batch.stream.boundaries))
+        elif self.chars is not None:
             per_form = self.chars(batch.char_ids)  # [types, char features]
             parts.append(per_form[batch.char_index])  # [batch, seq, char features]
-        return self.dropout(torch.cat(parts, dim=-1))
+        return self.dropout(torch.cat(parts, dim=-1)), char_states

@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tagger.batching import IGNORE, MASKED_LM, Batch
+from tagger.batching import CHAR_LM, IGNORE, MASKED_LM, Batch
 from tagger.config import TaggerConfig
+from tagger.nn.char_lm import CharLMHead
 from tagger.nn.crf import CrfHead
-from tagger.nn.embeddings import TokenEmbeddings
+from tagger.nn.embeddings import SentenceCharLSTM, TokenEmbeddings
 from tagger.nn.encoder import BiRNNEncoder
 from tagger.nn.heads import HeadOutput, SoftmaxHead
 from tagger.nn.masked_lm import MaskedWordHead
@@ -18,7 +19,7 @@ from tagger.vocab import Vocab
 
 class SequenceTagger(nn.Module):
     def __init__(self, embeddings: TokenEmbeddings, encoder: BiRNNEncoder, heads: dict[str, nn.Module],
-                 masked_lm: MaskedWordHead | None = None) -> None:
+                 masked_lm: MaskedWordHead | None = None, char_lm: CharLMHead | None = None) -> None:
         super().__init__()
         if encoder.input_size != embeddings.output_dim:
             raise ValueError(f"embeddings give {embeddings.output_dim} features, encoder takes {encoder.input_size}")
@@ -26,6 +27,7 @@ class SequenceTagger(nn.Module):
         self.encoder = encoder
         self.heads = nn.ModuleDict(heads)
         self.masked_lm = masked_lm
+        self.char_lm = char_lm
 
     def encode(self, batch: Batch) -> torch.Tensor:
         """Joined forward and backward states per token: [batch, seq, 2 * hidden]."""
@@ -35,9 +37,11 @@ class SequenceTagger(nn.Module):
         """Run every head; with targets in the batch each output carries its loss.
 
         With masked-token targets in the batch (training), the output ``MASKED_LM`` carries
-        the masked-token loss (its logits are the states of the chosen tokens).
+        the masked-token loss (its logits are the states of the chosen tokens). With a character
+        LM head, in training, ``CHAR_LM`` carries its loss (its logits are the character states).
         """
-        states = self.encode(batch)
+        vectors, char_states = self.embeddings.embed(batch)
+        states = self.encoder(vectors, batch.lengths)
         outputs = {
             task: head(states, batch.mask, batch.targets.get(task), decode=decode)
             for task, head in self.heads.items()
@@ -48,6 +52,8 @@ class SequenceTagger(nn.Module):
             if bool(chosen.any()):
                 picked = states[chosen]
                 outputs[MASKED_LM] = HeadOutput(picked, self.masked_lm.loss(picked, targets[chosen]))
+        if self.char_lm is not None and self.training and char_states is not None and batch.stream is not None:
+            outputs[CHAR_LM] = HeadOutput(char_states, self.char_lm.loss(char_states, batch.stream))
         return outputs
 
 
@@ -65,7 +71,10 @@ def build_model(config: TaggerConfig, vocab: Vocab) -> SequenceTagger:
     masked_lm = None
     if config.masked_lm.weight > 0:
         masked_lm = MaskedWordHead(encoder.output_dim, len(vocab.words), config.masked_lm.cutoffs)
-    return SequenceTagger(embeddings, encoder, heads, masked_lm)
+    char_lm = None
+    if config.char_lm.weight > 0 and isinstance(embeddings.chars, SentenceCharLSTM):  # validate() ties the two
+        char_lm = CharLMHead(embeddings.chars.hidden, len(vocab.chars))
+    return SequenceTagger(embeddings, encoder, heads, masked_lm, char_lm)
 
 
 def transition_constraints(labels: list[str], scheme: str) -> dict[str, torch.Tensor]:
