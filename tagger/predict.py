@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
@@ -18,6 +19,8 @@ from tagger.schemes import convert, tags_to_spans
 from tagger.tokenize import LONG_SENTENCE, Tokenizer
 from tagger.types import Blank, FilledSentence, Prediction, Sentence, Span
 from tagger.vocab import MASK, SPECIALS, Vocab
+
+logger = logging.getLogger(__name__)
 
 # Padded tokens per forward pass at most: batches of long sentences get fewer rows.
 MAX_BATCH_TOKENS = 2048
@@ -57,6 +60,7 @@ class Tagger:
 
         check_precision(precision, device)  # before the (slower) load
         tagger = cls(*load_model(directory, device))
+        warn_if_unfinished(tagger.meta, str(directory))
         tagger.set_precision(precision, str(directory))
         return tagger
 
@@ -68,6 +72,12 @@ class Tagger:
         if precision in QUANTIZED and self.config.encoder.kind != "lstm":
             raise TaggerError(f"{source}: precision {precision} needs an LSTM encoder; this model's is a {self.config.encoder.kind.upper()}")
         self.model.encoder.runner = build_runner(self.model.encoder, precision) if precision in QUANTIZED else None
+
+    @property
+    def finished(self) -> bool:
+        """False for a model whose training was stopped before its end (the best epoch so far, no test
+        scores); True otherwise, also for models saved before this was recorded."""
+        return self.meta.get("training", {}).get("finished") is not False
 
     @property
     def precision(self) -> str:
@@ -229,3 +239,12 @@ def _pieces(sentence: Sentence) -> list[tuple[int, int]]:
     for start, end in zip(starts, starts[1:]):
         ranges.extend((i, min(i + LONG_SENTENCE, end)) for i in range(start, end, LONG_SENTENCE))
     return ranges
+
+
+def warn_if_unfinished(meta: dict[str, Any], source: str) -> None:
+    """Log a warning when ``meta`` says the model's training was stopped before its end."""
+    training = meta.get("training", {})
+    if training.get("finished") is False:
+        logger.warning("%s: its training did not finish: this is the best of the %s epochs it ran (epoch %s), with no "
+                       "test scores; continue it with tagger train CONFIG -o %s --resume", source, training.get("epochs", "?"),
+                       training.get("best_epoch", "?"), source)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -70,14 +71,30 @@ def versions() -> dict[str, str]:
     return {"birnn_tagger": __version__, "torch": torch.__version__, "spacy": spacy.__version__, "python": platform.python_version()}
 
 
+DIGESTED = ("config.json", "vocab.json", "model.safetensors")  # meta.json records their sha256
+
+
 def model_files(model: SequenceTagger, vocab: Vocab, config: TaggerConfig, meta: dict[str, Any]) -> dict[str, bytes]:
     """A model as the bytes of its files (the same whether it goes to a folder or into a spaCy pipeline)."""
-    return {
+    files = {
         "config.json": config.to_json().encode("utf-8"),
         "vocab.json": json.dumps(vocab.to_dict(), ensure_ascii=False).encode("utf-8"),
         "model.safetensors": save(cpu_state(model), metadata={"format_version": str(FORMAT_VERSION)}),
-        "meta.json": json.dumps(meta, indent=2).encode("utf-8"),
     }
+    meta = {**meta, "sha256": {name: hashlib.sha256(files[name]).hexdigest() for name in DIGESTED}}
+    return {**files, "meta.json": json.dumps(meta, indent=2).encode("utf-8")}
+
+
+def check_digests(files: Mapping[str, bytes], meta: Mapping[str, Any], source: str) -> None:
+    """Raise ModelFormatError naming the first file whose sha256 is not the one meta.json recorded
+    (models saved before digests were recorded have none to check)."""
+    recorded = meta.get("sha256")
+    if not isinstance(recorded, dict):
+        return
+    for name in DIGESTED:
+        if name in recorded and hashlib.sha256(files[name]).hexdigest() != recorded[name]:
+            raise ModelFormatError(f"{source}/{name}: its sha256 is not the one meta.json recorded when the model was saved: "
+                                   "the file was damaged or changed (copy or train the model again)")
 
 
 def save_model(
@@ -141,6 +158,7 @@ def model_from_files(
     version = meta.get("format_version") if isinstance(meta, dict) else None
     if version != FORMAT_VERSION:
         raise ModelFormatError(f"{source}: model format version {version!r}; this package reads version {FORMAT_VERSION}")
+    check_digests(files, meta, source)
     try:
         config = from_dict(_parse_json(files["config.json"], f"{source}/config.json"), source=f"{source}/config.json")
     except ConfigError as error:

@@ -360,7 +360,7 @@ class BiRNNTagger:
         return srsly.msgpack_dumps(self._model_files())
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> BiRNNTagger:
-        from tagger.predict import Tagger
+        from tagger.predict import Tagger, warn_if_unfinished
         from tagger.serialize import model_from_files
 
         try:
@@ -370,6 +370,7 @@ class BiRNNTagger:
         if not isinstance(files, dict):
             raise TaggerError(f"spaCy component {self.name!r}: bytes are not a serialized model")
         tagger = Tagger(*model_from_files(files, f"spaCy component {self.name!r}", self.device))
+        warn_if_unfinished(tagger.meta, f"spaCy component {self.name!r}")
         tagger.set_precision(self.precision, f"spaCy component {self.name!r}")
         self.set_tagger(tagger)
         return self

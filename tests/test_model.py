@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -127,6 +129,29 @@ def test_overfits_a_few_sentences_and_survives_save_and_load(tmp_path) -> None:
     assert reloaded.meta["note"] == "test"
 
 
+@pytest.mark.parametrize("damage", ["weights", "labels"])
+def test_a_damaged_model_file_is_named_not_loaded(tmp_path, damage: str) -> None:
+    """Random bytes in the weights' data, or a reordered label list, load without any shape error:
+    only the digests meta.json recorded at save time can tell."""
+    from tagger.errors import ModelFormatError
+
+    config, vocab, model = build(VARIANTS[0])
+    save_model(tmp_path, model, vocab, config)
+    load_model(tmp_path)
+    if damage == "weights":
+        path = tmp_path / "model.safetensors"
+        data = bytearray(path.read_bytes())
+        data[-4000:-2000] = torch.randint(0, 256, (2000,), dtype=torch.uint8).numpy().tobytes()
+        path.write_bytes(bytes(data))
+    else:
+        path = tmp_path / "vocab.json"
+        saved = json.loads(path.read_text())
+        saved["labels"]["upos"] = saved["labels"]["upos"][::-1]
+        path.write_text(json.dumps(saved))
+    with pytest.raises(ModelFormatError, match=f"{path.name}: its sha256 is not the one meta.json recorded"):
+        load_model(tmp_path)
+
+
 def test_model_directory_holds_no_pickle_and_rejects_mismatched_weights(tmp_path) -> None:
     from safetensors.torch import save_file
 
@@ -136,6 +161,11 @@ def test_model_directory_holds_no_pickle_and_rejects_mismatched_weights(tmp_path
     save_model(tmp_path, model, vocab, config)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "meta.json", "model.safetensors", "vocab.json"]
     save_file({"unexpected.weight": torch.zeros(2)}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ModelFormatError, match="model.safetensors: its sha256 is not the one meta.json recorded"):
+        load_model(tmp_path)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    del meta["sha256"]  # as in models saved before digests were recorded: the shapes are still checked
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ModelFormatError, match="do not fit"):
         load_model(tmp_path)
     (tmp_path / "meta.json").write_text('{"format_version": 99}')
