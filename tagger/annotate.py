@@ -5,11 +5,21 @@ After every chunk of records the written sizes of the output and the errors file
 of input records done are recorded in ``OUTPUT.partial.progress``; ``resume`` cuts both files back
 to those sizes (dropping a half-written tail) and skips that many records, so an interrupted run
 continues with no duplicate and no gap.
+
+The progress file also records what the run is (:func:`run_identity`: the input's path, the
+model's weights and labels, the options that shape the output) and what it has read: for text and
+JSONL the sha256 of the input's lines up to the last record done (so a resume may follow a fix
+further on, as after ``--strict``), for other inputs the sha256 of the whole input. A resume that
+differs in any of them is refused, naming what changed. A run holds ``OUTPUT.lock`` (:mod:`tagger.locking`), so a
+second run into the same output is refused at once; an existing output is replaced only with
+``overwrite``, and never when it is the input.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import hashlib
 import json
 import os
 import time
@@ -21,6 +31,7 @@ from itertools import islice
 from pathlib import Path
 
 from tagger.errors import DataFormatError, TaggerError
+from tagger.locking import hold
 from tagger.predict import Tagger
 from tagger.readers import read_corpus
 from tagger.readers.jsonl import record_to_sentence
@@ -178,6 +189,7 @@ def annotate_file(
     workers: int = 1,
     model_dir: str | Path | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
 ) -> AnnotateSummary:
     """Label ``input_path`` into ``output`` (see the module docstring for the guarantees).
 
@@ -187,27 +199,151 @@ def annotate_file(
     labels chunks in that many processes (each loading ``model_dir``), written in input order.
     ``on_progress(records, words)`` is called after each chunk with what it held.
     """
-    if output_format == "spacy":
-        if resume:
-            raise TaggerError("a .spacy output is written whole at the end; it cannot resume (write JSONL to resume)")
-        return _annotate_to_docbin(tagger, Path(input_path), Path(output), input_format, batch_size, text_field, tokens_field,
-                                   split, strict, workers, model_dir, on_progress)
     input_path, output = Path(input_path), Path(output)
+    if output_format == "spacy" and resume:
+        raise TaggerError("a .spacy output is written whole at the end; it cannot resume (write JSONL to resume)")
     errors_path = Path(errors_path) if errors_path else output.with_name(output.stem + ".errors.jsonl")
+    with hold(output):
+        check_outputs(input_path, output, errors_path, resume, overwrite)
+        if output_format == "spacy":
+            return _annotate_to_docbin(tagger, input_path, output, input_format, batch_size, text_field, tokens_field,
+                                       split, strict, workers, model_dir, on_progress)
+        identity = run_identity(tagger, input_path, input_format, output_format, text_field, tokens_field, split)
+        return _annotate_to_lines(tagger, input_path, output, errors_path, identity, input_format, output_format, batch_size,
+                                  text_field, tokens_field, resume, strict, split, workers, model_dir, on_progress)
+
+
+def check_outputs(input_path: Path, output: Path, errors_path: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse, before anything is read, an output that is a directory or the input; without
+    ``overwrite`` also an existing output, or an interrupted run's partial one, that ``resume``
+    would not continue."""
+    inputs = input_files(input_path)
+    for path, what in ((output, "output"), (errors_path, "errors file")):
+        if path.is_dir():
+            raise TaggerError(f"{path}: the {what} is a directory; give a file name")
+        resolved = path.resolve()
+        if resolved == input_path.resolve() or (path.exists() and input_path.exists() and os.path.samefile(path, input_path)) \
+                or (inputs is not None and (resolved in {f.resolve() for f in inputs} or (input_path.is_dir() and resolved.is_relative_to(input_path.resolve())))):
+            raise TaggerError(f"{path}: the {what} would overwrite the input {input_path}; write it elsewhere")
+    if overwrite:
+        return
+    interrupted = partial_files(output)[0].is_file()
+    if not resume and resumed_records(output):  # a partial output with nothing done yet loses nothing
+        raise TaggerError(f"{partial_files(output)[0]} holds an interrupted run's output: --resume continues it, "
+                          "--overwrite starts again")
+    if output.exists() and not resume:
+        raise TaggerError(f"{output} exists: --overwrite replaces it")
+    if output.exists() and not interrupted:
+        raise TaggerError(f"{output} exists and is finished: there is nothing to resume (--overwrite labels it again)")
+
+
+def run_identity(tagger: Tagger, input_path: Path, input_format: str, output_format: str, text_field: str, tokens_field: str,
+                 split: str) -> dict[str, object]:
+    """What an annotate run is, as its progress file records it: a resume must match every field."""
+    return {
+        "input": str(input_path.resolve()),
+        "input_content": "read line by line" if _by_lines(input_path, input_format) else input_digest(input_path),
+        "model_weights": tagger.meta.get("sha256", {}).get("model.safetensors", ""),
+        "labels": {task: index.items for task, index in tagger.vocab.labels.items()},
+        "precision": tagger.precision,
+        "options": {"input_format": input_format, "output_format": output_format, "text_field": text_field,
+                    "tokens_field": tokens_field, "split": split},
+    }
+
+
+def input_digest(path: Path) -> str:
+    """Size and sha256 of a file's bytes; for a folder, glob or dataset, of its files' names, sizes and
+    modification times (hashing every byte of a large collection would cost a pass over it)."""
+    files = input_files(path)
+    if files is None:
+        if not path.is_file():
+            return "missing"
+        with path.open("rb") as handle:
+            return f"{path.stat().st_size} bytes, sha256 {hashlib.file_digest(handle, 'sha256').hexdigest()}"
+    listing = hashlib.sha256()
+    for file in files:
+        stat = file.stat()
+        listing.update(f"{file}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return f"{len(files)} files, listing sha256 {listing.hexdigest()}"
+
+
+def _by_lines(path: Path, fmt: str) -> bool:
+    return fmt in LENIENT_FORMATS and input_files(path) is None
+
+
+class _LinePrefix:
+    """The sha256 of an input file's first lines, carried forward as the run goes (each line is read twice)."""
+
+    def __init__(self, path: Path) -> None:
+        self.handle, self.hash, self.lines = path.open("rb"), hashlib.sha256(), 0
+
+    def through(self, line: int) -> str:
+        while self.lines < line and (raw := self.handle.readline()):
+            self.hash.update(raw)
+            self.lines += 1
+        return self.hash.hexdigest()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _check_prefix(input_path: Path, state: dict[str, object], output: Path) -> None:
+    """Refuse a resume whose input's lines, up to the last record the interrupted run did, changed."""
+    lines = int(state.get("input_lines", 0))  # type: ignore[call-overload]
+    if not lines or "input_sha256" not in state:
+        return
+    prefix = _LinePrefix(input_path)
+    try:
+        digest, read = prefix.through(lines), prefix.lines
+    finally:
+        prefix.close()
+    if read < lines or digest != state["input_sha256"]:
+        raise TaggerError(f"cannot resume {output}: lines 1-{lines} of {input_path}, which the interrupted run labelled, "
+                          "have changed since; rerun without --resume and with --overwrite to start again")
+
+
+def _differences(recorded: dict[str, object], current: dict[str, object], prefix: str = "") -> list[str]:
+    changed = []
+    for key in sorted(recorded.keys() | current.keys()):
+        old, new = recorded.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict) and key != "labels":
+            changed += _differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            changed.append(f"{prefix}{key}: {_short(old)} -> {_short(new)}")
+    return changed
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _annotate_to_lines(tagger: Tagger, input_path: Path, output: Path, errors_path: Path, identity: dict[str, object],
+                       input_format: str, output_format: str, batch_size: int, text_field: str, tokens_field: str, resume: bool,
+                       strict: bool, split: str, workers: int, model_dir: str | Path | None,
+                       on_progress: Callable[[int, int], None] | None) -> AnnotateSummary:
     partial, progress_file = partial_files(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     errors_path.parent.mkdir(parents=True, exist_ok=True)
     summary = AnnotateSummary(errors_path=errors_path)
-    state = {"records": 0, "output_bytes": 0, "errors_bytes": 0, "done": 0, "failed": 0}
+    state = {"records": 0, "output_bytes": 0, "errors_bytes": 0, "done": 0, "failed": 0, "identity": identity}
     errors_partial = errors_path.with_name(errors_path.name + ".partial")
     if resume and progress_file.is_file() and partial.is_file():
         state = json.loads(progress_file.read_text(encoding="utf-8"))
+        changed = _differences(state.get("identity", identity), identity)
+        if changed:
+            raise TaggerError(f"cannot resume {output}: this run differs from the one that wrote {partial} "
+                              f"({'; '.join(changed)}); rerun without --resume and with --overwrite to start again")
+        if _by_lines(input_path, input_format):
+            _check_prefix(input_path, state, output)
         summary.resumed = state["records"]
         if state["errors_bytes"] and not errors_partial.exists() and errors_path.is_file():
             os.replace(errors_path, errors_partial)  # stopped between the two final renames
     started = time.perf_counter()
     records = islice(read_records(input_path, input_format, text_field, tokens_field, split), state["records"], None)
-    with _open_at(partial, state["output_bytes"]) as out, _open_at(errors_partial, state["errors_bytes"]) as errors:
+    prefix = _LinePrefix(input_path) if _by_lines(input_path, input_format) else None
+    with _open_at(partial, state["output_bytes"]) as out, _open_at(errors_partial, state["errors_bytes"]) as errors, \
+            contextlib.closing(prefix) if prefix else contextlib.nullcontext():
         for chunk, labelled in label_chunks(tagger, _checked(records, input_path, strict), batch_size, workers, model_dir):
             predictions = iter(labelled)
             words = sum(len(prediction.tokens) for prediction in labelled)
@@ -219,6 +355,10 @@ def annotate_file(
                     state["done"] += 1
                     out.write(format_prediction(next(predictions), output_format, state["done"]))
             state["records"] += len(chunk)
+            if prefix is not None:
+                last = chunk[-1]
+                state["input_lines"] = last.line if isinstance(last, RecordError) else last.meta["line"]
+                state["input_sha256"] = prefix.through(state["input_lines"])
             state["output_bytes"], state["errors_bytes"] = _sync(out), _sync(errors)
             _write_json(progress_file, state)
             if on_progress:

@@ -133,6 +133,7 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint (with --seeds: each seed's; finished seeds are kept).")] = False,
     seeds: Annotated[Optional[str], typer.Option(callback=_seed_list, help="Train one model per seed, e.g. 13,14,15, into OUTPUT/seed-N; print each "
                                                  "seed's scores with mean ± sd; the best seed by dev becomes the model in OUTPUT.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Train into OUTPUT even if it holds a model, replacing it.")] = False,
 ) -> None:
     """Train a model and print its dev (and test) scores.
 
@@ -150,9 +151,9 @@ def train(
         directory = output or Path("models") / config.stem
         monitor = ProgressMonitor() if main else None
         if seed_list:
-            several = train_seeds(resolved, directory, seed_list, resume=resume, monitor=monitor)  # type: ignore[arg-type]
+            several = train_seeds(resolved, directory, seed_list, resume=resume, overwrite=overwrite, monitor=monitor)  # type: ignore[arg-type]
         else:
-            result = run_training(resolved, directory, resume=resume, monitor=monitor)  # type: ignore[arg-type]
+            result = run_training(resolved, directory, resume=resume, overwrite=overwrite, monitor=monitor)  # type: ignore[arg-type]
     except TaggerError as error:
         if main:
             _fail(error)
@@ -177,6 +178,7 @@ def pretrain(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model directory; default models/<config name>.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: --set pretrain.max_steps=1000")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Pretrain into OUTPUT even if it holds a model, replacing it.")] = False,
 ) -> None:
     """Pretrain embeddings and encoder on raw text by masked-token prediction (for init_from and fill-mask)."""
     from tagger.config import load_config
@@ -184,7 +186,8 @@ def pretrain(
 
     try:
         resolved = load_config(config, ["masked_lm.weight=1.0", *(overrides or [])])  # the only loss: no tasks needed
-        result = run_pretraining(resolved, output or Path("models") / config.stem, resume=resume, monitor=ProgressMonitor())  # type: ignore[arg-type]
+        result = run_pretraining(resolved, output or Path("models") / config.stem, resume=resume, overwrite=overwrite,
+                                  monitor=ProgressMonitor())  # type: ignore[arg-type]
     except TaggerError as error:
         _fail(error)
         return
@@ -313,6 +316,7 @@ def annotate(
     tokens_field: Annotated[str, typer.Option(help="JSONL field with a token list (used when present).")] = "tokens",
     errors: Annotated[Optional[Path], typer.Option(help="Where bad records go; default OUTPUT's name with .errors.jsonl.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from OUTPUT.partial.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists (never the input).")] = False,
     strict: Annotated[bool, typer.Option(help="Stop at the first bad record instead of listing it in the errors file.")] = False,
     split: Annotated[str, typer.Option(help="Split of a datasets dataset (--format dataset).")] = "train",
     workers: Annotated[Optional[int], typer.Option(help="Processes labelling in parallel, each with its share of the CPU cores; output stays in input order. Default 1; with --engine ray, Ray actors (default: as many as the cluster's CPUs).")] = None,
@@ -332,7 +336,7 @@ def annotate(
         _fail(TaggerError(f"--engine: unknown engine {engine!r}; choose local or ray"))
     if engine == "ray":
         _annotate_with_ray(model, input_path, output, input_format, output_format or "jsonl", batch_size, text_field, tokens_field,
-                           resume, strict, workers, ray_address, precision)
+                           resume, overwrite, strict, workers, ray_address, precision)
         return
     fmt = output_format or (EXTENSIONS.get(output.suffix.lower()) if output else None) or "jsonl"
     if fmt not in WRITE_FORMATS:
@@ -368,7 +372,7 @@ def annotate(
                 return
             summary = annotate_file(tagger, input_path, output, input_format=source_format, output_format=fmt, batch_size=batch_size,
                                     text_field=text_field, tokens_field=tokens_field, errors_path=errors, resume=resume, strict=strict,
-                                    split=split, workers=workers or 1, model_dir=model, on_progress=advance)
+                                    split=split, workers=workers or 1, model_dir=model, on_progress=advance, overwrite=overwrite)
     except TaggerError as error:
         _fail(error)
         return
@@ -383,7 +387,7 @@ def annotate(
 
 
 def _annotate_with_ray(model: Path, input_path: Path, output: Optional[Path], input_format: Optional[str], output_format: str,
-                       batch_size: int, text_field: str, tokens_field: str, resume: bool, strict: bool, actors: Optional[int],
+                       batch_size: int, text_field: str, tokens_field: str, resume: bool, overwrite: bool, strict: bool, actors: Optional[int],
                        address: Optional[str], precision: str) -> None:
     """``annotate --engine ray``: a table with a row per shard; exit status 1 if any shard stopped."""
     from tagger.ray_engine import annotate_with_ray
@@ -392,7 +396,7 @@ def _annotate_with_ray(model: Path, input_path: Path, output: Optional[Path], in
         _fail(TaggerError("--engine ray writes a folder of output shards: give -o OUTPUT_DIR"))
     try:
         results = annotate_with_ray(model, input_path, output, input_format=input_format, output_format=output_format,  # type: ignore[arg-type]
-                                    batch_size=batch_size, text_field=text_field, tokens_field=tokens_field, resume=resume,
+                                    batch_size=batch_size, text_field=text_field, tokens_field=tokens_field, resume=resume, overwrite=overwrite,
                                     strict=strict, actors=actors, address=address, precision=precision)
     except TaggerError as error:
         _fail(error)
@@ -461,13 +465,14 @@ def serve(
 @app.command()
 def info(model: Annotated[Path, typer.Argument(help="A model directory.")]) -> None:
     """What a model is: tasks, labels, sizes, training corpora and recorded scores."""
-    from tagger.serialize import read_json
+    from tagger.serialize import DIGESTED, check_digests, read_json
 
     try:
         if not model.is_dir():
             raise TaggerError(f"{model}: no such model directory")
         config, vocab, meta = (read_json(model / name) for name in ("config.json", "vocab.json", "meta.json"))
-    except TaggerError as error:
+        check_digests({name: (model / name).read_bytes() for name in DIGESTED}, meta, str(model))
+    except (TaggerError, OSError) as error:
         _fail(error)
         return
     table = Table(title=f"{model}", show_header=False)
@@ -490,7 +495,10 @@ def info(model: Annotated[Path, typer.Argument(help="A model directory.")]) -> N
         table.add_row(f"corpus {split}", ", ".join(paths))
     training = meta.get("training", {})
     if training:
-        table.add_row("training", ", ".join(f"{k} {v}" for k, v in training.items()))
+        unfinished = "[bold red]UNFINISHED[/]: stopped before its end, the best epoch so far; " if training.get("finished") is False else ""
+        table.add_row("training", unfinished + ", ".join(f"{k} {v}" for k, v in training.items() if k != "finished"))
+    if "sha256" in meta:
+        table.add_row("files", f"sha256 of {', '.join(meta['sha256'])} match meta.json")
     for split, scores in meta.get("scores", {}).items():
         for task, values in scores.items():
             shown = ", ".join(f"{m} {100 * values[m]:.2f}" for m in ("accuracy", "precision", "recall", "f1") if m in values)

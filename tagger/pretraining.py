@@ -24,12 +24,14 @@ from tagger.batching import IGNORE, BatchEncoder, bucket_batches
 from tagger.config import MaskedLMConfig, TaggerConfig
 from tagger.data import read_source
 from tagger.errors import ConfigError
+from tagger.locking import hold
 from tagger.masking import mask_sentences
 from tagger.nn.model import SequenceTagger, build_model
 from tagger.runtime import choose_device, seed_everything, set_threads
 from tagger.serialize import save_model
 from tagger.tokenize import Tokenizer
-from tagger.training import CHECKPOINT, TrainingMonitor, build_optimizer, build_scheduler, load_checkpoint, save_checkpoint
+from tagger.training import (CHECKPOINT, TrainingMonitor, build_optimizer, build_scheduler, check_output_dir, load_checkpoint,
+                             save_checkpoint)
 from tagger.types import Sentence
 from tagger.vocab import Vocab
 
@@ -54,14 +56,23 @@ def stream_sentences(config: TaggerConfig, split: str = "train") -> Iterator[Sen
             yield Sentence(sentence.tokens[start : start + MAX_LENGTH])
 
 
-def pretrain(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False, monitor: TrainingMonitor | None = None) -> PretrainResult:
-    """Train embeddings, encoder and masked-token head on the text of ``config.data.train``."""
-    monitor = monitor or TrainingMonitor()
+def pretrain(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
+             monitor: TrainingMonitor | None = None) -> PretrainResult:
+    """Train embeddings, encoder and masked-token head on the text of ``config.data.train``.
+
+    ``resume`` and ``overwrite`` as for :func:`tagger.training.train`; the run holds the output's lock.
+    """
+    output_dir = Path(output_dir)
+    with hold(output_dir):
+        check_output_dir(output_dir, resume, overwrite)
+        return _pretrain(config, output_dir, resume, monitor or TrainingMonitor())
+
+
+def _pretrain(config: TaggerConfig, output_dir: Path, resume: bool, monitor: TrainingMonitor) -> PretrainResult:
     if not config.data.train:
         raise ConfigError("data.train", "pretraining needs text: a text, JSONL or CoNLL file, a corpus name or a dataset")
     config.masked_lm.weight = config.masked_lm.weight or 1.0
     config.tasks = {}
-    output_dir = Path(output_dir)
     settings, plan = config.training, config.pretrain
     if config.embeddings.pretrained:
         raise ConfigError("embeddings.pretrained", "tagger pretrain learns its word table from the text; "
@@ -72,7 +83,7 @@ def pretrain(config: TaggerConfig, output_dir: str | Path, *, resume: bool = Fal
     set_threads(settings.threads)
     device = choose_device(settings.device)
     checkpoint = output_dir / CHECKPOINT
-    resuming = resume and (checkpoint / "trainer.pt").is_file()
+    resuming = resume  # check_output_dir made sure there is a checkpoint
 
     if resuming:
         vocab = Vocab.from_dict(json.loads((checkpoint / "vocab.json").read_text(encoding="utf-8")))
@@ -158,7 +169,7 @@ def _save(output_dir: Path, model: SequenceTagger, vocab: Vocab, config: TaggerC
                             "tokens": state["tokens"], "corpora": [s.path or s.dataset for s in config.data.train]},
             "scores": {"dev": {"masked_lm": scores}} if scores else {}}
     save_model(output_dir, model, vocab, config, meta)
-    save_checkpoint(output_dir / CHECKPOINT, model, vocab, optimizer, scheduler, generator, state)
+    save_checkpoint(output_dir / CHECKPOINT, model, vocab, config, optimizer, scheduler, generator, state)
     line = f"step {state['step']}: saved"
     if scores:
         line += f"; dev masked-token accuracy {scores['accuracy']:.2%}, perplexity {scores['perplexity']:.1f}"

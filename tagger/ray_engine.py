@@ -97,6 +97,7 @@ def annotate_with_ray(
     text_field: str = "text",
     tokens_field: str = "tokens",
     resume: bool = False,
+    overwrite: bool = False,
     strict: bool = False,
     actors: int | None = None,
     cpus_per_actor: int = 1,
@@ -127,7 +128,7 @@ def annotate_with_ray(
     for _, output in plan:
         output.parent.mkdir(parents=True, exist_ok=True)
     options = {"input_format": input_format, "output_format": output_format, "batch_size": batch_size, "text_field": text_field,
-               "tokens_field": tokens_field, "resume": resume, "strict": strict}
+               "tokens_field": tokens_field, "resume": resume, "strict": strict, "overwrite": overwrite}
     shards = ray.data.from_items([{"input": str(source.resolve()), "output": str(target.resolve())} for source, target in plan],
                                  override_num_blocks=len(plan))
     labelled = shards.map_batches(

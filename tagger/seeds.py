@@ -12,15 +12,17 @@ import copy
 import json
 import statistics
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tagger.config import TaggerConfig
 from tagger.distributed import is_main_process, local_device, process_group
+from tagger.locking import hold
 from tagger.runtime import choose_device
 from tagger.serialize import write_atomic
-from tagger.training import TrainingMonitor, TrainResult, train
+from tagger.training import CHECKPOINT, TrainingMonitor, TrainResult, check_output_dir, train
 
 SUMMARY = "seeds.json"
 
@@ -69,20 +71,30 @@ class SeedsResult:
 
 
 def train_seeds(config: TaggerConfig, output_dir: str | Path, seeds: Sequence[int], *, resume: bool = False,
-                monitor: TrainingMonitor | None = None) -> SeedsResult:
+                overwrite: bool = False, monitor: TrainingMonitor | None = None) -> SeedsResult:
     """Train one model per seed into ``output_dir/seed-N`` and copy the best (by dev) to ``output_dir``.
 
-    With ``resume``, a seed whose model finished is read back, not trained again, and an
-    interrupted one continues from its checkpoint. Under torchrun every process calls this.
+    With ``resume``, a seed whose model finished is read back, not trained again, an interrupted
+    one continues from its checkpoint and one not started starts. Without it, an ``output_dir``
+    that holds a model is refused unless ``overwrite``. Under torchrun every process calls this.
     """
     output_dir = Path(output_dir)
+    with hold(output_dir) if is_main_process() else nullcontext():
+        if is_main_process() and not resume:
+            check_output_dir(output_dir, resume, overwrite)
+        return _train_seeds(config, output_dir, seeds, resume, overwrite, monitor)
+
+
+def _train_seeds(config: TaggerConfig, output_dir: Path, seeds: Sequence[int], resume: bool, overwrite: bool,
+                 monitor: TrainingMonitor | None) -> SeedsResult:
     runs = []
     # One process group for every seed (train joins it), and rank 0 alone decides what is finished.
     with process_group(local_device(choose_device(config.training.device))) as group:
         for seed in seeds:
             directory = output_dir / f"seed-{seed}"
             run = group.from_main(lambda: _finished(seed, directory, config)) if resume else None  # noqa: B023
-            runs.append(run if run is not None else _train_seed(config, seed, directory, resume, monitor))
+            started = resume and group.from_main(lambda: (directory / CHECKPOINT / "trainer.pt").is_file())  # noqa: B023
+            runs.append(run if run is not None else _train_seed(config, seed, directory, started, overwrite, monitor))
             if run is not None and monitor is not None:
                 monitor.message(f"seed {seed}: finished earlier in {directory}, not trained again")
     best = max(runs, key=lambda r: r.dev_main)  # the first of equals
@@ -92,12 +104,13 @@ def train_seeds(config: TaggerConfig, output_dir: str | Path, seeds: Sequence[in
     return result
 
 
-def _train_seed(config: TaggerConfig, seed: int, directory: Path, resume: bool, monitor: TrainingMonitor | None) -> SeedRun:
+def _train_seed(config: TaggerConfig, seed: int, directory: Path, resume: bool, overwrite: bool,
+                monitor: TrainingMonitor | None) -> SeedRun:
     seeded = copy.deepcopy(config)  # training fills in values (word_dim from vectors); each seed starts clean
     seeded.seed = seed
     if monitor is not None and is_main_process():
         monitor.message(f"seed {seed} -> {directory}")
-    return _from_result(seed, train(seeded, directory, resume=resume, monitor=monitor), config)
+    return _from_result(seed, train(seeded, directory, resume=resume, overwrite=overwrite, monitor=monitor), config)
 
 
 def _dev_main(dev: dict[str, dict[str, Any]], config: TaggerConfig) -> float:

@@ -17,9 +17,10 @@ import torch
 from tagger.batching import CHAR_LM, IGNORE, MASKED_LM, BatchEncoder, bucket_batches
 from tagger.config import TaggerConfig, TaskConfig, TrainingConfig
 from tagger.data import load_sentences
-from tagger.distributed import Group, local_device, process_group
+from tagger.distributed import Group, is_main_process, local_device, process_group
 from tagger.errors import ConfigError, TaggerError
 from tagger.evaluation import main_score, score
+from tagger.locking import hold
 from tagger.masking import mask_sentences
 from tagger.nn.model import SequenceTagger, build_model
 from tagger.predict import Tagger
@@ -62,7 +63,8 @@ class TrainResult:
     train_tokens_per_second: float = 0.0
 
 
-def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False, monitor: TrainingMonitor | None = None) -> TrainResult:
+def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
+          monitor: TrainingMonitor | None = None) -> TrainResult:
     """Train a model as the config says; write the best one to ``output_dir``.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every process calls this and together
@@ -74,16 +76,37 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
         config: the resolved config.
         output_dir: the model directory (created); ``checkpoint/`` inside holds the
             state to resume from.
-        resume: continue from ``output_dir/checkpoint`` if it exists.
+        resume: continue from ``output_dir/checkpoint`` (an error when there is none).
+        overwrite: train into a directory that already holds a model, replacing it (else an error).
         monitor: receives progress; by default only logs.
+
+    The run holds ``output_dir``'s lock (:mod:`tagger.locking`): a second run into it is refused.
     """
+    output_dir = Path(output_dir)
     device = local_device(choose_device(config.training.device))
     if config.training.precision == "bf16" and device.type != "cuda":
         # Not a silent fallback: config.json must say how the model was really trained.
         raise ConfigError("training.precision", f'"bf16" is autocast on CUDA and this run is on {device}; use "fp32" here')
-    with process_group(device) as group:
-        monitor = (monitor or TrainingMonitor()) if group.is_main else _Quiet()
-        return _train(config, Path(output_dir), resume, monitor, device, group)
+    with hold(output_dir) if is_main_process() else nullcontext():
+        if is_main_process():
+            check_output_dir(output_dir, resume, overwrite)
+        with process_group(device) as group:
+            monitor = (monitor or TrainingMonitor()) if group.is_main else _Quiet()
+            return _train(config, output_dir, resume, monitor, device, group)
+
+
+def check_output_dir(output_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to resume without a checkpoint, and to train into another model's directory unless ``overwrite``."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise TaggerError(f"{output_dir} is a file, not a model directory")
+    if resume:
+        if not (output_dir / CHECKPOINT / "trainer.pt").is_file():
+            raise TaggerError(f"nothing to resume in {output_dir}: it has no {CHECKPOINT}/trainer.pt (train without --resume to start)")
+        return
+    held = [name for name in ("model.safetensors", "config.json", CHECKPOINT) if (output_dir / name).exists()]
+    if held and not overwrite:
+        raise TaggerError(f"{output_dir} already holds a model ({', '.join(held)}): --resume continues its training, "
+                          "--overwrite replaces it, or choose another output directory")
 
 
 def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: TrainingMonitor, device: torch.device, group: Group) -> TrainResult:
@@ -99,7 +122,7 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
                         f"each taking 1/{group.world_size} of every batch of {settings.batch_size} sentences")
 
     checkpoint = output_dir / CHECKPOINT
-    resuming = group.broadcast(resume and (checkpoint / "trainer.pt").is_file())
+    resuming = group.broadcast(resume)  # check_output_dir made sure rank 0 has a checkpoint
     if resuming and not (checkpoint / "trainer.pt").is_file():
         raise TaggerError(f"rank {group.rank} cannot see {checkpoint}: to resume, every machine needs the model directory "
                           "on a file system they share, at the same path")
@@ -112,6 +135,8 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
     vocab, vectors = group.from_main(lambda: build_vocabulary(config, train_sentences, checkpoint if resuming else None, base_vocab))
     if vectors is not None:
         config.embeddings.word_dim = vectors.dim  # checked against an explicit word_dim already
+    if resuming:
+        check_resumed_config(config, checkpoint, monitor)
     model = build_model(config, vocab).to(device)
     if base is not None and not resuming:
         copied = copy_pretrained(base[0], model)
@@ -131,8 +156,6 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
     if resuming:
         state = load_checkpoint(checkpoint, model, optimizer, scheduler, generator)  # every rank: rank 0's checkpoint
         monitor.message(f"resuming after epoch {state['epoch']}")
-    elif checkpoint.exists():
-        monitor.message(f"{checkpoint} exists and will be replaced (use --resume to continue it)")
     if group.active:
         # The data order and masking (``generator``) stay the same on every rank; dropout should not.
         torch.manual_seed(int(torch.randint(2**62, ())) + group.rank)
@@ -176,7 +199,7 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
             if improved:
                 save_model(output_dir, model, vocab, config, _meta(config, state, dev_scores))
             write_atomic(output_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state["records"]))
-            save_checkpoint(checkpoint, model, vocab, optimizer, scheduler, generator, state)
+            save_checkpoint(checkpoint, model, vocab, config, optimizer, scheduler, generator, state)
         monitor.end_epoch(record)
         stop = group.broadcast(_stop_reason(settings, state))  # rank 0's clock decides the time budget
         if stop:
@@ -206,7 +229,7 @@ def _heads_may_lack_targets(config: TaggerConfig, sentences: list[Sentence]) -> 
 def _finish(config: TaggerConfig, output_dir: Path, device: torch.device, state: dict[str, Any],
             dev_sentences: list[Sentence], tokens_per_second: float) -> TrainResult:
     """Score the best model on dev and test, record the scores in meta.json, draw the learning curve."""
-    best = Tagger.load(output_dir, device=str(device))
+    best = Tagger(*load_model(output_dir, device))  # not Tagger.load: it would warn that training has not finished
     best_dev = _evaluate(best, dev_sentences, config) if dev_sentences else {}
     test_sentences = load_sentences(config.data.test, config.tasks) if config.data.test else []
     test_scores = _evaluate(best, test_sentences, config) if test_sentences else {}
@@ -409,11 +432,12 @@ def _meta(config: TaggerConfig, state: dict[str, Any], dev: Scores, test: Scores
     return meta
 
 
-def save_checkpoint(directory: Path, model: SequenceTagger, vocab: Vocab, optimizer: torch.optim.Optimizer,
-                     scheduler: Any, generator: torch.Generator, state: dict[str, Any]) -> None:
+def save_checkpoint(directory: Path, model: SequenceTagger, vocab: Vocab, config: TaggerConfig, optimizer: torch.optim.Optimizer,
+                    scheduler: Any, generator: torch.Generator, state: dict[str, Any]) -> None:
     """Everything to continue training: last weights, optimizer, schedule, data order and RNG states."""
     directory.mkdir(parents=True, exist_ok=True)
     write_atomic(directory / "vocab.json", json.dumps(vocab.to_dict(), ensure_ascii=False))
+    write_atomic(directory / "config.json", config.to_json())
     save_weights(model, directory / "last.safetensors")
     trainer = {
         "optimizer": optimizer.state_dict(),
@@ -440,6 +464,51 @@ def load_checkpoint(directory: Path, model: SequenceTagger, optimizer: torch.opt
     generator.set_state(trainer["generator"])
     torch.set_rng_state(trainer["torch_rng"])
     return json.loads(trainer["state"])
+
+
+# Settings a resumed training must share with the run it continues: they shape the network and its
+# data. Any other change (learning rate, batch size, epochs, dropout...) is allowed, with a warning.
+RESUME_FIXED = ("lang", "init_from", "data.train", "data.max_train_sentences", "tasks", "embeddings", "encoder", "masked_lm", "char_lm")
+RESUME_FREE = ("embeddings.dropout", "embeddings.word_dropout", "encoder.dropout", "masked_lm.weight", "char_lm.weight",
+               "training.threads", "training.device")
+
+
+def check_resumed_config(config: TaggerConfig, checkpoint: Path, monitor: TrainingMonitor) -> None:
+    """Compare the config with the one the checkpoint was written with: refuse a change of what
+    :data:`RESUME_FIXED` names, warn of any other, naming each changed key."""
+    saved_path = checkpoint / "config.json"
+    if not saved_path.is_file():
+        saved_path = checkpoint.parent / "config.json"  # checkpoints written before they kept their config
+    if not saved_path.is_file():
+        return
+    saved, current = _flatten(json.loads(saved_path.read_text(encoding="utf-8"))), _flatten(config.to_dict())
+    changed = sorted(key for key in saved.keys() | current.keys() if saved.get(key) != current.get(key))
+    if not changed:
+        return
+    def describe_change(key: str) -> str:
+        return f"{key} {json.dumps(saved.get(key))} -> {json.dumps(current.get(key))}"
+
+    fixed = [key for key in changed if _under(key, RESUME_FIXED) and not _under(key, RESUME_FREE)]
+    if fixed:
+        raise ConfigError(fixed[0], f"cannot resume {checkpoint.parent} with another network or data: "
+                          f"{'; '.join(map(describe_change, fixed))} (the checkpoint's values are in {saved_path})")
+    noticed = [key for key in changed if not _under(key, ("training.threads", "training.device"))]
+    if noticed:
+        monitor.message(f"warning: resuming {checkpoint.parent} with changed settings: {'; '.join(map(describe_change, noticed))}")
+
+
+def _under(key: str, prefixes: Sequence[str]) -> bool:
+    return any(key == prefix or key.startswith(prefix + ".") for prefix in prefixes)
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 # Settings that shape the pretrained tensors: a model started from another takes them over.

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tagger.annotate import annotate_file
-from tagger.errors import DataFormatError
+from tagger.errors import DataFormatError, TaggerError
 from tagger.predict import Tagger
 
 LINES = [f"Maria Lopez number {i} moved to Chicago." if i % 7 else "{not json" for i in range(1, 60)]
@@ -67,11 +67,16 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tagger: Tagger
     assert not partial.exists() and not list(tmp_path.glob("*.progress"))
 
 
-def test_without_resume_a_new_run_starts_over(tagger: Tagger, tmp_path: Path) -> None:
+def test_an_interrupted_run_is_continued_or_overwritten_not_dropped(tagger: Tagger, tmp_path: Path) -> None:
     source = write_input(tmp_path / "in.jsonl")
     output = tmp_path / "out.jsonl"
     output.with_name("out.jsonl.partial").write_text("left over\n")
-    summary = run(tagger, source, output)
+    output.with_name("out.jsonl.partial.progress").write_text(json.dumps({"records": 1, "output_bytes": 10, "errors_bytes": 0,
+                                                                          "done": 1, "failed": 0}))
+    with pytest.raises(TaggerError, match="out.jsonl.partial holds an interrupted run's output: --resume continues it, --overwrite starts again"):
+        run(tagger, source, output)
+    assert output.with_name("out.jsonl.partial").read_text() == "left over\n"
+    summary = run(tagger, source, output, overwrite=True)
     assert summary.resumed == 0 and "left over" not in output.read_text()
     ids = [json.loads(line)["id"] for line in output.read_text().splitlines()]
     assert ids == [i for i, line in enumerate(LINES) if not line.startswith("{")]  # input order, no gaps
@@ -146,7 +151,7 @@ def test_a_folder_or_glob_of_text_files_is_one_document_per_file(tagger: Tagger,
     (folder / "bad.txt").write_bytes(b"caf\xe9")
     for source in (folder, f"{folder}/*.txt"):
         output = tmp_path / "out.jsonl"
-        summary = annotate_file(tagger, source, output, input_format="text", output_format="jsonl")
+        summary = annotate_file(tagger, source, output, input_format="text", output_format="jsonl", overwrite=True)
         records = [json.loads(line) for line in output.read_text().splitlines()]
         assert [Path(r["file"]).name for r in records] == ["a.txt", "b.txt"] and summary.failed == 1
         assert records[1]["text"] == "Anna works in Oslo.\nShe likes it.\n" and "She" in records[1]["tokens"]

@@ -128,7 +128,7 @@ def test_two_processes_train_the_model_one_process_trains(first_epoch: tuple[Pat
     # Rank 0 alone wrote: one model directory, each epoch once, one report; rank 1 stopped with it.
     assert {p.name for p in output.parent.iterdir()} == {"tiny.toml", "model"}
     assert {p.name for p in output.iterdir()} == MODEL_FILES
-    assert {p.name for p in (output / "checkpoint").iterdir()} == {"last.safetensors", "trainer.pt", "vocab.json"}
+    assert {p.name for p in (output / "checkpoint").iterdir()} == {"config.json", "last.safetensors", "trainer.pt", "vocab.json"}
     assert [json.loads(line)["epoch"] for line in (output / "metrics.jsonl").read_text().splitlines()] == [1]
     assert "2 processes (gloo" in finished.stderr
     assert finished.stderr.count("stopping: the 1e-06-minute budget is spent") == 1

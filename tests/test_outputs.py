@@ -1,0 +1,208 @@
+"""Nothing lost: one run per output (locks), no silent overwrite, resumes that check what they
+continue, and models that say when their training was stopped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import tiny_config_dict
+from tagger.annotate import annotate_file
+from tagger.cli import app
+from tagger.config import from_dict
+from tagger.errors import ConfigError, TaggerError
+from tagger.locking import OutputLocked, hold, lock_path
+from tagger.predict import Tagger
+from tagger.training import train
+
+TEXT = "".join(f"Maria Lopez number {i} moved to Chicago.\n" for i in range(60))
+
+
+@pytest.fixture(scope="module")
+def tagger(trained_tiny_model: Path) -> Tagger:
+    return Tagger.load(trained_tiny_model)
+
+
+def label(tagger: Tagger, source: Path, output: Path, **options: object) -> object:
+    return annotate_file(tagger, source, output, input_format="text", output_format="jsonl", batch_size=2, **options)
+
+
+def holder(target: Path) -> subprocess.Popen[str]:
+    """Another process holding ``target``'s lock until killed; returns once it holds it."""
+    code = f"import sys, time\nfrom tagger.locking import hold\nwith hold({str(target)!r}):\n    print('held', flush=True)\n    time.sleep(60)\n"
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    assert process.stdout is not None and process.stdout.readline().strip() == "held"
+    return process
+
+
+def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    with hold(target):
+        assert lock_path(target).read_text().strip() == str(os.getpid())
+        with pytest.raises(OutputLocked, match=f"out.jsonl is being written by another run \\(PID {os.getpid()}"):
+            with hold(target):
+                pass
+    assert not lock_path(target).exists()
+    with hold(target):  # free again
+        pass
+
+
+def test_annotate_into_an_output_another_run_writes_is_refused_and_a_killed_holder_frees_it(tagger: Tagger, tmp_path: Path) -> None:
+    source, output = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    source.write_text(TEXT, encoding="utf-8")
+    process = holder(output)
+    try:
+        with pytest.raises(OutputLocked, match=f"PID {process.pid}"):
+            label(tagger, source, output)
+        assert not output.exists() and not output.with_name("out.jsonl.partial").exists()
+    finally:
+        process.kill()
+        process.wait()
+    assert lock_path(output).read_text().strip() == str(process.pid)  # the killed run's file is left behind...
+    assert label(tagger, source, output).done == 60  # ...and taken over
+    assert not lock_path(output).exists()
+
+
+def test_annotate_refuses_to_overwrite_without_being_told(tagger: Tagger, tmp_path: Path) -> None:
+    source, output = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    source.write_text(TEXT, encoding="utf-8")
+    output.write_text("precious\n")
+    with pytest.raises(TaggerError, match="out.jsonl exists: --overwrite replaces it"):
+        label(tagger, source, output)
+    assert output.read_text() == "precious\n"
+    assert label(tagger, source, output, overwrite=True).done == 60
+    with pytest.raises(TaggerError, match="exists and is finished: there is nothing to resume"):
+        label(tagger, source, output, resume=True)
+    for same in (source, tmp_path / "." / "in.txt"):
+        with pytest.raises(TaggerError, match="would overwrite the input"):
+            label(tagger, source, same, overwrite=True)
+    assert source.read_text(encoding="utf-8") == TEXT
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(TaggerError, match="folder: the output is a directory"):
+        label(tagger, source, tmp_path / "folder")
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
+def test_the_cli_names_the_flag(trained_tiny_model: Path, tmp_path: Path) -> None:
+    source, output = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    source.write_text(TEXT, encoding="utf-8")
+    output.write_text("precious\n")
+    refused = CliRunner().invoke(app, ["annotate", str(trained_tiny_model), str(source), "-o", str(output)])
+    assert refused.exit_code == 1 and "--overwrite" in refused.output and output.read_text() == "precious\n"
+    done = CliRunner().invoke(app, ["annotate", str(trained_tiny_model), str(source), "-o", str(output), "--overwrite"])
+    assert done.exit_code == 0, done.output
+    assert len(output.read_text().splitlines()) == 60
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupted(tagger: Tagger, source: Path, output: Path, after: int = 2, **options: object) -> None:
+    """A run stopped after ``after`` chunks, leaving its partial output and progress file."""
+    calls = []
+
+    def stop(records: int, words: int) -> None:
+        calls.append(records)
+        if len(calls) == after:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        annotate_file(tagger, source, output, input_format="text", output_format="jsonl", batch_size=1, on_progress=stop, **options)
+
+
+def test_a_resume_with_other_input_or_options_is_refused_naming_the_difference(tagger: Tagger, tmp_path: Path) -> None:
+    source, output = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    source.write_text(TEXT, encoding="utf-8")
+    interrupted(tagger, source, output)
+    partial = output.with_name("out.jsonl.partial").read_bytes()
+    source.write_text(TEXT.replace("number 3 ", "number 33 "), encoding="utf-8")
+    with pytest.raises(TaggerError, match="lines 1-32 of .*in.txt, which the interrupted run labelled, have changed"):
+        annotate_file(tagger, source, output, input_format="text", output_format="jsonl", resume=True)
+    source.write_text(TEXT, encoding="utf-8")
+    with pytest.raises(TaggerError, match='options.output_format: "jsonl" -> "conllu"'):
+        annotate_file(tagger, source, output, input_format="text", output_format="conllu", resume=True)
+    with pytest.raises(TaggerError, match='options.text_field: "text" -> "body"'):
+        annotate_file(tagger, source, output, input_format="text", output_format="jsonl", resume=True, text_field="body")
+    assert output.with_name("out.jsonl.partial").read_bytes() == partial  # refusals change nothing
+    # A fix after the part already done (as after --strict) is fine.
+    source.write_text(TEXT + "One more line.\n", encoding="utf-8")
+    summary = annotate_file(tagger, source, output, input_format="text", output_format="jsonl", resume=True)
+    assert summary.resumed == 32 and summary.done == 61 == len(output.read_text().splitlines())
+
+
+def test_a_resume_with_another_model_is_refused(tagger: Tagger, trained_tiny_model: Path, tmp_path: Path) -> None:
+    source, output = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    source.write_text(TEXT, encoding="utf-8")
+    interrupted(tagger, source, output)
+    other = tmp_path / "other"
+    raw = tiny_config_dict(limit=20)
+    raw["training"]["max_epochs"] = 1
+    train(from_dict(raw), other)
+    with pytest.raises(TaggerError, match="model_weights: "):
+        annotate_file(Tagger.load(other), source, output, input_format="text", output_format="jsonl", resume=True)
+
+
+def one_epoch(**changes: object) -> dict:
+    raw = tiny_config_dict(limit=20)
+    raw["training"]["max_epochs"] = 2
+    for key, value in changes.items():
+        section, name = key.split(".")
+        raw[section][name] = value
+    return raw
+
+
+def test_train_refuses_another_models_directory_and_a_resume_with_nothing_to_resume(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    with pytest.raises(TaggerError, match="nothing to resume in .*model: it has no checkpoint/trainer.pt"):
+        train(from_dict(one_epoch()), model, resume=True)
+    train(from_dict(one_epoch()), model)
+    before = (model / "model.safetensors").read_bytes()
+    with pytest.raises(TaggerError, match="model already holds a model .*--resume continues its training, --overwrite replaces it"):
+        train(from_dict(one_epoch(**{"training.learning_rate": 0.02})), model)
+    assert (model / "model.safetensors").read_bytes() == before
+    train(from_dict(one_epoch(**{"training.learning_rate": 0.02})), model, overwrite=True)
+    assert (model / "model.safetensors").read_bytes() != before
+    (tmp_path / "empty").mkdir()
+    train(from_dict(one_epoch()), tmp_path / "empty")  # an empty directory is no model
+
+
+def test_a_resume_refuses_another_network_and_warns_of_other_settings(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    model = tmp_path / "model"
+    train(from_dict(one_epoch(**{"training.max_epochs": 1})), model)
+    with pytest.raises(ConfigError, match="encoder.hidden_size: cannot resume .* encoder.hidden_size 24 -> 32"):
+        train(from_dict(one_epoch(**{"encoder.hidden_size": 32})), model, resume=True)
+    with pytest.raises(ConfigError, match="data.max_train_sentences: cannot resume"):
+        train(from_dict({**one_epoch(), "data": {**one_epoch()["data"], "max_train_sentences": 30}}), model, resume=True)
+    with caplog.at_level(logging.INFO):
+        result = train(from_dict(one_epoch(**{"training.learning_rate": 0.02})), model, resume=True)
+    assert [r["epoch"] for r in result.epochs] == [1, 2]
+    assert "changed settings: training.learning_rate 0.01 -> 0.02; training.max_epochs 1 -> 2" in caplog.text
+
+
+def test_a_stopped_training_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from tagger.training import TrainingMonitor
+
+    class StopAfterFirst(TrainingMonitor):
+        def end_epoch(self, record: dict) -> None:
+            raise KeyboardInterrupt
+
+    model = tmp_path / "model"
+    with pytest.raises(KeyboardInterrupt):
+        train(from_dict(one_epoch()), model, monitor=StopAfterFirst())
+    with caplog.at_level(logging.WARNING):
+        tagger = Tagger.load(model)
+    assert not tagger.finished and "its training did not finish" in caplog.text and "--resume" in caplog.text
+    info = CliRunner().invoke(app, ["info", str(model)])
+    assert info.exit_code == 0 and "UNFINISHED" in info.output
+    train(from_dict(one_epoch()), model, resume=True)
+    assert Tagger.load(model).finished
+    assert "UNFINISHED" not in CliRunner().invoke(app, ["info", str(model)]).output
