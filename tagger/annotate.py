@@ -22,6 +22,8 @@ import glob
 import hashlib
 import json
 import os
+import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -420,7 +422,8 @@ def label_chunks(
     if model_dir is None:
         raise TaggerError("workers > 1 need the model directory to load in each worker")
     threads = cores_per_process(workers)
-    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(str(model_dir), threads, batch_size, tagger.precision)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_start_worker,
+                             initargs=(str(model_dir), threads, batch_size, tagger.precision, os.getpid())) as pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append((chunk, pool.submit(_label_in_worker, [item for item in chunk if isinstance(item, Sentence)])))
@@ -435,11 +438,23 @@ def label_chunks(
 _worker: dict[str, object] = {}
 
 
-def _start_worker(model_dir: str, threads: int, batch_size: int, precision: str = "fp32") -> None:
+def _start_worker(model_dir: str, threads: int, batch_size: int, precision: str = "fp32", parent: int = 0) -> None:
     import torch
 
+    die_with_parent(parent)
     torch.set_num_threads(threads)  # before loading: an int8 encoder's ONNX Runtime session takes this many threads
     _worker.update(tagger=Tagger.load(model_dir, precision=precision), batch_size=batch_size)
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies, however it dies (Linux's
+    ``PR_SET_PDEATHSIG``; a no-op elsewhere), and exit now if the parent is already gone."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    if parent and os.getppid() != parent:
+        os._exit(1)
 
 
 def _label_in_worker(sentences: list[Sentence]) -> list[Prediction]:

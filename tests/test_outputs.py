@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -206,3 +207,47 @@ def test_a_stopped_training_says_so(tmp_path: Path, caplog: pytest.LogCaptureFix
     train(from_dict(one_epoch()), model, resume=True)
     assert Tagger.load(model).finished
     assert "UNFINISHED" not in CliRunner().invoke(app, ["info", str(model)]).output
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead, not yet reaped
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_die_with_a_killed_parent(trained_tiny_model: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text(TEXT * 400, encoding="utf-8")
+    parent = subprocess.Popen([sys.executable, "-m", "tagger", "annotate", str(trained_tiny_model), str(source), "-o",
+                               str(tmp_path / "out.jsonl"), "--workers", "2", "--batch-size", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := children(parent.pid)) < 2 and time.monotonic() < deadline and parent.poll() is None:
+            time.sleep(0.2)
+        assert len(workers) >= 2, "the workers never started"
+        time.sleep(1.0)  # past their start-up
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while any(map(alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    survivors = [w for w in workers if alive(w)]
+    for survivor in survivors:  # no orphans left behind by a failing test
+        os.kill(survivor, signal.SIGKILL)
+    assert not survivors, f"workers {survivors} outlived their parent"
