@@ -136,7 +136,7 @@ def read_records(path: Path, fmt: str, text_field: str = "text", tokens_field: s
             yield Sentence(sentence.tokens, {}, sentence.text, None, sentence.meta)
         return
     if fmt not in LENIENT_FORMATS:
-        for sentence in read_corpus(path, fmt):
+        for sentence in read_corpus(path, fmt, keep_lines=True):  # so that CoNLL-U and column lines are written back whole
             yield Sentence(sentence.tokens, {}, sentence.text, None, sentence.meta)
         return
     if not path.is_file():

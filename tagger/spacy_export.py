@@ -40,7 +40,7 @@ def export_pipeline(
     output = Path(output)
     occupied = output.is_file() or (output.is_dir() and any(output.iterdir()))
     if occupied and not overwrite:
-        raise TaggerError(f"{output} exists and is not empty; choose another folder or overwrite it")
+        raise TaggerError(f"{output} exists and is not empty: --overwrite replaces it, or choose another folder")
     tagger = Tagger.load(model)
     nlp = spacy.blank(lang or tagger.config.lang)
     component: BiRNNTagger = nlp.add_pipe(FACTORY)  # type: ignore[assignment]

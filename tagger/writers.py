@@ -22,24 +22,76 @@ def format_jsonl(prediction: Prediction) -> str:
     return json.dumps(record, ensure_ascii=False) + "\n"
 
 
+CONLLU_COLUMNS = {"lemma": 2, "upos": 3, "xpos": 4, "feats": 5}  # tasks with a CoNLL-U column of their own
+
+
+def misc_key(task: str) -> str:
+    return "NER" if task == "ner" else task
+
+
 def format_conllu(prediction: Prediction, index: int) -> str:
-    """UPOS and XPOS go to their columns; other tasks to MISC as ``Task=label``."""
+    """UPOS, XPOS, LEMMA and FEATS go to their columns; other tasks to MISC as ``Task=label``.
+
+    A sentence read from CoNLL-U (with its lines kept) is written back as it was read, but for
+    the columns and MISC keys the model predicts.
+    """
+    if "conllu_lines" in prediction.meta:
+        return _rewrite_conllu(prediction.meta["conllu_lines"], prediction.tags)
     lines = [f"# sent_id = {prediction.meta.get('sent_id', index)}"]
     if prediction.text is not None:
         lines.append(f"# text = {' '.join(prediction.text.splitlines())}")  # any line break (CR, U+2028...) would end the comment
-    others = [t for t in prediction.tags if t not in ("upos", "xpos")]
+    others = [t for t in prediction.tags if t not in CONLLU_COLUMNS]
     for i, token in enumerate(prediction.tokens):
-        misc = [f"{task.upper() if task == 'ner' else task}={prediction.tags[task][i]}" for task in others]
+        misc = [f"{misc_key(task)}={prediction.tags[task][i]}" for task in others]
         if prediction.offsets and i + 1 < len(prediction.tokens) and prediction.offsets[i][1] == prediction.offsets[i + 1][0]:
             misc.append("SpaceAfter=No")
-        upos = prediction.tags.get("upos", ["_"] * len(prediction.tokens))[i]
-        xpos = prediction.tags.get("xpos", ["_"] * len(prediction.tokens))[i]
-        lines.append("\t".join([str(i + 1), token, "_", upos, xpos, "_", "_", "_", "_", "|".join(misc) or "_"]))
+        fields = [str(i + 1), token, "_", "_", "_", "_", "_", "_", "_", "|".join(misc) or "_"]
+        for task, column in CONLLU_COLUMNS.items():
+            if task in prediction.tags:
+                fields[column] = prediction.tags[task][i]
+        lines.append("\t".join(fields))
     return "\n".join(lines) + "\n\n"
 
 
+def _rewrite_conllu(lines: list[str], tags: dict[str, list[str]]) -> str:
+    """The sentence's lines as read, with each word line's predicted columns and MISC keys replaced."""
+    out = []
+    for line in lines:
+        fields = line.split("\t")
+        if not fields[0].isdigit():  # comments, blank lines, multiword tokens, empty nodes
+            out.append(line)
+            continue
+        i = int(fields[0]) - 1
+        misc = [] if fields[9] == "_" else fields[9].split("|")
+        for task, labels in tags.items():
+            if task in CONLLU_COLUMNS:
+                fields[CONLLU_COLUMNS[task]] = labels[i]
+                continue
+            key = misc_key(task)
+            item = f"{key}={labels[i]}"
+            places = [n for n, old in enumerate(misc) if old.partition("=")[0] == key]
+            if places:
+                misc[places[0]] = item
+            else:
+                misc.append(item)
+        fields[9] = "|".join(misc) or "_"
+        out.append("\t".join(fields))
+    return "\n".join(out) + "\n\n"
+
+
 def format_conll(prediction: Prediction) -> str:
-    """One token per line: the token, then one column per task; a blank line after each sentence."""
+    """One token per line: the token, then one column per task; a blank line after each sentence.
+
+    A sentence read from a column file (with its lines kept) keeps its lines and every column
+    they had, and gets one column per task appended (as CoNLL's evaluation script reads gold and
+    predicted labels side by side); comments and ``-DOCSTART-`` lines before it are kept.
+    """
+    if "column_lines" in prediction.meta:
+        rows = []
+        for i, line in enumerate(prediction.meta["column_lines"]):
+            separator = "\t" if "\t" in line else " "
+            rows.append(separator.join([line, *(tags[i] for tags in prediction.tags.values())]))
+        return "".join(line + "\n" for line in prediction.meta["column_prefix"]) + "\n".join(rows) + "\n\n"
     rows = ["\t".join([token, *(tags[i] for tags in prediction.tags.values())]) for i, token in enumerate(prediction.tokens)]
     return "\n".join(rows) + "\n\n"
 

@@ -340,19 +340,21 @@ def read_back(path: Path, fmt: str, tasks: list[str]) -> list[tuple[list[str], d
     """Tokens and labels of an annotate output, read with the project's readers (NER from CoNLL-U's MISC column)."""
     from tagger.readers import read_corpus
 
-    if fmt == "conll":
-        sentences = list(read_corpus(path, "conll", columns={task: i + 1 for i, task in enumerate(tasks)}))
+    if fmt == "conll":  # the tasks' columns come last: after the input's own, when it was a column file
+        first = next(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("-DOCSTART-"))
+        width = len(first.split("\t"))
+        sentences = list(read_corpus(path, "conll", columns={task: width - len(tasks) + i for i, task in enumerate(tasks)}))
     else:
         sentences = list(read_corpus(path, fmt))
     if fmt == "conllu":
         blocks = [block for block in path.read_text(encoding="utf-8").split("\n\n") if block.strip()]
         for sentence, block in zip(sentences, blocks):
-            misc = [line.split("\t")[9] for line in block.split("\n") if line and not line.startswith("#")]
+            misc = [line.split("\t")[9] for line in block.split("\n") if line.split("\t")[0].isdigit()]
             sentence.tags["ner"] = [dict(f.split("=", 1) for f in field.split("|"))["NER"] for field in misc]
     if fmt == "spacy":  # a Doc with no entity has no NER annotation to read back
         for sentence in sentences:
             sentence.tags.setdefault("ner", ["O"] * len(sentence.tokens))
-    return [(s.tokens, s.tags) for s in sentences]
+    return [(s.tokens, {t: tags for t, tags in s.tags.items() if t in tasks}) for s in sentences]  # a CoNLL-U input's XPOS stays
 
 
 INPUT_KINDS = ["text", "jsonl-text", "jsonl-tokens", "conllu", "conll", "spacy", "dataset", "folder", "glob"]

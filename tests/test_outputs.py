@@ -251,3 +251,78 @@ def test_workers_die_with_a_killed_parent(trained_tiny_model: Path, tmp_path: Pa
     for survivor in survivors:  # no orphans left behind by a failing test
         os.kill(survivor, signal.SIGKILL)
     assert not survivors, f"workers {survivors} outlived their parent"
+
+
+CONLLU = """# newdoc id = weblog-1
+# newpar id = weblog-1-p0001
+# sent_id = s1
+# text = Maria's cat, in Paris.
+1-2	Maria's	_	_	_	_	_	_	_	_
+1	Maria	Maria	PROPN	NNP	Number=Sing	3	nmod:poss	3:nmod:poss	_
+2	's	's	PART	POS	_	1	case	1:case	_
+3	cat	cat	NOUN	NN	Number=Sing	0	root	0:root	SpaceAfter=No
+4	,	,	PUNCT	,	_	3	punct	3:punct	_
+4.1	is	be	AUX	VBZ	_	_	_	3:cop	_
+5	in	in	ADP	IN	_	6	case	6:case	_
+6	Paris	Paris	PROPN	NNP	Number=Sing	3	nmod	3:nmod:in	NER=B-LOC|SpaceAfter=No
+7	.	.	PUNCT	.	_	3	punct	3:punct	_
+
+# sent_id = s2
+1	Hi	hi	INTJ	UH	_	0	root	0:root	_
+
+"""
+
+
+def test_conllu_in_conllu_out_changes_only_what_the_model_predicts(tagger: Tagger, tmp_path: Path) -> None:
+    source, output = tmp_path / "in.conllu", tmp_path / "out.conllu"
+    source.write_text(CONLLU, encoding="utf-8")
+    annotate_file(tagger, source, output, input_format="conllu", output_format="conllu")
+    before, after = CONLLU.splitlines(), output.read_text(encoding="utf-8").splitlines()
+    assert len(after) == len(before)
+    predicted = [p.tags for p in tagger.predict([["Maria", "'s", "cat", ",", "in", "Paris", "."], ["Hi"]])]
+    words = iter([(s, i) for s, tags in enumerate(predicted) for i in range(len(tags["upos"]))])
+    for old, new in zip(before, after):
+        if not old.split("\t")[0].isdigit():
+            assert new == old  # comments, newdoc/newpar, multiword tokens, empty nodes, blank lines
+            continue
+        s, i = next(words)
+        old_fields, new_fields = old.split("\t"), new.split("\t")
+        assert new_fields[3] == predicted[s]["upos"][i]
+        assert new_fields[:3] + new_fields[4:9] == old_fields[:3] + old_fields[4:9]
+        misc = [item for item in new_fields[9].split("|") if not item.startswith("NER=")]
+        assert misc == [item for item in old_fields[9].split("|") if not item.startswith("NER=")] or misc == [] and old_fields[9] == "_"
+        assert f"NER={predicted[s]['ner'][i]}" in new_fields[9].split("|")
+    assert after[11].endswith("NER=" + predicted[0]["ner"][5] + "|SpaceAfter=No")  # replaced in place, order kept
+
+
+def test_column_files_keep_their_lines_and_get_a_column_per_task(tagger: Tagger, tmp_path: Path) -> None:
+    source, output = tmp_path / "in.conll", tmp_path / "out.conll"
+    source.write_text("-DOCSTART- -X- -X- O\n\nAnna NNP B-NP B-PER\nworks VBZ B-VP O\n\n\n# sent_id = 2\nOslo\tNNP\tB-NP\tB-LOC\n",
+                      encoding="utf-8")
+    annotate_file(tagger, source, output, input_format="conll", output_format="conll")
+    tags = [p.tags for p in tagger.predict([["Anna", "works"], ["Oslo"]])]
+    assert output.read_text(encoding="utf-8") == (
+        "-DOCSTART- -X- -X- O\n\n"
+        f"Anna NNP B-NP B-PER {tags[0]['upos'][0]} {tags[0]['ner'][0]}\nworks VBZ B-VP O {tags[0]['upos'][1]} {tags[0]['ner'][1]}\n\n"
+        f"\n# sent_id = 2\nOslo\tNNP\tB-NP\tB-LOC\t{tags[1]['upos'][0]}\t{tags[1]['ner'][0]}\n\n")
+
+
+def test_annotating_ewt_dev_with_a_upos_model_changes_column_4_alone(shared_corpora: Path, tmp_path: Path) -> None:
+    raw = tiny_config_dict(limit=60)
+    raw["tasks"] = {"upos": {"decoder": "softmax"}}
+    raw["training"]["max_epochs"] = 1
+    train(from_dict(raw), tmp_path / "upos")
+    source = shared_corpora / "ud-en-ewt" / "en_ewt-ud-dev.conllu"
+    annotate_file(Tagger.load(tmp_path / "upos"), source, tmp_path / "dev.conllu", input_format="conllu", output_format="conllu")
+    before = source.read_text(encoding="utf-8").splitlines()
+    after = (tmp_path / "dev.conllu").read_text(encoding="utf-8").splitlines()
+    assert len(after) == len(before) > 25_000
+    changed = 0
+    for old, new in zip(before, after):
+        old_fields, new_fields = old.split("\t"), new.split("\t")
+        if old_fields[0].isdigit():
+            assert old_fields[:3] + old_fields[4:] == new_fields[:3] + new_fields[4:], old
+            changed += old_fields[3] != new_fields[3]
+        else:
+            assert old == new
+    assert changed > 0  # a one-epoch model gets some tags wrong: column 4 really is the model's

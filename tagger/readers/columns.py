@@ -3,7 +3,9 @@
 One token per line, columns separated by tabs (or by spaces when a line has no
 tab), blank lines between sentences. ``-DOCSTART-`` lines are document breaks.
 ``# key = value`` lines before a sentence are kept as metadata (``.iob2`` files
-carry ``sent_id`` and ``text`` that way).
+carry ``sent_id`` and ``text`` that way). With ``keep_lines`` a sentence also keeps its token
+lines as read (``meta["column_lines"]``) and the lines before it (``meta["column_prefix"]``:
+comments, ``-DOCSTART-``, extra blank lines), so that annotating writes them back unchanged.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from tagger.types import Sentence
 
 
 def read_columns(
-    path: str | Path, columns: Mapping[str, int] | None = None, token_column: int = 0
+    path: str | Path, columns: Mapping[str, int] | None = None, token_column: int = 0, keep_lines: bool = False
 ) -> Iterator[Sentence]:
     """Read tokens from ``token_column`` and one task per entry of ``columns`` (task -> column).
 
@@ -26,6 +28,8 @@ def read_columns(
     """
     tokens: list[str] = []
     rows: list[list[str]] = []
+    raw: list[str] = []  # with keep_lines: the token lines as read
+    prefix: list[str] = []  # and the lines since the previous sentence ended
     meta: dict[str, Any] = {}
     start_line = 0
     needed = max([token_column, *(columns or {}).values()]) + 1
@@ -35,18 +39,25 @@ def read_columns(
             tags = {task: [row[index] for row in rows] for task, index in columns.items()}
         else:
             tags = {"ner": [row[-1] for row in rows]} if all(len(row) > token_column + 1 for row in rows) else {}
-        return Sentence(list(tokens), tags, text=meta.get("text"), meta={"source": str(path), "line": start_line, "token_line": start_line, **meta})
+        kept = {"column_prefix": list(prefix), "column_lines": list(raw)} if keep_lines else {}
+        return Sentence(list(tokens), tags, text=meta.get("text"),
+                        meta={"source": str(path), "line": start_line, "token_line": start_line, **meta, **kept})
 
     for number, line in read_lines(path):
         stripped = line.strip()
         if not stripped or stripped.startswith("-DOCSTART-"):
             if tokens:
                 yield finish()
-            tokens, rows, meta, start_line = [], [], {}, 0
+                prefix = []
+            if keep_lines and (stripped or not tokens):  # the blank line ending a sentence is written with it
+                prefix.append(line)
+            tokens, rows, raw, meta, start_line = [], [], [], {}, 0
             continue
         if not tokens and stripped.startswith("#") and " = " in stripped:
             key, _, value = stripped[1:].partition("=")
             meta[key.strip()] = value.strip()
+            if keep_lines:
+                prefix.append(line)
             continue
         fields = line.split("\t") if "\t" in line else stripped.split()
         if len(fields) < needed:
@@ -56,5 +67,7 @@ def read_columns(
         start_line = start_line or number
         tokens.append(fields[token_column])
         rows.append(fields)
+        if keep_lines:
+            raw.append(line)
     if tokens:
         yield finish()

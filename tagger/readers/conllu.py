@@ -2,6 +2,9 @@
 
 Multiword-token lines (``1-2``) are kept in ``meta["multiword"]`` so the surface text
 stays recoverable; empty nodes (``8.1``) are skipped since they have no surface form.
+With ``keep_lines`` each sentence also keeps its lines as read (``meta["conllu_lines"]``:
+comments, ``# newdoc``, blank lines before it, multiword and empty-node lines), so that
+``tagger annotate`` can write the file back changing only the columns a model predicts.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from tagger.types import Sentence
 COLUMNS = 10
 
 
-def read_conllu(path: str | Path) -> Iterator[Sentence]:
+def read_conllu(path: str | Path, keep_lines: bool = False) -> Iterator[Sentence]:
     words: list[str] = []
+    lines: list[str] = []  # with keep_lines: every line since the previous sentence ended
     upos: list[str] = []
     xpos: list[str] = []
     comments: dict[str, str] = {}
@@ -34,15 +38,22 @@ def read_conllu(path: str | Path) -> Iterator[Sentence]:
         meta: dict[str, Any] = {"source": str(path), "line": start_line, "token_line": token_line, **comments}
         if multiword:
             meta["multiword"] = [list(m) for m in multiword]
+        if keep_lines:
+            meta["conllu_lines"] = list(lines)
         return Sentence(list(words), tags, text=comments.get("text"), meta=meta)
 
     for number, line in read_lines(path):
         if not line.strip():
             if words:
                 yield finish()
+                lines = []
+            elif keep_lines:
+                lines.append(line)
             words, upos, xpos, comments, multiword = [], [], [], {}, []
             start_line = token_line = 0
             continue
+        if keep_lines:
+            lines.append(line)
         start_line = start_line or number
         if line.startswith("#"):
             key, sep, value = line[1:].partition("=")
