@@ -249,13 +249,16 @@ def evaluate(
 ) -> None:
     """Score a model on a labelled corpus."""
     from tagger.data import load_sentences, source_for_file
-    from tagger.evaluation import score
+    from tagger.evaluation import score, unseen_labels
     from tagger.predict import Tagger
 
     try:
         tagger = Tagger.load(model, precision=precision)
         source = source_for_file(corpus, fmt, tagger.config.data.train)
         gold = load_sentences([source], tagger.config.tasks)
+        unseen = unseen_labels(gold, {task: tagger.vocab.labels[task].ids for task in tagger.tasks}, tagger.config.tasks)
+        if unseen:
+            console.print(f"[yellow]warning[/]: {escape(unseen)}", highlight=False)
         predictions = list(tagger.predict_sentences([_unlabelled(s) for s in gold], batch_size))
     except TaggerError as error:
         _fail(error)

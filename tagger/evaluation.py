@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 
 from tagger.config import TaskConfig
-from tagger.schemes import convert
-from tagger.types import Prediction, Scores, Sentence, TaskScores
+from tagger.schemes import convert, span_labels, split_tag
+from tagger.types import NO_LABEL, Prediction, Scores, Sentence, TaskScores
 
 
 def score(gold: Sequence[Sentence], predicted: Sequence[Prediction], tasks: Mapping[str, TaskConfig]) -> Scores:
@@ -25,12 +25,33 @@ def score(gold: Sequence[Sentence], predicted: Sequence[Prediction], tasks: Mapp
     return scores
 
 
+def unseen_labels(gold: Sequence[Sentence], known: Mapping[str, Container[str]], tasks: Mapping[str, TaskConfig]) -> str:
+    """One line naming the gold labels of each task that ``known`` (the model's labels) lacks, with
+    their counts, or "" when there are none. The model cannot predict them, so they count as errors."""
+    parts = []
+    for task, config in tasks.items():
+        labels = set(known.get(task, ()))
+        if config.scheme:  # entity types, whatever the scheme of the file
+            labels = set(span_labels(labels))
+        counts: Counter[str] = Counter()
+        for sentence in gold:
+            for tag in sentence.tags.get(task) or ():
+                label = split_tag(tag)[1] if config.scheme else tag
+                if label not in labels and label != NO_LABEL:
+                    counts[label] += 1
+        if counts:
+            parts.append(f"{task}: " + ", ".join(f"{label} x{n}" for label, n in counts.most_common()))
+    return f"labels the model never saw in training (scored as errors): {'; '.join(parts)}" if parts else ""
+
+
 def accuracy_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> TaskScores:
     true_positive: Counter[str] = Counter()
     gold_count: Counter[str] = Counter()
     predicted_count: Counter[str] = Counter()
     for gold_tags, predicted_tags in zip(gold, predicted):
         for g, p in zip(gold_tags, predicted_tags):
+            if g == NO_LABEL:
+                continue
             gold_count[g] += 1
             predicted_count[p] += 1
             true_positive[g] += g == p

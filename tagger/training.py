@@ -19,7 +19,7 @@ from tagger.config import TaggerConfig, TaskConfig, TrainingConfig
 from tagger.data import load_sentences
 from tagger.distributed import Group, is_main_process, local_device, process_group
 from tagger.errors import ConfigError, TaggerError
-from tagger.evaluation import main_score, score
+from tagger.evaluation import main_score, score, unseen_labels
 from tagger.locking import hold
 from tagger.masking import mask_sentences
 from tagger.nn.model import SequenceTagger, build_model
@@ -232,6 +232,10 @@ def _finish(config: TaggerConfig, output_dir: Path, device: torch.device, state:
     best = Tagger(*load_model(output_dir, device))  # not Tagger.load: it would warn that training has not finished
     best_dev = _evaluate(best, dev_sentences, config) if dev_sentences else {}
     test_sentences = load_sentences(config.data.test, config.tasks) if config.data.test else []
+    known = {task: best.vocab.labels[task].ids for task in config.tasks}
+    for split, sentences in (("dev", dev_sentences), ("test", test_sentences)):
+        if unseen := unseen_labels(sentences, known, config.tasks):
+            logger.warning("%s: %s", split, unseen)
     test_scores = _evaluate(best, test_sentences, config) if test_sentences else {}
     meta = _meta(config, state, best_dev, test_scores, tokens_per_second)
     write_atomic(output_dir / "meta.json", json.dumps({**best.meta, **meta}, indent=2))

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+NO_LABEL = ""  # a token without a label of that task: not trained on, not scored (CoNLL-U's "_" in UPOS/XPOS)
+
+
 @dataclass
 class Sentence:
     """Tokens with zero or more label layers (task name -> one label per token).

@@ -8,7 +8,7 @@ from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tagger.types import Sentence
+from tagger.types import NO_LABEL, Sentence
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -97,6 +97,8 @@ class Vocab:
             for task, tags in sentence.tags.items():
                 if task in label_counts:
                     label_counts[task].update(tags)
+        for counts in label_counts.values():
+            counts.pop(NO_LABEL, None)
         frequent = [w for w, n in word_counts.most_common(max_words or None) if n >= min_freq or w in keep_rare]
         known_words, known_chars = (base.words.items, base.chars.items) if base is not None else ((), ())
         words = Index([*SPECIALS, *known_words, *frequent, *extra_words])

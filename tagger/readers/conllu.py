@@ -15,7 +15,7 @@ from typing import Any
 
 from tagger.errors import DataFormatError
 from tagger.readers.lines import read_lines
-from tagger.types import Sentence
+from tagger.types import NO_LABEL, Sentence
 
 COLUMNS = 10
 
@@ -30,11 +30,11 @@ def read_conllu(path: str | Path, keep_lines: bool = False) -> Iterator[Sentence
     start_line = token_line = 0
 
     def finish() -> Sentence:
-        tags = {}
+        tags = {}  # "_" is an unspecified value: a token without that label
         if any(tag != "_" for tag in upos):
-            tags["upos"] = list(upos)
+            tags["upos"] = [NO_LABEL if tag == "_" else tag for tag in upos]
         if any(tag != "_" for tag in xpos):
-            tags["xpos"] = list(xpos)
+            tags["xpos"] = [NO_LABEL if tag == "_" else tag for tag in xpos]
         meta: dict[str, Any] = {"source": str(path), "line": start_line, "token_line": token_line, **comments}
         if multiword:
             meta["multiword"] = [list(m) for m in multiword]
