@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import shutil
 import tempfile
 import tomllib
@@ -59,6 +60,13 @@ def is_reference(text: str) -> bool:
     """Whether ``text`` looks like ``name:split`` for a catalogued corpus (not a path)."""
     name, sep, split = text.partition(":")
     return bool(sep) and name in catalogue() and "/" not in split
+
+
+def looks_like_reference(text: str) -> bool:
+    """Whether ``text`` is written ``name:split`` and names no existing file: a corpus reference,
+    catalogued or not (so that an unknown name is reported as such, with the catalogue)."""
+    name, sep, split = text.partition(":")
+    return bool(sep) and re.fullmatch(r"[A-Za-z0-9][\w.-]*", name) is not None and "/" not in split and not Path(text).exists()
 
 
 @dataclass(frozen=True)

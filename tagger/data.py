@@ -11,7 +11,7 @@ from tagger.config import SourceConfig, TaskConfig
 from tagger.errors import ConfigError, DataFormatError
 from tagger.readers import read_corpus
 from tagger.readers.hf_datasets import read_dataset
-from tagger.schemes import SchemeError, convert, detect_scheme
+from tagger.schemes import SchemeError, convert, detect_scheme, split_tag
 from tagger.types import Sentence
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def read_source(source: SourceConfig) -> Iterator[Sentence]:
     if not source.path:
         raise ConfigError("data", "a source needs a path, a corpus name:split, or a dataset")
     path = source.path
-    if corpora.is_reference(path):
+    if corpora.looks_like_reference(path):
         try:
             path = str(corpora.resolve(path)[0])
         except corpora.CorpusError as error:
@@ -94,20 +94,26 @@ def _to_scheme(sentences: list[Sentence], task: str, config: TaskConfig) -> None
     labelled = [s for s in sentences if task in s.tags]
     if not labelled:
         return
-    try:
-        source_scheme = detect_scheme(s.tags[task] for s in labelled)
-    except ValueError as error:
-        first = labelled[0]
-        raise DataFormatError(first.meta.get("source", "?"), None, f"task {task!r}: {error}") from None
+    for sentence in labelled:  # a tag that is no span tag at all, named with its line
+        for index, tag in enumerate(sentence.tags[task]):
+            try:
+                split_tag(tag)
+            except ValueError as error:
+                raise DataFormatError(sentence.meta.get("source", "?"), _tag_line(sentence, index), f"task {task!r}: {error}") from None
+    source_scheme = detect_scheme(s.tags[task] for s in labelled)
     if source_scheme != config.scheme:
         logger.info("task %s: converting %s tags to %s", task, source_scheme, config.scheme)
     for sentence in labelled:
         try:
             sentence.tags[task] = convert(sentence.tags[task], source_scheme, config.scheme, config.strict)  # type: ignore[arg-type]
         except SchemeError as error:
-            first = sentence.meta.get("token_line")  # set by one-token-per-line formats
-            line = first + error.index if first else sentence.meta.get("line")
-            raise DataFormatError(sentence.meta.get("source", "?"), line, f"task {task!r}: {error}") from None
+            raise DataFormatError(sentence.meta.get("source", "?"), _tag_line(sentence, error.index), f"task {task!r}: {error}") from None
+
+
+def _tag_line(sentence: Sentence, index: int) -> int | None:
+    """The file line of token ``index`` in one-token-per-line formats (else the sentence's line)."""
+    first = sentence.meta.get("token_line")
+    return first + index if first else sentence.meta.get("line")
 
 
 def source_for_file(corpus: str, fmt: str | None, trained_on: Iterable[SourceConfig]) -> SourceConfig:
@@ -116,8 +122,8 @@ def source_for_file(corpus: str, fmt: str | None, trained_on: Iterable[SourceCon
     Column files take the column layout of a training source of the same format (or
     the catalogue's); tasks whose column the file does not have are left out.
     """
-    if corpora.is_reference(corpus):
-        return SourceConfig(path=corpus, format=fmt or "")
+    if corpora.looks_like_reference(corpus):
+        return SourceConfig(path=corpus, format=fmt or "")  # read_source resolves it, or names the catalogue
     from tagger.readers import DEFAULT_COLUMNS, infer_format
 
     fmt = fmt or infer_format(corpus)

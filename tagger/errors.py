@@ -26,7 +26,7 @@ class ConfigError(TaggerError):
     def __init__(self, key: str, message: str, source: str | None = None) -> None:
         self.key = key
         where = f"{source}: " if source else ""
-        super().__init__(f"{where}{key}: {message}")
+        super().__init__(f"{where}{key + ': ' if key else ''}{message}")
 
 
 class ModelFormatError(TaggerError):

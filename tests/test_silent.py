@@ -42,3 +42,35 @@ def test_labels_the_model_never_saw_are_named_with_their_counts(trained_tiny_mod
     result = CliRunner().invoke(app, ["evaluate", str(trained_tiny_model), str(path)])
     assert result.exit_code == 0, result.output
     assert "never saw in training (scored as errors): upos: NOSUCHTAG x1" in " ".join(result.output.split())
+
+
+def test_a_tag_that_is_no_span_tag_is_named_with_its_line(tmp_path: Path) -> None:
+    import pytest
+
+    from tagger.config import SourceConfig
+    from tagger.data import load_sentences
+    from tagger.errors import DataFormatError
+
+    path = tmp_path / "bad.conll"
+    path.write_text("Anna B-PER\nworks O\n\nin O\nOslo LOC\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"bad.conll:5: task 'ner': 'LOC' is not a span tag"):
+        load_sentences([SourceConfig(path=str(path))], {"ner": TaskConfig(decoder="crf", scheme="BIOES")})
+
+
+def test_an_unknown_corpus_is_named_with_the_catalogue(trained_tiny_model: Path) -> None:
+    result = CliRunner().invoke(app, ["evaluate", str(trained_tiny_model), "nosuchcorpus:test"])
+    assert result.exit_code == 1
+    assert "unknown corpus 'nosuchcorpus'; the catalogue has:" in " ".join(result.output.split()) and "ud-en-ewt" in result.output
+
+
+def test_invalid_toml_is_reported_once_with_its_file(tmp_path: Path) -> None:
+    import pytest
+
+    from tagger.config import load_config
+    from tagger.errors import ConfigError
+
+    path = tmp_path / "bad.toml"
+    path.write_text("seed = 1\n[data\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value).startswith(f"{path}: invalid TOML: ") and "(at line 2" in str(error.value)
