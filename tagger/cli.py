@@ -205,7 +205,7 @@ def pretrain(
 def fill_mask(
     model: Annotated[Path, typer.Argument(help="A model with a masked-token head (tagger pretrain, or masked_lm.weight > 0).")],
     texts: Annotated[list[str], typer.Argument(help='Text with [MASK] for each blank, e.g. "I am [MASK] hungry ."')],
-    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Candidates per blank.")] = 5,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Candidates per blank.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per text.")] = False,
 ) -> None:
     """Print the likeliest words for every [MASK] in each text, with their probabilities."""
@@ -244,7 +244,7 @@ def evaluate(
     fmt: Annotated[Optional[str], typer.Option("--format", help="conllu, conll, iob2 or jsonl; default from the extension.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object of scores.")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Write per-label tables and confusion-matrix PNGs here.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 256,
     precision: PrecisionOption = "fp32",
 ) -> None:
     """Score a model on a labelled corpus."""
@@ -314,7 +314,7 @@ def annotate(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (with --engine ray a folder of output shards); default standard output.")] = None,
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format; default from the extension.")] = None,
     output_format: Annotated[Optional[str], typer.Option("--output-format", help="jsonl, conllu, conll or spacy; default from OUTPUT's extension, else jsonl.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 256,
     text_field: Annotated[str, typer.Option(help="JSONL field with raw text.")] = "text",
     tokens_field: Annotated[str, typer.Option(help="JSONL field with a token list (used when present).")] = "tokens",
     errors: Annotated[Optional[Path], typer.Option(help="Where bad records go; default OUTPUT's name with .errors.jsonl.")] = None,
@@ -322,10 +322,10 @@ def annotate(
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists (never the input).")] = False,
     strict: Annotated[bool, typer.Option(help="Stop at the first bad record instead of listing it in the errors file.")] = False,
     split: Annotated[str, typer.Option(help="Split of a datasets dataset (--format dataset).")] = "train",
-    workers: Annotated[Optional[int], typer.Option(help="Processes labelling in parallel, each with its share of the CPU cores; output stays in input order. Default 1; with --engine ray, Ray actors (default: as many as the cluster's CPUs).")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Processes labelling in parallel, each with its share of the CPU cores; output stays in input order. Default 1; with --engine ray, Ray actors (default: as many as the cluster's CPUs).")] = None,
     engine: Annotated[str, typer.Option(help="local, or ray: shards labelled by a pool of Ray actors (pip install 'birnn-tagger[ray]').")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (e.g. auto); default a local Ray instance.")] = None,
-    threads: Annotated[int, typer.Option(help="Torch threads of this process (0: one per core). On a machine busy with other work, 1 avoids threads waiting on each other.")] = 0,
+    threads: Annotated[int, typer.Option(min=0, help="Torch threads of this process (0: one per core). On a machine busy with other work, 1 avoids threads waiting on each other.")] = 0,
     precision: PrecisionOption = "fp32",
 ) -> None:
     """Label a file, a folder or glob of text files, or a dataset, streaming; write JSONL, CoNLL-U, columns or .spacy."""
@@ -444,11 +444,11 @@ def export_spacy(
 def serve(
     model: Annotated[Path, typer.Argument(help="A model directory (fixed for the life of the service).")],
     host: Annotated[str, typer.Option(help="Interface to bind; loopback by default.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    max_batch: Annotated[int, typer.Option(help="Texts merged into one model call at most.")] = 256,
-    max_wait_ms: Annotated[float, typer.Option(help="How long a batch waits for more texts (0: it takes what queued up while the model was busy).")] = 0.0,
-    max_queued: Annotated[Optional[int], typer.Option(help="Texts accepted and not yet answered at most; more get 503 (default: max(4 x max-batch, 1000)).")] = None,
-    request_timeout: Annotated[float, typer.Option(help="Seconds a request waits for its results before it gets 503; 0: no limit.")] = 30.0,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    max_batch: Annotated[int, typer.Option(min=1, help="Texts merged into one model call at most.")] = 256,
+    max_wait_ms: Annotated[float, typer.Option(min=0, help="How long a batch waits for more texts (0: it takes what queued up while the model was busy).")] = 0.0,
+    max_queued: Annotated[Optional[int], typer.Option(min=1, help="Texts accepted and not yet answered at most; more get 503 (default: max(4 x max-batch, 1000)).")] = None,
+    request_timeout: Annotated[float, typer.Option(min=0, help="Seconds a request waits for its results before it gets 503; 0: no limit.")] = 30.0,
     precision: PrecisionOption = "fp32",
 ) -> None:
     """Run the HTTP service (as serve.py): /annotate, /fill-mask, /health, /info, docs at /docs."""

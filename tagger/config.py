@@ -8,14 +8,44 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from tagger.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a number may take, declared on its field: ``Annotated[int, POSITIVE]``."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # the bound itself is not allowed
+    high_open: bool = False
+
+    def check(self, value: float, key: str, source: str | None) -> None:
+        low_ok = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        high_ok = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        if not (low_ok and high_ok):
+            raise ConfigError(key, f"must be {self}, got {value!r}", source)
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return ("positive" if self.low_open else "0 or more") if self.low == 0 else f"{'over' if self.low_open else 'at least'} {self.low}"
+        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+
+
+POSITIVE = Range(0, low_open=True)
+NON_NEGATIVE = Range(0)
+PROBABILITY = Range(0, 1)
+DROPOUT = Range(0, 1, high_open=True)  # 1 would drop everything
+Positive = Annotated[int, POSITIVE]
+Count = Annotated[int, NON_NEGATIVE]  # 0 usually means "none" or "no limit"
 
 
 @dataclass
@@ -25,7 +55,7 @@ class SourceConfig:
     path: str = ""
     format: str = ""  # "" infers it from the file extension
     columns: dict[str, int | str] = field(default_factory=dict)  # task -> column index (files) or field (JSONL, datasets)
-    token_column: int = 0
+    token_column: Count = 0
     dataset: str = ""  # a Hugging Face dataset: hub name, save_to_disk folder, or builder ("json", "csv", "parquet")
     data_files: list[str] = field(default_factory=list)  # local files for a builder dataset
     split: str = "train"
@@ -39,7 +69,7 @@ class DataConfig:
     train: list[SourceConfig] = field(default_factory=list)
     dev: list[SourceConfig] = field(default_factory=list)
     test: list[SourceConfig] = field(default_factory=list)
-    max_train_sentences: int = 0  # 0: no limit
+    max_train_sentences: Count = 0  # 0: no limit
 
 
 @dataclass
@@ -49,7 +79,7 @@ class TaskConfig:
     decoder: Literal["softmax", "crf"] = "softmax"
     scheme: Literal["", "BIO", "BIOES", "IOB1"] = ""  # scheme the head is trained and decodes in
     strict: bool = False  # reject I- tags that continue no span instead of repairing them
-    weight: float = 1.0  # loss weight
+    weight: Annotated[float, NON_NEGATIVE] = 1.0  # loss weight
 
 
 DEFAULT_WORD_DIM = 100  # without pretrained vectors
@@ -57,46 +87,46 @@ DEFAULT_WORD_DIM = 100  # without pretrained vectors
 
 @dataclass
 class EmbeddingsConfig:
-    word_dim: int = 0  # 0: the pretrained vectors' size, else DEFAULT_WORD_DIM
-    min_freq: int = 2  # words rarer than this in training map to <unk>
+    word_dim: Count = 0  # 0: the pretrained vectors' size, else DEFAULT_WORD_DIM
+    min_freq: Count = 2  # words rarer than this in training map to <unk>
     lowercase: bool = True  # word keys are lower-cased, digits mapped to 0
-    word_dropout: float = 0.05  # chance that a training token is replaced by <unk>
+    word_dropout: Annotated[float, DROPOUT] = 0.05  # chance that a training token is replaced by <unk>
     char_encoder: Literal["lstm", "cnn", "sentence_lstm", "none"] = "lstm"  # sentence_lstm: one LSTM over the whole sentence
-    char_dim: int = 50
-    char_hidden: int = 100  # per direction for lstm and sentence_lstm; filters for cnn
-    char_kernel: int = 3  # cnn only
-    max_word_chars: int = 30
+    char_dim: Positive = 50
+    char_hidden: Positive = 100  # per direction for lstm and sentence_lstm; filters for cnn
+    char_kernel: Positive = 3  # cnn only; odd
+    max_word_chars: Positive = 30
     pretrained: str = ""  # word vectors: a file (GloVe, word2vec/fastText text or binary, compressed or not), a catalogue name, spacy:NAME
-    max_vectors: int = 200_000  # the vectors' first (most frequent) words that join the training words; 0: training words only
+    max_vectors: Count = 200_000  # the vectors' first (most frequent) words that join the training words; 0: training words only
     freeze_vectors: bool = False  # keep the pretrained rows as read (small data); the others still train
-    max_words: int = 0  # keep only the most frequent training words; 0: no limit
-    dropout: float = 0.33
+    max_words: Count = 0  # keep only the most frequent training words; 0: no limit
+    dropout: Annotated[float, DROPOUT] = 0.33
 
 
 @dataclass
 class EncoderConfig:
     kind: Literal["lstm", "gru"] = "lstm"
-    hidden_size: int = 256  # per direction; states are 2 * hidden_size per token
-    num_layers: int = 2
-    dropout: float = 0.33
+    hidden_size: Positive = 256  # per direction; states are 2 * hidden_size per token
+    num_layers: Positive = 2
+    dropout: Annotated[float, DROPOUT] = 0.33
 
 
 @dataclass
 class TrainingConfig:
-    batch_size: int = 32  # sentences
-    max_epochs: int = 30
-    max_minutes: float = 0.0  # stop after the epoch that passes this; 0: no limit
-    patience: int = 5  # epochs without dev improvement before stopping; 0: never
-    learning_rate: float = 2e-3
-    weight_decay: float = 0.0
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.9])
-    clip_norm: float = 5.0
+    batch_size: Positive = 32  # sentences
+    max_epochs: Positive = 30
+    max_minutes: Annotated[float, NON_NEGATIVE] = 0.0  # stop after the epoch that passes this; 0: no limit
+    patience: Count = 5  # epochs without dev improvement before stopping; 0: never
+    learning_rate: Annotated[float, NON_NEGATIVE] = 2e-3  # 0: no updates (to check a model as it starts)
+    weight_decay: Annotated[float, NON_NEGATIVE] = 0.0
+    betas: list[Annotated[float, Range(0, 1, high_open=True)]] = field(default_factory=lambda: [0.9, 0.9])
+    clip_norm: Annotated[float, NON_NEGATIVE] = 5.0  # 0: no clipping
     schedule: Literal["constant", "linear", "cosine", "plateau"] = "linear"
-    warmup_steps: int = 100
-    threads: int = 0  # torch intra-op threads; 0: torch's default
+    warmup_steps: Count = 100
+    threads: Count = 0  # torch intra-op threads; 0: torch's default
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"
     precision: Literal["fp32", "bf16"] = "fp32"  # "bf16": bfloat16 autocast of forward and loss, CUDA only
-    eval_batch_size: int = 256
+    eval_batch_size: Positive = 256
     select_by: list[str] = field(default_factory=list)  # tasks whose mean dev score picks the best epoch; empty: all
 
 
@@ -109,11 +139,11 @@ class MaskedLMConfig:
     random word, and the rest stay as they are (BERT's 80/10/10).
     """
 
-    weight: float = 0.0
-    rate: float = 0.15
-    mask: float = 0.8
-    random: float = 0.1
-    cutoffs: list[int] = field(default_factory=lambda: [2000, 10000])  # adaptive softmax clusters (word ranks)
+    weight: Annotated[float, NON_NEGATIVE] = 0.0
+    rate: Annotated[float, PROBABILITY] = 0.15
+    mask: Annotated[float, PROBABILITY] = 0.8
+    random: Annotated[float, PROBABILITY] = 0.1
+    cutoffs: list[Positive] = field(default_factory=lambda: [2000, 10000])  # adaptive softmax clusters (word ranks)
 
 
 @dataclass
@@ -122,17 +152,17 @@ class CharLMConfig:
     al. 2018): the sentence-level character LSTM (``embeddings.char_encoder = "sentence_lstm"``)
     predicts each next character forwards and each previous one backwards."""
 
-    weight: float = 0.0
+    weight: Annotated[float, NON_NEGATIVE] = 0.0
 
 
 @dataclass
 class PretrainConfig:
     """``tagger pretrain``: steps, checkpoints and the shuffle buffer of the text stream."""
 
-    max_steps: int = 0  # 0: until training.max_epochs passes over the data or training.max_minutes
-    checkpoint_every: int = 500  # steps
-    shuffle_buffer: int = 4096  # sentences shuffled and sorted by length together
-    vocab_sentences: int = 0  # sentences counted for the vocabulary; 0: all
+    max_steps: Count = 0  # 0: until training.max_epochs passes over the data or training.max_minutes
+    checkpoint_every: Positive = 500  # steps
+    shuffle_buffer: Positive = 4096  # sentences shuffled and sorted by length together
+    vocab_sentences: Count = 0  # sentences counted for the vocabulary; 0: all
 
 
 @dataclass
@@ -201,15 +231,8 @@ def validate(config: TaggerConfig, source: str | None = None) -> None:
     if not config.tasks and config.masked_lm.weight <= 0:
         raise ConfigError("tasks", "name at least one task, e.g. [tasks.upos] (or set masked_lm.weight to pretrain)", source)
     masked = config.masked_lm
-    for key, value in {"masked_lm.rate": masked.rate, "masked_lm.mask": masked.mask, "masked_lm.random": masked.random}.items():
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(key, f"must be in [0, 1], got {value}", source)
     if masked.mask + masked.random > 1.0:
         raise ConfigError("masked_lm.random", f"mask + random must be at most 1, got {masked.mask + masked.random}", source)
-    if masked.weight < 0:
-        raise ConfigError("masked_lm.weight", f"must be 0 (off) or positive, got {masked.weight}", source)
-    if config.char_lm.weight < 0:
-        raise ConfigError("char_lm.weight", f"must be 0 (off) or positive, got {config.char_lm.weight}", source)
     if config.char_lm.weight > 0 and config.embeddings.char_encoder != "sentence_lstm":
         raise ConfigError("char_lm.weight", 'the character LM reads the sentence-level character LSTM: set embeddings.char_encoder = "sentence_lstm"', source)
     for name, task in config.tasks.items():
@@ -221,24 +244,25 @@ def validate(config: TaggerConfig, source: str | None = None) -> None:
     if unknown:
         raise ConfigError("training.select_by", f"{unknown[0]!r} is not a task; tasks: {', '.join(config.tasks)}", source)
     embeddings = config.embeddings
-    if embeddings.word_dim < 0 or embeddings.max_vectors < 0:
-        key = "embeddings.word_dim" if embeddings.word_dim < 0 else "embeddings.max_vectors"
-        raise ConfigError(key, f"must be 0 or positive, got {getattr(embeddings, key.partition('.')[2])}", source)
     if not embeddings.word_dim and not embeddings.pretrained:
         embeddings.word_dim = DEFAULT_WORD_DIM  # with vectors, training sets it from them
-    positive = {
-        "encoder.hidden_size": config.encoder.hidden_size,
-        "encoder.num_layers": config.encoder.num_layers,
-        "training.batch_size": config.training.batch_size,
-        "training.max_epochs": config.training.max_epochs,
-    }
-    for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(key, f"must be positive, got {value}", source)
-    for key, value in {"embeddings.dropout": config.embeddings.dropout, "encoder.dropout": config.encoder.dropout,
-                       "embeddings.word_dropout": config.embeddings.word_dropout}.items():
-        if not 0.0 <= value < 1.0:
-            raise ConfigError(key, f"must be in [0, 1), got {value}", source)
+    if embeddings.char_kernel % 2 == 0:
+        raise ConfigError("embeddings.char_kernel", f"must be odd (the convolution is centred on each character), got {embeddings.char_kernel}", source)
+    if len(config.training.betas) != 2:
+        raise ConfigError("training.betas", f"AdamW takes two betas, got {len(config.training.betas)}", source)
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", config.training.device):
+        raise ConfigError("training.device", f'{config.training.device!r} is not "auto", "cpu", "cuda" or "cuda:N"', source)
+    _check_language(config.lang, source)
+
+
+def _check_language(lang: str, source: str | None) -> None:
+    """An unknown spaCy language fails here, not at the first raw text after training."""
+    from spacy.util import get_lang_class
+
+    try:
+        get_lang_class(lang)
+    except (ImportError, KeyError, ValueError):
+        raise ConfigError("lang", f"{lang!r} is not a spaCy language code (such as en, de, fr, xx for many)", source) from None
 
 
 def _resolve_relative_paths(config: TaggerConfig, base: Path) -> None:
@@ -266,12 +290,18 @@ def _convert(value: Any, kind: Any, key: str, source: str | None) -> Any:
             value = {"path": value}
         if not isinstance(value, dict):
             raise ConfigError(where, f"expected a table, got {type(value).__name__}", source)
-        hints = typing.get_type_hints(kind)
+        hints = typing.get_type_hints(kind, include_extras=True)
         names = {f.name for f in dataclasses.fields(kind)}
         unknown = sorted(set(value) - names)
         if unknown:
             raise ConfigError(f"{key + '.' if key else ''}{unknown[0]}", f"unknown key; allowed here: {', '.join(sorted(names))}", source)
         return kind(**{name: _convert(item, hints[name], f"{key + '.' if key else ''}{name}", source) for name, item in value.items()})
+    if origin is Annotated:
+        checked = _convert(value, args[0], key, source)
+        for extra in args[1:]:
+            if isinstance(extra, Range):
+                extra.check(checked, where, source)
+        return checked
     if origin is Literal:
         if value not in args:
             raise ConfigError(where, f"{value!r} is not one of {', '.join(repr(a) for a in args)}", source)

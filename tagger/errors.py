@@ -20,6 +20,11 @@ class DataFormatError(TaggerError):
         super().__init__(f"{where}: {message}")
 
 
+class InputError(TaggerError, ValueError):
+    """A value given to the Python API that it cannot label (None, bytes, a dict, a number, a token
+    that is not a string, text that is not encodable, a batch size below 1)."""
+
+
 class ConfigError(TaggerError):
     """A config value that is missing, unknown or of the wrong type, named by dotted key."""
 

@@ -12,7 +12,7 @@ import torch
 
 from tagger.batching import BatchEncoder, sorted_batches
 from tagger.config import TaggerConfig
-from tagger.errors import TaggerError
+from tagger.errors import InputError, TaggerError
 from tagger.nn.heads import HeadOutput
 from tagger.nn.model import SequenceTagger
 from tagger.schemes import convert, tags_to_spans
@@ -59,6 +59,7 @@ class Tagger:
         from tagger.serialize import load_model
 
         check_precision(precision, device)  # before the (slower) load
+        check_device(device)
         tagger = cls(*load_model(directory, device))
         warn_if_unfinished(tagger.meta, str(directory))
         tagger.set_precision(precision, str(directory))
@@ -110,13 +111,13 @@ class Tagger:
         """
         if isinstance(inputs, str):
             return self.predict([inputs], batch_size, scores)[0]
-        sentences = [Sentence([], text=item) if isinstance(item, str) else Sentence(list(item)) for item in inputs]
-        return list(self.predict_sentences(sentences, batch_size, scores=scores))
+        return list(self.predict_sentences(as_sentences(inputs), batch_size, scores=scores))
 
     def predict_sentences(
         self, sentences: Iterable[Sentence], batch_size: int = 256, window: int = 16, scores: bool = False
     ) -> Iterator[Prediction]:
         """Stream Predictions in input order, reading ``batch_size * window`` sentences at a time."""
+        check_batch_size(batch_size)
         stream = self.tokenizer.tokenize(sentences)
         while chunk := list(islice(stream, batch_size * window)):
             yield from self.label_sentences(chunk, batch_size, scores)
@@ -248,3 +249,45 @@ def warn_if_unfinished(meta: dict[str, Any], source: str) -> None:
         logger.warning("%s: its training did not finish: this is the best of the %s epochs it ran (epoch %s), with no "
                        "test scores; continue it with tagger train CONFIG -o %s --resume", source, training.get("epochs", "?"),
                        training.get("best_epoch", "?"), source)
+
+
+def check_device(device: str) -> None:
+    """InputError for a device name torch does not know, or a CUDA device this machine does not have."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"device {device!r} is not a device name such as 'cpu', 'cuda' or 'cuda:1'") from None
+    if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
+        raise InputError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s); use device='cpu'")
+
+
+def check_batch_size(batch_size: object) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
+
+
+def as_sentences(inputs: object) -> list[Sentence]:
+    """Raw texts or token lists -> Sentences; InputError for anything else, naming the item."""
+    if inputs is None or isinstance(inputs, (bytes, bytearray, dict)) or not isinstance(inputs, Iterable):
+        raise InputError(f"predict takes a string, a list of strings or a list of token lists, not {type(inputs).__name__}")
+    sentences = []
+    for number, item in enumerate(inputs):
+        if isinstance(item, str):
+            sentences.append(Sentence([], text=_encodable(item, f"input {number}")))
+        elif isinstance(item, (list, tuple)):
+            for position, token in enumerate(item):
+                if not isinstance(token, str):
+                    raise InputError(f"input {number}, token {position}: a token is a string, not {type(token).__name__} ({token!r})")
+                _encodable(token, f"input {number}, token {position}")
+            sentences.append(Sentence(list(item)))
+        else:
+            raise InputError(f"input {number}: a text (string) or a token list, not {type(item).__name__}")
+    return sentences
+
+
+def _encodable(text: str, where: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InputError(f"{where}: not encodable text (a lone surrogate {text[error.start]!r} at character {error.start})") from None
+    return text

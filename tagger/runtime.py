@@ -9,9 +9,16 @@ import torch
 
 
 def choose_device(spec: str = "auto") -> torch.device:
+    """The device ``training.device`` names; ConfigError for a CUDA device this machine does not have."""
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
+    device = torch.device(spec)
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        from tagger.errors import ConfigError
+
+        found = f"{torch.cuda.device_count()} CUDA device(s)" if torch.cuda.is_available() else "no CUDA"
+        raise ConfigError("training.device", f"{spec!r}, but this machine has {found}; use \"auto\" or \"cpu\"")
+    return device
 
 
 def set_threads(threads: int) -> None:

@@ -49,9 +49,9 @@ def test_defaults_filled(tmp_path):
 
 
 def test_int_accepted_for_float(tmp_path):
-    config = load_config(write_config(tmp_path, MINIMAL + "[training]\nlearning_rate = 1\nbetas = [1, 0.5]\n"))
+    config = load_config(write_config(tmp_path, MINIMAL + "[training]\nlearning_rate = 1\nbetas = [0, 0.5]\n"))
     assert config.training.learning_rate == 1.0 and isinstance(config.training.learning_rate, float)
-    assert config.training.betas == [1.0, 0.5]
+    assert config.training.betas == [0.0, 0.5]
 
 
 def test_data_source_shorthands(tmp_path):

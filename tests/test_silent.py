@@ -74,3 +74,82 @@ def test_invalid_toml_is_reported_once_with_its_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert str(error.value).startswith(f"{path}: invalid TOML: ") and "(at line 2" in str(error.value)
+
+
+BAD_CONFIG_VALUES = [
+    ("training.eval_batch_size", "0"), ("training.patience", "-1"), ("training.warmup_steps", "-3"), ("training.clip_norm", "-1"),
+    ("embeddings.char_kernel", "0"), ("embeddings.char_kernel", "4"), ("embeddings.max_word_chars", "0"), ("training.threads", "-1"),
+    ("training.learning_rate", "-1"), ("training.betas", "[1.5, 0.9]"), ("training.betas", "[0.9]"), ("training.weight_decay", "-0.5"),
+    ("training.device", '"gpu"'), ("lang", '"xx-nope"'), ("embeddings.dropout", "1.0"), ("masked_lm.rate", "1.5"),
+    ("masked_lm.cutoffs", "[0]"), ("training.max_minutes", "-2"), ("data.max_train_sentences", "-5"), ("pretrain.checkpoint_every", "0"),
+]
+
+
+def test_every_value_out_of_range_is_an_error_naming_its_key(tmp_path: Path) -> None:
+    import pytest
+
+    from conftest import tiny_config_dict
+    from tagger.config import from_dict, load_config
+    from tagger.errors import ConfigError
+
+    path = tmp_path / "tiny.toml"
+    path.write_text('[tasks.upos]\ndecoder = "softmax"\n', encoding="utf-8")
+    for key, value in BAD_CONFIG_VALUES:
+        with pytest.raises(ConfigError) as error:
+            load_config(path, [f"{key}={value}"])
+        assert error.value.key.startswith(key), (key, value, str(error.value))
+    from_dict(tiny_config_dict())  # the shipped defaults and the tests' tiny config are in range
+
+
+def test_a_cuda_device_on_a_machine_without_one_is_a_config_error(tmp_path: Path) -> None:
+    import pytest
+    import torch
+
+    from conftest import tiny_config_dict
+    from tagger.config import from_dict
+    from tagger.errors import ConfigError
+    from tagger.training import train
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    raw = tiny_config_dict()
+    raw["training"]["device"] = "cuda"
+    with pytest.raises(ConfigError, match="training.device: 'cuda', but this machine has no CUDA"):
+        train(from_dict(raw), tmp_path / "model")
+
+
+def test_the_python_api_raises_one_documented_error(trained_tiny_model: Path) -> None:
+    import pytest
+    import torch
+
+    from tagger import Tagger
+    from tagger.errors import InputError, TaggerError
+
+    tagger = Tagger.load(trained_tiny_model)
+    for bad in (None, 123, b"bytes", [["a", 1]], {"Anna": 1}, ["ok", "\ud800"], [["a", "\udfff"]], [None]):
+        with pytest.raises(InputError) as error:
+            tagger.predict(bad)  # type: ignore[arg-type]
+        assert isinstance(error.value, TaggerError) and isinstance(error.value, ValueError)
+    with pytest.raises(InputError, match="batch_size must be a whole number of at least 1, got 0"):
+        tagger.predict(["Anna smiled ."], batch_size=0)
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="this machine has 0 CUDA device"):
+            Tagger.load(trained_tiny_model, device="cuda")
+    with pytest.raises(InputError, match="not a device name"):
+        Tagger.load(trained_tiny_model, device="toaster")
+    assert (Path(__import__("tagger").__file__).parent / "py.typed").is_file()
+
+
+def test_options_out_of_range_are_usage_errors(trained_tiny_model: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    source = tmp_path / "in.txt"
+    source.write_text("Anna smiled .\n", encoding="utf-8")
+    for options in (["--batch-size", "0"], ["--workers", "0"], ["--threads", "-1"]):
+        result = CliRunner().invoke(app, ["annotate", str(trained_tiny_model), str(source), "-o", str(tmp_path / "o.jsonl"), *options])
+        assert result.exit_code == 2 and options[0] in result.output, (options, result.output)
+    assert not (tmp_path / "o.jsonl").exists()
+    served = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "serve.py"), "--model", str(trained_tiny_model),
+                             "--port", "99999"], capture_output=True, text=True, timeout=60)
+    assert served.returncode == 2 and "--port: 99999 is not in [1, 65535]" in served.stderr and "Traceback" not in served.stderr
