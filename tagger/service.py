@@ -29,7 +29,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, WithJsonSchema, create_model
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StrictBool, StringConstraints, Tag, WithJsonSchema,
+                      create_model)
 
 from tagger.errors import TaggerError
 from tagger.predict import BLANK, Tagger
@@ -38,7 +39,10 @@ from tagger.types import Prediction, Sentence
 TOKEN_ENV = "BIRNN_TAGGER_TOKEN"  # bearer token required on every endpoint but /health when set
 OPEN_PATHS = frozenset({"/health"})
 BUSY: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A malformed request: an invalid Content-Length header, or input the model cannot take."},
+    413: {"description": "The request body is larger than max_body_bytes."},
     503: {"description": "Busy: the queue is full (max_queued) or the request timed out (request_timeout_s); retry after Retry-After."}}
+PIECE_CHARS = 20_000  # a request's texts are labelled in pieces of about this many characters (or max_batch texts)
 T = TypeVar("T")
 
 # ---------------------------------------------------------------------------------------------
@@ -120,13 +124,29 @@ def _busy(detail: str) -> HTTPException:
 
 @dataclass(eq=False)
 class _Job:
-    """One request's model work: sentences to label (merged with other jobs'), or ``work`` run alone."""
+    """One request's model work: sentences to label (merged with other jobs', a piece at a time), or
+    ``work`` run alone."""
 
     size: int  # texts, counted against max_queued
     future: asyncio.Future[Any]
-    sentences: list[Sentence] = field(default_factory=list)
+    sentences: list[Sentence] = field(default_factory=list)  # not labelled yet
     scores: bool = False
     work: Callable[[], Any] | None = None
+    results: list[Prediction] = field(default_factory=list)  # of the pieces labelled so far
+
+
+def _chars(sentence: Sentence) -> int:
+    return len(sentence.text) if sentence.text is not None else sum(map(len, sentence.tokens)) + len(sentence.tokens)
+
+
+def _take(job: _Job, texts: int, chars: int) -> list[Sentence]:
+    """The next piece of ``job``: at most ``texts`` sentences and about ``chars`` characters (at least one sentence)."""
+    taken, used = 0, 0
+    while taken < min(texts, len(job.sentences)) and (taken == 0 or used + _chars(job.sentences[taken]) <= chars):
+        used += _chars(job.sentences[taken])
+        taken += 1
+    piece, job.sentences = job.sentences[:taken], job.sentences[taken:]
+    return piece
 
 
 class MicroBatcher:
@@ -157,7 +177,7 @@ class MicroBatcher:
         self._executor_closed = False
         self._waiting: deque[_Job] = deque()
         self._arrived: asyncio.Event | None = None
-        self._batch: list[_Job] = []  # taken off the queue: being gathered or run
+        self._batch: list[tuple[_Job, list[Sentence]]] = []  # pieces taken off the queue: being gathered or run
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -178,7 +198,7 @@ class MicroBatcher:
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.wait({self._worker}, timeout=5)
-        for job in [*self._batch, *self._waiting]:
+        for job in [*(job for job, _ in self._batch), *self._waiting]:
             if not job.future.done():
                 job.future.set_exception(HTTPException(503, "the service is shutting down"))
         self._worker, self._batch = None, []
@@ -281,50 +301,66 @@ class MicroBatcher:
                 return False
         return True
 
-    async def _next_jobs(self) -> list[_Job]:
-        """The next batch: the first job, all that queued up behind it, then what comes within max_wait
-        (up to max_batch texts). A ``work`` job runs alone; a job that does not fit starts the next batch."""
+    async def _next_pieces(self) -> list[tuple[_Job, list[Sentence]]]:
+        """The next batch: a piece of the first job, then the jobs that queued up behind it or come
+        within max_wait, whole, while they fit (max_batch texts, PIECE_CHARS characters). A ``work``
+        job runs alone; a job that does not fit starts the next batch. A job with sentences left
+        goes to the back of the queue, so a large request takes turns with the others and a small
+        one waits about one piece, not the whole large request."""
         await self._job_by(None)
-        self._batch = [self._waiting.popleft()]
-        size, deadline = self._batch[0].size, asyncio.get_running_loop().time() + self.max_wait
-        while self._batch[0].work is None and size < self.max_batch and await self._job_by(deadline):
+        first = self._waiting.popleft()
+        self._batch = [(first, _take(first, self.max_batch, PIECE_CHARS) if first.work is None else [])]
+        texts, chars = len(self._batch[0][1]), sum(map(_chars, self._batch[0][1]))
+        deadline = asyncio.get_running_loop().time() + self.max_wait
+        while first.work is None and texts < self.max_batch and await self._job_by(deadline):
             job = self._waiting[0]
-            if job.work is not None or size + job.size > self.max_batch:
+            if job.work is not None or texts + len(job.sentences) > self.max_batch or chars + sum(map(_chars, job.sentences)) > PIECE_CHARS:
                 break
-            self._batch.append(self._waiting.popleft())
-            size += job.size
+            self._batch.append((self._waiting.popleft(), job.sentences))
+            job.sentences = []
+            texts, chars = texts + len(self._batch[-1][1]), chars + sum(map(_chars, self._batch[-1][1]))
+        if first.sentences and not first.future.done():
+            self._waiting.append(first)
         return self._batch
 
     async def _run(self) -> None:
         while not self._closed:
-            jobs = [job for job in await self._next_jobs() if not job.future.done()]  # done: timed out or its client left
-            if jobs:  # no await between this check and the model thread taking the jobs
-                await self._run_jobs(jobs)
+            pieces = [(job, piece) for job, piece in await self._next_pieces() if not job.future.done()]  # done: timed out or left
+            if pieces:  # no await between this check and the model thread taking the pieces
+                await self._run_pieces(pieces)
             self._batch = []
 
-    async def _run_jobs(self, jobs: list[_Job]) -> None:
-        """Run the jobs on the model thread and hand each its result, or the error to all."""
+    async def _run_pieces(self, pieces: list[tuple[_Job, list[Sentence]]]) -> None:
+        """Run the pieces on the model thread; hand each job its results once its last piece is done,
+        or the error to every job in the batch."""
         try:
-            results = await self.call(self._work, jobs)
+            results = await self.call(self._work, pieces)
         except Exception as error:  # noqa: BLE001 - handed to the requests; the worker goes on
-            results = [error] * len(jobs)
-        for job, result in zip(jobs, results):
+            results = [error] * len(pieces)
+        for (job, _), result in zip(pieces, results):
             if job.future.done():
                 continue
             if isinstance(result, Exception):
                 job.future.set_exception(result)
-            else:
+                if job in self._waiting:
+                    self._waiting.remove(job)
+            elif job.work is not None:
                 job.future.set_result(result)
+            else:
+                job.results.extend(result)
+                if not job.sentences:
+                    job.future.set_result(job.results)
 
-    def _work(self, jobs: list[_Job]) -> list[Any]:
-        """On the model thread: each job's result (a ``work`` job alone, or the jobs' sentences in one model call)."""
-        if jobs[0].work is not None:
-            return [jobs[0].work()]
-        predictions = self._label([sentence for job in jobs for sentence in job.sentences], any(job.scores for job in jobs))
+    def _work(self, pieces: list[tuple[_Job, list[Sentence]]]) -> list[Any]:
+        """On the model thread: each piece's result (a ``work`` job alone, or the pieces' sentences in one model call)."""
+        first = pieces[0][0]
+        if first.work is not None:
+            return [first.work()]
+        predictions = self._label([sentence for _, piece in pieces for sentence in piece], any(job.scores for job, _ in pieces))
         results, start = [], 0
-        for job in jobs:
-            mine = predictions[start : start + job.size]
-            start += job.size
+        for job, piece in pieces:
+            mine = predictions[start : start + len(piece)]
+            start += len(piece)
             if not job.scores:
                 for prediction in mine:
                     prediction.scores = {}
@@ -428,6 +464,13 @@ def _valid_unicode(text: str) -> str:
     return text
 
 
+def _not_blank(text: str) -> str:
+    """The rule ``tagger annotate`` follows too: a text with nothing but spaces has nothing to label."""
+    if not text.strip():
+        raise ValueError("empty text: nothing to label")
+    return text
+
+
 def _item_kind(item: Any) -> str | None:
     return "text" if isinstance(item, str) else "tokens" if isinstance(item, list) else None
 
@@ -445,8 +488,9 @@ def _request_models(tasks: list[str], limits: Limits) -> tuple[type[BaseModel], 
             raise ValueError(f"unknown task {name!r}; this model's tasks: {', '.join(tasks)}")
         return name
 
-    text = Annotated[str, StringConstraints(max_length=limits.max_chars), AfterValidator(_valid_unicode)]
-    token_list = Annotated[list[text], Field(max_length=limits.max_tokens), AfterValidator(tokens_fit)]  # type: ignore[valid-type]
+    text = Annotated[str, StringConstraints(max_length=limits.max_chars), AfterValidator(_valid_unicode), AfterValidator(_not_blank)]
+    token = Annotated[str, StringConstraints(min_length=1, max_length=limits.max_chars), AfterValidator(_valid_unicode)]
+    token_list = Annotated[list[token], Field(min_length=1, max_length=limits.max_tokens), AfterValidator(tokens_fit)]  # type: ignore[valid-type]
     item = Annotated[
         Union[Annotated[text, Tag("text")], Annotated[token_list, Tag("tokens")]],  # type: ignore[valid-type]
         Discriminator(_item_kind, custom_error_type="text_or_tokens", custom_error_message="each text is a string or a list of token strings"),
@@ -460,7 +504,7 @@ def _request_models(tasks: list[str], limits: Limits) -> tuple[type[BaseModel], 
         texts=(texts, Field(description=f"Raw texts (tokenized by the service) or token lists; 1 to {limits.max_texts}.")),
         tasks=(Union[Annotated[list[task], Field(max_length=100)], None],  # type: ignore[valid-type]
                Field(None, description="Tasks to return (default: all).")),
-        scores=(bool, Field(False, description="Also give each token's probability of its label.")),
+        scores=(StrictBool, Field(False, description="Also give each token's probability of its label (true or false).")),
     )
     fill_mask = create_model(
         "FillMaskRequest",

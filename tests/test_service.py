@@ -21,7 +21,7 @@ from tagger.predict import Tagger
 from tagger.service import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
-TEXTS = ["Maria Lopez moved to Chicago.", "The Red Cross sent help 🙂 to Denver\tyesterday.\r\n", "   ", "", "x" * 150]
+TEXTS = ["Maria Lopez moved to Chicago.", "The Red Cross sent help 🙂 to Denver\tyesterday.\r\n", " x ", "x" * 150]
 SMALL = {"max_texts": 5, "max_chars": 200, "max_tokens": 20, "max_body_bytes": 4000, "token": ""}
 
 
@@ -57,8 +57,8 @@ def _without_scores(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_annotate_equals_the_tagger_for_text_and_tokens(client: TestClient, tagger: Tagger) -> None:
-    token_lists = [["Pre", "-", "tokenized", "🙂", "", " ", "y" * 60], [], ["Maria", "Lopez", "moved", "to", "Chicago", "."]]
-    for batch in (TEXTS, token_lists, [TEXTS[0], token_lists[2]]):
+    token_lists = [["Pre", "-", "tokenized", "🙂", " ", "y" * 60], ["Maria", "Lopez", "moved", "to", "Chicago", "."]]
+    for batch in (TEXTS, token_lists, [TEXTS[0], token_lists[1]]):
         response = client.post("/annotate", json={"texts": batch})
         assert response.status_code == 200, response.text
         assert response.json()["results"] == [p.to_dict() for p in tagger.predict(batch)]
@@ -103,6 +103,13 @@ def test_health_info_docs(client: TestClient, trained_tiny_model: Path, tagger: 
         ({"texts": "not a list"}, "list"),
         ({"texts": ["a"], "top_k": 3}, "Extra inputs"),
         ({}, "Field required"),
+        # One rule with tagger annotate: nothing to label is refused, and scores is true or false.
+        ({"texts": ["ok", "   "]}, "empty text: nothing to label"),
+        ({"texts": [""]}, "empty text: nothing to label"),
+        ({"texts": [[]]}, "at least 1 item"),
+        ({"texts": [["a", ""]]}, "at least 1 character"),
+        ({"texts": ["a"], "scores": "yes"}, "valid boolean"),
+        ({"texts": ["a"], "scores": 1}, "valid boolean"),
     ],
 )
 def test_limits_and_bad_bodies_are_422(client: TestClient, body: dict, words: str) -> None:
@@ -155,13 +162,13 @@ def test_fill_mask_without_a_head_is_a_clear_404(client: TestClient) -> None:
 def test_fill_mask_with_a_head(masked_lm_model: Path) -> None:
     tagger = Tagger.load(masked_lm_model)
     with TestClient(create_app(tagger, token="", max_blanks=3)) as client:
-        texts = ["We hired [MASK] to move us .", ["a", "[MASK]", "[MASK]"], "", "no blanks 🙂"]
+        texts = ["We hired [MASK] to move us .", ["a", "[MASK]", "[MASK]"], "no blanks 🙂"]
         response = client.post("/fill-mask", json={"texts": texts, "top_k": 3})
         assert response.status_code == 200, response.text
         results = response.json()["results"]
         assert results == [f.to_dict() for f in tagger.fill_mask(texts, top_k=3)]
         assert results[0]["blanks"][0]["position"] == 2 and len(results[0]["blanks"][0]["candidates"]) == 3
-        assert [b["position"] for b in results[1]["blanks"]] == [1, 2] and results[2:] == [{"tokens": [], "blanks": []}, results[3]]
+        assert [b["position"] for b in results[1]["blanks"]] == [1, 2] and results[2]["blanks"] == []
         assert client.get("/info").json()["fill_mask"] is True
         assert client.post("/fill-mask", json={"texts": ["[MASK]" * 4]}).status_code == 422  # max_blanks
         assert client.post("/fill-mask", json={"texts": ["a [MASK]"], "top_k": 0}).status_code == 422
@@ -418,3 +425,34 @@ def test_tagger_serve_has_the_options() -> None:
 
     result = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "--max-queued" in result.output and "--request-timeout" in result.output
+
+
+def test_a_large_request_takes_turns_so_a_small_one_waits_about_one_piece(tagger: Tagger, gate: Gate,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    big = [f"Maria Lopez number {i} moved to Chicago." for i in range(10)]
+    expected_big, expected_small = [p.to_dict() for p in tagger.predict(big)], [p.to_dict() for p in tagger.predict(["Hi there"])]
+    monkeypatch.setattr(tagger, "predict_sentences", gate.hold(tagger.predict_sentences))
+    app = create_app(tagger, token="", max_batch=2, request_timeout_s=0)
+    finished: list[str] = []
+
+    async def post(name: str, texts: list[str]) -> Any:
+        response = await client_box[0].post("/annotate", json={"texts": texts})
+        finished.append(name)
+        return response
+
+    client_box: list[Any] = []
+
+    async def scenario() -> None:
+        async with _serving(app) as client:
+            client_box.append(client)
+            large = asyncio.create_task(post("large", big))
+            await _until(lambda: gate.calls == [2])  # its first piece is being labelled
+            small = asyncio.create_task(post("small", ["Hi there"]))
+            await _until(lambda: app.state.batcher.jobs_waiting == 2)
+            gate.open()
+            large_response, small_response = await asyncio.gather(large, small)
+            assert large_response.json()["results"] == expected_big and small_response.json()["results"] == expected_small
+
+    asyncio.run(scenario())
+    assert finished == ["small", "large"]
+    assert gate.calls == [2, 2, 1, 2, 2, 2]  # one more piece of the large request, then the small one
