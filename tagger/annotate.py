@@ -219,13 +219,10 @@ def check_outputs(input_path: Path, output: Path, errors_path: Path, resume: boo
     """Refuse, before anything is read, an output that is a directory or the input; without
     ``overwrite`` also an existing output, or an interrupted run's partial one, that ``resume``
     would not continue."""
-    inputs = input_files(input_path)
     for path, what in ((output, "output"), (errors_path, "errors file")):
         if path.is_dir():
             raise TaggerError(f"{path}: the {what} is a directory; give a file name")
-        resolved = path.resolve()
-        if resolved == input_path.resolve() or (path.exists() and input_path.exists() and os.path.samefile(path, input_path)) \
-                or (inputs is not None and (resolved in {f.resolve() for f in inputs} or (input_path.is_dir() and resolved.is_relative_to(input_path.resolve())))):
+        if _is_input(path, input_path):
             raise TaggerError(f"{path}: the {what} would overwrite the input {input_path}; write it elsewhere")
     if overwrite:
         return
@@ -237,6 +234,18 @@ def check_outputs(input_path: Path, output: Path, errors_path: Path, resume: boo
         raise TaggerError(f"{output} exists: --overwrite replaces it")
     if output.exists() and not interrupted:
         raise TaggerError(f"{output} exists and is finished: there is nothing to resume (--overwrite labels it again)")
+
+
+def _is_input(path: Path, input_path: Path) -> bool:
+    """Whether writing ``path`` would write over the input: the input file itself (by any name),
+    one of a glob's files, or a file inside an input folder."""
+    resolved = path.resolve()
+    if resolved == input_path.resolve() or (path.exists() and input_path.exists() and os.path.samefile(path, input_path)):
+        return True
+    if input_path.is_dir():
+        return resolved.is_relative_to(input_path.resolve())
+    files = input_files(input_path)
+    return files is not None and resolved in {file.resolve() for file in files}
 
 
 def run_identity(tagger: Tagger, input_path: Path, input_format: str, output_format: str, text_field: str, tokens_field: str,

@@ -86,6 +86,13 @@ def test_annotate_refuses_to_overwrite_without_being_told(tagger: Tagger, tmp_pa
         with pytest.raises(TaggerError, match="would overwrite the input"):
             label(tagger, source, same, overwrite=True)
     assert source.read_text(encoding="utf-8") == TEXT
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Anna smiled.", encoding="utf-8")
+    for inputs in (docs, f"{docs}/*.txt"):  # an output among a folder's or a glob's files would be read as input next time
+        with pytest.raises(TaggerError, match="would overwrite the input"):
+            annotate_file(tagger, inputs, docs / ("a.txt" if isinstance(inputs, str) else "out.jsonl"), input_format="text",
+                          output_format="jsonl", overwrite=True)
     (tmp_path / "folder").mkdir()
     with pytest.raises(TaggerError, match="folder: the output is a directory"):
         label(tagger, source, tmp_path / "folder")
