@@ -56,11 +56,11 @@ for case in sys.argv[2:]:
             Tagger.load(sys.argv[1], device="cuda")
         else:
             tagger.predict(eval(case))
-        print(case, "silent")
+        print(case, "silent", "", sep="\t")
     except TaggerError as error:
-        print(case, "clear")
+        print(case, "clear", str(error)[:110], sep="\t")
     except Exception as error:
-        print(case, "traceback", type(error).__name__)
+        print(case, "traceback", type(error).__name__, sep="\t")
 """
 
 SERVICE = """
@@ -71,7 +71,7 @@ with TestClient(create_app(sys.argv[1], token="")) as client:
     for body in sys.argv[2:]:
         response = client.post("/annotate", json=json.loads(body))
         kind = "silent" if response.status_code == 200 else "traceback" if response.status_code >= 500 else "clear"
-        print(body, kind, response.status_code)
+        print(body, kind, response.status_code, response.text[:100], sep="\t")
 """
 
 
@@ -99,7 +99,9 @@ def main() -> None:
     (work / "existing.jsonl").write_text("precious\n", encoding="utf-8")
     (work / "folder").mkdir()
     (work / "bad.toml").write_text("seed = 1\n[data\n", encoding="utf-8")
-    (work / "span.conll").write_text("Anna PER\n", encoding="utf-8")
+    (work / "span.conll").write_text("Anna\tPROPN\tPER\n", encoding="utf-8")
+    records = work / "in.jsonl"
+    records.write_text('{"text": "Anna moved to Oslo."}\n', encoding="utf-8")
 
     cases: list[tuple[str, list[str]]] = [(f"train --set {override}", [*tagger, "train", str(config), "-o", str(work / "m2"), "--set", override])
                                           for override in ("training.eval_batch_size=0", "training.patience=-1", "training.warmup_steps=-3",
@@ -114,7 +116,7 @@ def main() -> None:
         ("annotate --batch-size 0", [*tagger, "annotate", str(model), str(text), "-o", str(work / "o1.jsonl"), "--batch-size", "0"]),
         ("annotate --workers 0", [*tagger, "annotate", str(model), str(text), "-o", str(work / "o2.jsonl"), "--workers", "0"]),
         ("annotate -o an existing file", [*tagger, "annotate", str(model), str(text), "-o", str(work / "existing.jsonl")]),
-        ("annotate -o the input", [*tagger, "annotate", str(model), str(text), "-o", str(text), "--overwrite"]),
+        ("annotate -o the input", [*tagger, "annotate", str(model), str(records), "-o", str(records), "--overwrite"]),
         ("annotate -o a directory", [*tagger, "annotate", str(model), str(text), "-o", str(work / "folder")]),
         ("evaluate an unknown corpus", [*tagger, "evaluate", str(model), "nosuchcorpus:test"]),
         ("evaluate a non-span tag in a span task", [*tagger, "evaluate", str(model), str(work / "span.conll")]),
@@ -124,7 +126,8 @@ def main() -> None:
     rows = []
     for name, args in cases:
         kind, output = run(args, work)
-        rows.append((name, kind, (output.strip().splitlines() or [""])[-1][:110]))
+        lines = [line for line in output.strip().splitlines() if line.strip(" ─╭╰│")] or [""]
+        rows.append((name, kind, lines[-1].strip(" │")[:110]))
     # A resume with a changed input: interrupt nothing, fake the progress of a run that did 100 lines.
     subprocess.run([*tagger, "annotate", str(model), str(text), "-o", str(work / "r.jsonl")], cwd=work, check=True, capture_output=True)
     (work / "r.jsonl").rename(work / "r.jsonl.partial")
@@ -142,13 +145,13 @@ def main() -> None:
     api_cases = ["None", "123", "b'bytes'", "[['a', 1]]", "{'Anna': 1}", "['\\ud800']", "[None]", "batch_size=0", "device=cuda"]
     done = subprocess.run([sys.executable, "-c", API, str(model), *api_cases], capture_output=True, text=True, cwd=work)
     for line in done.stdout.splitlines():
-        case, kind, *rest = line.split(" ")
-        rows.append((f"Tagger.predict / load: {case}", kind, " ".join(rest)))
+        case, kind, message = line.split("\t")
+        rows.append((f"Tagger.predict / load: {case}", kind, message))
     bodies = ['{"texts": ["a"], "scores": "yes"}', '{"texts": ["a"], "scores": 1}', '{"texts": ["   "]}', '{"texts": [[]]}', '{"texts": [["a", ""]]}']
     done = subprocess.run([sys.executable, "-c", SERVICE, str(model), *bodies], capture_output=True, text=True, cwd=work)
     for line in done.stdout.splitlines():
-        body, kind, status = line.rsplit(" ", 2)
-        rows.append((f"POST /annotate {body}", kind, f"HTTP {status}"))
+        body, kind, status, text_ = line.split("\t")
+        rows.append((f"POST /annotate {body}", kind, f"HTTP {status} {text_}"))
 
     table = Table(title="bad inputs: each must be refused with a clear error")
     for column in ("case", "outcome", "last line"):

@@ -1,0 +1,88 @@
+"""How long a one-line request waits behind one large request, on the HTTP service.
+
+    python bench/service_fairness.py --model models/ud-en-ewt-upos-glove --tokens 1000000
+
+Starts ``serve.py`` on loopback, sends one request of ``--tokens`` tokens (token lists of 1,000
+tokens each, cut from EWT test sentences) and, ``--delay`` seconds later, a one-line request; then
+prints how long each took. Before large requests were labelled in pieces that take turns, the
+one-line request waited for the whole large one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from tagger.readers import read_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def serve(model: str, port: int) -> subprocess.Popen:
+    """serve.py with no request time limit: the large request may take minutes."""
+    process = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--model", model, "--port", str(port), "--request-timeout", "0"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the service did not start")
+
+
+def token_lists(corpus: str, tokens: int, length: int = 1000) -> list[list[str]]:
+    words = [token for sentence in read_corpus(corpus) for token in sentence.tokens]
+    stream = (words[i % len(words)] for i in range(tokens))
+    flat = list(stream)
+    return [flat[i : i + length] for i in range(0, len(flat), length)]
+
+
+async def scenario(url: str, large: list[list[str]], delay: float) -> dict[str, float]:
+    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+        async def timed(body: dict) -> float:
+            started = time.perf_counter()
+            response = await client.post("/annotate", json=body)
+            response.raise_for_status()
+            return time.perf_counter() - started
+
+        big = asyncio.create_task(timed({"texts": large}))
+        await asyncio.sleep(delay)
+        small = await timed({"texts": ["Maria Lopez moved to Chicago ."]})
+        return {"large": await big, "small": small}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--corpus", default="../shared/corpora/ud-en-ewt/en_ewt-ud-test.conllu")
+    parser.add_argument("--tokens", type=int, default=1_000_000)
+    parser.add_argument("--delay", type=float, default=1.0, help="seconds between the large and the one-line request")
+    parser.add_argument("--port", type=int, default=8766)
+    args = parser.parse_args()
+    large = token_lists(args.corpus, args.tokens)
+    server = serve(args.model, args.port)
+    try:
+        result = asyncio.run(scenario(f"http://127.0.0.1:{args.port}", large, args.delay))
+    finally:
+        server.terminate()
+        server.wait()
+    table = Table(title=f"one large request ({args.tokens:,} tokens in {len(large)} token lists) and a one-line request {args.delay:g} s later")
+    for column in ("request", "seconds to answer"):
+        table.add_column(column)
+    table.add_row("large", f"{result['large']:.1f}")
+    table.add_row("one line", f"{result['small']:.2f}")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
