@@ -26,9 +26,9 @@ from tagger.readers import read_corpus
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def serve(model: str, port: int) -> subprocess.Popen:
+def serve(script: Path, model: str, port: int) -> subprocess.Popen:
     """serve.py with no request time limit: the large request may take minutes."""
-    process = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--model", model, "--port", str(port), "--request-timeout", "0"],
+    process = subprocess.Popen([sys.executable, str(script), "--model", model, "--port", str(port), "--request-timeout", "0"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(600):
         try:
@@ -68,9 +68,10 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=1_000_000)
     parser.add_argument("--delay", type=float, default=1.0, help="seconds between the large and the one-line request")
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--serve", type=Path, default=ROOT / "serve.py", help="the serve.py to run (another checkout's, to compare)")
     args = parser.parse_args()
     large = token_lists(args.corpus, args.tokens)
-    server = serve(args.model, args.port)
+    server = serve(args.serve, args.model, args.port)
     try:
         result = asyncio.run(scenario(f"http://127.0.0.1:{args.port}", large, args.delay))
     finally:

@@ -2,9 +2,10 @@
 
     python bench/threads.py --model models/ud-en-ewt-upos-glove --config configs/ud-en-ewt-upos.toml
 
-Each setting runs in a fresh process: torch's default threads (one per core), 1 thread, and
-the default threads with OpenMP's passive wait policy (``OMP_WAIT_POLICY=PASSIVE``: a waiting
-thread sleeps instead of spinning), each on a quiet machine and beside one busy process (a
+Each setting runs in a fresh process: torch's default threads (one per core), 1 thread, one per
+core with OpenMP's passive wait policy (``OMP_WAIT_POLICY=PASSIVE``: a waiting thread sleeps at
+once instead of spinning), and ``threads = 0``, the package's default: one per core that is idle
+when the command starts (``tagger.runtime.idle_cores``). Each on a quiet machine and beside one busy process (a
 pure-Python loop that keeps one core busy, as another job would). Training: one epoch of
 ``--train-sentences`` sentences of the config's training data (tokens/s of that epoch).
 Prediction: ``--predict-tokens`` tokens of pre-tokenized EWT test sentences (best of 3).
@@ -29,9 +30,8 @@ import json, sys, time
 import torch
 from tagger import Tagger
 from tagger.readers import read_corpus
-threads = int(sys.argv[3])
-if threads:
-    torch.set_num_threads(threads)
+from tagger.runtime import set_threads
+set_threads(int(sys.argv[3]))  # 0: one per idle core, as tagger's commands do
 tagger = Tagger.load(sys.argv[1])
 sentences, tokens = [], 0
 for sentence in read_corpus(sys.argv[2]):
@@ -47,15 +47,17 @@ for _ in range(3):
 print(json.dumps({"seconds": best, "tokens": tokens, "threads": torch.get_num_threads()}))
 """
 
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 SETTINGS = {  # name -> (training.threads, extra environment)
-    "default threads": (0, {}),
+    "one per core (torch's default)": (CORES, {}),
     "1 thread": (1, {}),
-    "default threads, passive wait": (0, {"OMP_WAIT_POLICY": "PASSIVE"}),
+    "one per core, passive wait": (CORES, {"OMP_WAIT_POLICY": "PASSIVE"}),
+    "one per idle core (threads = 0)": (0, {}),
 }
 
 
 def environment(extra: dict[str, str]) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    env = {key: value for key, value in os.environ.items() if key not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT")}
     return {**env, **extra}
 
 
@@ -70,11 +72,11 @@ def train_speed(config: str, threads: int, extra: dict[str, str], sentences: int
     return float(epoch["tokens_per_second"])
 
 
-def predict_time(model: str, corpus: str, threads: int, extra: dict[str, str], tokens: int) -> tuple[float, int]:
+def predict_time(model: str, corpus: str, threads: int, extra: dict[str, str], tokens: int) -> tuple[float, int, int]:
     done = subprocess.run([sys.executable, "-c", PREDICT, model, corpus, str(threads), str(tokens)],
                           env=environment(extra), check=True, capture_output=True, text=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    return float(result["seconds"]), int(result["tokens"])
+    return float(result["seconds"]), int(result["tokens"]), int(result["threads"])
 
 
 def main() -> None:
@@ -94,8 +96,8 @@ def main() -> None:
             time.sleep(0.5 if busy else 0)
             for name, (threads, extra) in SETTINGS.items():
                 speed = train_speed(args.config, threads, extra, args.train_sentences)
-                seconds, tokens = predict_time(args.model, args.corpus, threads, extra, args.predict_tokens)
-                rows.append({"machine": "one busy process beside" if busy else "quiet", "setting": name,
+                seconds, tokens, used = predict_time(args.model, args.corpus, threads, extra, args.predict_tokens)
+                rows.append({"machine": "one busy process beside" if busy else "quiet", "setting": name, "predict_threads": used,
                              "train_tokens_per_second": round(speed), "predict_seconds": round(seconds, 3), "predict_tokens": tokens})
                 print(json.dumps(rows[-1]), file=sys.stderr)
         finally:
@@ -103,10 +105,11 @@ def main() -> None:
                 spinner.kill()
                 spinner.wait()
     table = Table(title=f"threads on {os.cpu_count()} cores: training ({args.train_sentences} sentences) and predict ({args.predict_tokens} tokens)")
-    for column in ("machine", "setting", "training tokens/s", "predict s"):
-        table.add_column(column, justify="right" if column.endswith(("s", "/s")) else "left")
+    for column in ("machine", "setting", "training tokens/s", "predict s", "predict threads"):
+        table.add_column(column, justify="left" if column in ("machine", "setting") else "right")
     for row in rows:
-        table.add_row(row["machine"], row["setting"], f"{row['train_tokens_per_second']:,}", f"{row['predict_seconds']:.3f}")
+        table.add_row(row["machine"], row["setting"], f"{row['train_tokens_per_second']:,}", f"{row['predict_seconds']:.3f}",
+                      str(row["predict_threads"]))
     Console().print(table)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

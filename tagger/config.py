@@ -123,7 +123,7 @@ class TrainingConfig:
     clip_norm: Annotated[float, NON_NEGATIVE] = 5.0  # 0: no clipping
     schedule: Literal["constant", "linear", "cosine", "plateau"] = "linear"
     warmup_steps: Count = 100
-    threads: Count = 0  # torch intra-op threads; 0: torch's default
+    threads: Count = 0  # torch intra-op threads; 0: one per core idle when training starts
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"
     precision: Literal["fp32", "bf16"] = "fp32"  # "bf16": bfloat16 autocast of forward and loss, CUDA only
     eval_batch_size: Positive = 256
@@ -198,6 +198,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TaggerC
     for override in overrides or []:
         apply_override(raw, override)
     config = from_dict(raw, source=str(path))
+    _check_language(config.lang, str(path))  # here, not in from_dict: loading a model need not import spaCy
     _resolve_relative_paths(config, path.parent)
     return config
 
@@ -252,7 +253,6 @@ def validate(config: TaggerConfig, source: str | None = None) -> None:
         raise ConfigError("training.betas", f"AdamW takes two betas, got {len(config.training.betas)}", source)
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", config.training.device):
         raise ConfigError("training.device", f'{config.training.device!r} is not "auto", "cpu", "cuda" or "cuda:N"', source)
-    _check_language(config.lang, source)
 
 
 def _check_language(lang: str, source: str | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 
 import torch
 
@@ -21,10 +22,46 @@ def choose_device(spec: str = "auto") -> torch.device:
     return device
 
 
-def set_threads(threads: int) -> None:
-    """Set torch's intra-op threads; 0 keeps torch's default (one per core)."""
+def set_threads(threads: int) -> int:
+    """Set torch's intra-op threads; 0: one per core that is idle now (:func:`idle_cores`), or
+    torch's default (one per core) where that cannot be told. Returns the number set.
+
+    Why not always one per core: beside another busy process, torch's threads wait on each other
+    and run several times slower than one thread would (bench/threads.py, BENCHMARKS.md).
+    """
+    if threads <= 0:
+        threads = idle_cores() or 0
     if threads > 0:
         torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def idle_cores(sample_seconds: float = 0.1) -> int | None:
+    """How many of this process's cores were idle over the next ``sample_seconds`` (at least 1),
+    from the kernel's per-CPU times in /proc/stat; None where there is no /proc/stat (not Linux)."""
+    try:
+        cpus = set(os.sched_getaffinity(0))
+        before = _cpu_times(cpus)
+        time.sleep(sample_seconds)
+        after = _cpu_times(cpus)
+    except (OSError, AttributeError, ValueError):
+        return None
+    if not after:
+        return None
+    idle = sum((after[c][0] - before[c][0]) / max(after[c][1] - before[c][1], 1) for c in after if c in before)
+    return max(1, round(idle))
+
+
+def _cpu_times(cpus: set[int]) -> dict[int, tuple[int, int]]:
+    """cpu -> (idle + iowait, total) jiffies, for the CPUs in ``cpus``."""
+    times = {}
+    with open("/proc/stat", encoding="ascii") as stat:
+        for line in stat:
+            name, *values = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                numbers = [int(v) for v in values[:8]]
+                times[int(name[3:])] = (numbers[3] + numbers[4], sum(numbers))
+    return times
 
 
 def cores_per_process(processes: int) -> int:
