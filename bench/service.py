@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -46,8 +47,9 @@ async def load(url: str, texts: list[str], clients: int, total: int) -> tuple[fl
         return time.perf_counter() - started, latencies
 
 
-def serve(model: str, port: int, max_batch: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--model", model, "--port", str(port), "--max-batch", str(max_batch)],
+def serve(model: str, port: int, max_batch: int, script: Path = ROOT / "serve.py", options: Sequence[str] = ()) -> subprocess.Popen:
+    """Start ``script`` (a serve.py) on loopback and wait until /health answers."""
+    process = subprocess.Popen([sys.executable, str(script), "--model", model, "--port", str(port), "--max-batch", str(max_batch), *options],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(600):
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,23 +20,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from tagger.readers import read_corpus
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from service import ROOT, serve  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def serve(script: Path, model: str, port: int) -> subprocess.Popen:
-    """serve.py with no request time limit: the large request may take minutes."""
-    process = subprocess.Popen([sys.executable, str(script), "--model", model, "--port", str(port), "--request-timeout", "0"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the service did not start")
+from tagger.readers import read_corpus  # noqa: E402
 
 
 def token_lists(corpus: str, tokens: int, length: int = 1000) -> list[list[str]]:
@@ -71,7 +57,7 @@ def main() -> None:
     parser.add_argument("--serve", type=Path, default=ROOT / "serve.py", help="the serve.py to run (another checkout's, to compare)")
     args = parser.parse_args()
     large = token_lists(args.corpus, args.tokens)
-    server = serve(args.serve, args.model, args.port)
+    server = serve(args.model, args.port, 256, args.serve, ["--request-timeout", "0"])  # the large request takes minutes
     try:
         result = asyncio.run(scenario(f"http://127.0.0.1:{args.port}", large, args.delay))
     finally:
