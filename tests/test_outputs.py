@@ -333,3 +333,26 @@ def test_annotating_ewt_dev_with_a_upos_model_changes_column_4_alone(shared_corp
         else:
             assert old == new
     assert changed > 0  # a one-epoch model gets some tags wrong: column 4 really is the model's
+
+
+def test_export_spacy_refusal_names_the_flag(trained_tiny_model: Path, tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    result = CliRunner().invoke(app, ["export-spacy", str(trained_tiny_model), str(tmp_path / "taken")])
+    assert result.exit_code == 1 and "--overwrite" in result.output and (tmp_path / "taken" / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs Linux and 2 cores")
+def test_idle_cores_leaves_out_a_core_another_process_keeps_busy() -> None:
+    from tagger.runtime import idle_cores
+
+    cores = len(os.sched_getaffinity(0))
+    first = min(os.sched_getaffinity(0))
+    spinner = subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{first}}})\nwhile True: pass"])
+    try:
+        time.sleep(0.5)
+        busy = idle_cores(0.3)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert busy is not None and 1 <= busy <= cores - 1
