@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
+from tagger.config import changed_keys
 from tagger.errors import DataFormatError, TaggerError
 from tagger.locking import hold
 from tagger.predict import Tagger
@@ -226,13 +227,12 @@ def check_outputs(input_path: Path, output: Path, errors_path: Path, resume: boo
             raise TaggerError(f"{path}: the {what} would overwrite the input {input_path}; write it elsewhere")
     if overwrite:
         return
-    interrupted = partial_files(output)[0].is_file()
+    partial = partial_files(output)[0]
     if not resume and resumed_records(output):  # a partial output with nothing done yet loses nothing
-        raise TaggerError(f"{partial_files(output)[0]} holds an interrupted run's output: --resume continues it, "
-                          "--overwrite starts again")
+        raise TaggerError(f"{partial} holds an interrupted run's output: --resume continues it, --overwrite starts again")
     if output.exists() and not resume:
         raise TaggerError(f"{output} exists: --overwrite replaces it")
-    if output.exists() and not interrupted:
+    if output.exists() and not partial.is_file():
         raise TaggerError(f"{output} exists and is finished: there is nothing to resume (--overwrite labels it again)")
 
 
@@ -313,17 +313,6 @@ def _check_prefix(input_path: Path, state: dict[str, object], output: Path) -> N
                           "have changed since; rerun without --resume and with --overwrite to start again")
 
 
-def _differences(recorded: dict[str, object], current: dict[str, object], prefix: str = "") -> list[str]:
-    changed = []
-    for key in sorted(recorded.keys() | current.keys()):
-        old, new = recorded.get(key), current.get(key)
-        if isinstance(old, dict) and isinstance(new, dict) and key != "labels":
-            changed += _differences(old, new, f"{prefix}{key}.")
-        elif old != new:
-            changed.append(f"{prefix}{key}: {_short(old)} -> {_short(new)}")
-    return changed
-
-
 def _short(value: object) -> str:
     text = json.dumps(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -341,7 +330,7 @@ def _annotate_to_lines(tagger: Tagger, input_path: Path, output: Path, errors_pa
     errors_partial = errors_path.with_name(errors_path.name + ".partial")
     if resume and progress_file.is_file() and partial.is_file():
         state = json.loads(progress_file.read_text(encoding="utf-8"))
-        changed = _differences(state.get("identity", identity), identity)
+        changed = [f"{key}: {_short(old)} -> {_short(new)}" for key, old, new in changed_keys(state.get("identity", identity), identity)]
         if changed:
             raise TaggerError(f"cannot resume {output}: this run differs from the one that wrote {partial} "
                               f"({'; '.join(changed)}); rerun without --resume and with --overwrite to start again")

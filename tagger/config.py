@@ -186,6 +186,23 @@ class TaggerConfig:
         return json.dumps(self.to_dict(), indent=2)
 
 
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested dict as dotted keys: ``{"encoder": {"kind": "lstm"}}`` -> ``{"encoder.kind": "lstm"}``."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(dotted key, old value, new value) for each leaf that differs between two nested dicts, sorted."""
+    before, after = flatten(old), flatten(new)
+    return [(key, before.get(key), after.get(key)) for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)]
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TaggerConfig:
     """Read a TOML config, apply ``key.sub=value`` overrides, validate and fill defaults."""
     path = Path(path)

@@ -15,6 +15,7 @@ from tagger.config import TaggerConfig
 from tagger.errors import InputError, TaggerError
 from tagger.nn.heads import HeadOutput
 from tagger.nn.model import SequenceTagger
+from tagger.runtime import missing_cuda
 from tagger.schemes import convert, tags_to_spans
 from tagger.tokenize import LONG_SENTENCE, Tokenizer
 from tagger.types import Blank, FilledSentence, Prediction, Sentence, Span
@@ -61,7 +62,7 @@ class Tagger:
         check_precision(precision, device)  # before the (slower) load
         check_device(device)
         tagger = cls(*load_model(directory, device))
-        warn_if_unfinished(tagger.meta, str(directory))
+        warn_if_unfinished(tagger, str(directory))
         tagger.set_precision(precision, str(directory))
         return tagger
 
@@ -242,10 +243,10 @@ def _pieces(sentence: Sentence) -> list[tuple[int, int]]:
     return ranges
 
 
-def warn_if_unfinished(meta: dict[str, Any], source: str) -> None:
-    """Log a warning when ``meta`` says the model's training was stopped before its end."""
-    training = meta.get("training", {})
-    if training.get("finished") is False:
+def warn_if_unfinished(tagger: Tagger, source: str) -> None:
+    """Log a warning when the model's training was stopped before its end (:attr:`Tagger.finished`)."""
+    training = tagger.meta.get("training", {})
+    if not tagger.finished:
         logger.warning("%s: its training did not finish: this is the best of the %s epochs it ran (epoch %s), with no "
                        "test scores; continue it with tagger train CONFIG -o %s --resume", source, training.get("epochs", "?"),
                        training.get("best_epoch", "?"), source)
@@ -257,7 +258,7 @@ def check_device(device: str) -> None:
         parsed = torch.device(device)
     except (RuntimeError, TypeError):
         raise InputError(f"device {device!r} is not a device name such as 'cpu', 'cuda' or 'cuda:1'") from None
-    if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
+    if missing_cuda(parsed):
         raise InputError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s); use device='cpu'")
 
 

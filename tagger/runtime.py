@@ -14,12 +14,18 @@ def choose_device(spec: str = "auto") -> torch.device:
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(spec)
-    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+    if missing_cuda(device):
         from tagger.errors import ConfigError
 
-        found = f"{torch.cuda.device_count()} CUDA device(s)" if torch.cuda.is_available() else "no CUDA"
-        raise ConfigError("training.device", f"{spec!r}, but this machine has {found}; use \"auto\" or \"cpu\"")
+        raise ConfigError("training.device", f"{spec!r}, but this machine has {missing_cuda(device)}; use \"auto\" or \"cpu\"")
     return device
+
+
+def missing_cuda(device: torch.device) -> str:
+    """For a CUDA device this machine does not have, what it has instead ("no CUDA", "1 CUDA device(s)"); else ""."""
+    if device.type != "cuda" or (torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
+        return ""
+    return f"{torch.cuda.device_count()} CUDA device(s)" if torch.cuda.is_available() else "no CUDA"
 
 
 def set_threads(threads: int) -> int:

@@ -370,7 +370,7 @@ class BiRNNTagger:
         if not isinstance(files, dict):
             raise TaggerError(f"spaCy component {self.name!r}: bytes are not a serialized model")
         tagger = Tagger(*model_from_files(files, f"spaCy component {self.name!r}", self.device))
-        warn_if_unfinished(tagger.meta, f"spaCy component {self.name!r}")
+        warn_if_unfinished(tagger, f"spaCy component {self.name!r}")
         tagger.set_precision(self.precision, f"spaCy component {self.name!r}")
         self.set_tagger(tagger)
         return self

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from tagger.batching import CHAR_LM, IGNORE, MASKED_LM, BatchEncoder, bucket_batches
-from tagger.config import TaggerConfig, TaskConfig, TrainingConfig
+from tagger.config import TaggerConfig, TaskConfig, TrainingConfig, changed_keys
 from tagger.data import load_sentences
 from tagger.distributed import Group, is_main_process, local_device, process_group
 from tagger.errors import ConfigError, TaggerError
@@ -485,34 +485,19 @@ def check_resumed_config(config: TaggerConfig, checkpoint: Path, monitor: Traini
         saved_path = checkpoint.parent / "config.json"  # checkpoints written before they kept their config
     if not saved_path.is_file():
         return
-    saved, current = _flatten(json.loads(saved_path.read_text(encoding="utf-8"))), _flatten(config.to_dict())
-    changed = sorted(key for key in saved.keys() | current.keys() if saved.get(key) != current.get(key))
-    if not changed:
-        return
-    def describe_change(key: str) -> str:
-        return f"{key} {json.dumps(saved.get(key))} -> {json.dumps(current.get(key))}"
-
+    changed = {key: f"{key} {json.dumps(old)} -> {json.dumps(new)}"
+               for key, old, new in changed_keys(json.loads(saved_path.read_text(encoding="utf-8")), config.to_dict())}
     fixed = [key for key in changed if _under(key, RESUME_FIXED) and not _under(key, RESUME_FREE)]
     if fixed:
         raise ConfigError(fixed[0], f"cannot resume {checkpoint.parent} with another network or data: "
-                          f"{'; '.join(map(describe_change, fixed))} (the checkpoint's values are in {saved_path})")
-    noticed = [key for key in changed if not _under(key, ("training.threads", "training.device"))]
+                          f"{'; '.join(changed[key] for key in fixed)} (the checkpoint's values are in {saved_path})")
+    noticed = [change for key, change in changed.items() if not _under(key, ("training.threads", "training.device"))]
     if noticed:
-        monitor.message(f"warning: resuming {checkpoint.parent} with changed settings: {'; '.join(map(describe_change, noticed))}")
+        monitor.message(f"warning: resuming {checkpoint.parent} with changed settings: {'; '.join(noticed)}")
 
 
 def _under(key: str, prefixes: Sequence[str]) -> bool:
     return any(key == prefix or key.startswith(prefix + ".") for prefix in prefixes)
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 # Settings that shape the pretrained tensors: a model started from another takes them over.
