@@ -16,7 +16,6 @@ import http.client
 import os
 import re
 import shutil
-import tempfile
 import tomllib
 import urllib.request
 import zipfile
@@ -24,11 +23,14 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tagger.atomic import atomic_path
+from tagger.errors import TaggerError
+
 DATA_ENV = "BIRNN_TAGGER_DATA"
 CATALOGUE_DIR = Path(__file__).parent
 
 
-class CorpusError(Exception):
+class CorpusError(TaggerError):
     """A corpus reference that cannot be resolved (unknown name or split, no file, failed download)."""
 
 
@@ -162,27 +164,19 @@ def resolve_vectors(name: str, download: bool = True) -> Path:
 
 def extract(archive: Path, member: str, destination: Path) -> None:
     """Take ``member`` out of a zip archive through a temporary file, so no half file is left."""
-    with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False) as handle:
-        partial = Path(handle.name)
-        try:
-            with zipfile.ZipFile(archive) as opened, opened.open(member) as source:
-                shutil.copyfileobj(source, handle)
-        except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error) as error:
-            partial.unlink()
-            raise CorpusError(f"{archive}: cannot take {member!r} out of it ({error}); "
-                              "if the archive is damaged, delete it and it is downloaded again") from None
-    partial.replace(destination)
+    try:
+        with atomic_path(destination) as partial, partial.open("wb") as handle, zipfile.ZipFile(archive) as opened, \
+                opened.open(member) as source:
+            shutil.copyfileobj(source, handle)
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error) as error:
+        raise CorpusError(f"{archive}: cannot take {member!r} out of it ({error}); "
+                          "if the archive is damaged, delete it and it is downloaded again") from None
 
 
 def fetch(url: str, destination: Path) -> None:
     """Download ``url`` to ``destination`` through a temporary file, so no half file is left."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False) as handle:
-        partial = Path(handle.name)
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response:
-                shutil.copyfileobj(response, handle)
-        except (OSError, http.client.HTTPException) as error:  # IncompleteRead: the connection dropped
-            partial.unlink(missing_ok=True)
-            raise CorpusError(f"downloading {url} failed: {error!r}") from None
-    partial.replace(destination)
+    try:
+        with atomic_path(destination) as partial, partial.open("wb") as handle, urllib.request.urlopen(url, timeout=60) as response:
+            shutil.copyfileobj(response, handle)
+    except (OSError, http.client.HTTPException) as error:  # IncompleteRead: the connection dropped
+        raise CorpusError(f"downloading {url} failed: {error!r}") from None

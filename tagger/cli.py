@@ -468,41 +468,39 @@ def serve(
 @app.command()
 def info(model: Annotated[Path, typer.Argument(help="A model directory.")]) -> None:
     """What a model is: tasks, labels, sizes, training corpora and recorded scores."""
-    from tagger.serialize import DIGESTED, check_digests, read_json
+    from tagger.serialize import describe
 
     try:
-        if not model.is_dir():
-            raise TaggerError(f"{model}: no such model directory")
-        config, vocab, meta = (read_json(model / name) for name in ("config.json", "vocab.json", "meta.json"))
-        check_digests({name: (model / name).read_bytes() for name in DIGESTED}, meta, str(model))
+        described = describe(model)
     except (TaggerError, OSError) as error:
         _fail(error)
         return
+    config, meta = described.config, described.meta
     table = Table(title=f"{model}", show_header=False)
     table.add_column("key")
     table.add_column("value")
-    encoder, embeddings = config["encoder"], config["embeddings"]
-    table.add_row("encoder", f"{encoder['num_layers']}-layer bidirectional {encoder['kind'].upper()}, hidden {encoder['hidden_size']} per direction")
-    table.add_row("embeddings", f"words {len(vocab['words'])} x {embeddings['word_dim']}, chars {len(vocab['chars'])} ({embeddings['char_encoder']})")
+    encoder, embeddings = config.encoder, config.embeddings
+    table.add_row("encoder", f"{encoder.num_layers}-layer bidirectional {encoder.kind.upper()}, hidden {encoder.hidden_size} per direction")
+    table.add_row("embeddings", f"words {described.words} x {embeddings.word_dim}, chars {described.chars} ({embeddings.char_encoder})")
     table.add_row("parameters", f"{meta.get('parameters', 0):,}")
     vectors = meta.get("vectors")
     if vectors:
         table.add_row("vectors", f"{vectors['source']} ({vectors['dim']}-d{', frozen' if vectors.get('frozen') else ''}): "
                       f"{vectors['words_with_vectors']:,} words start from one; {100 * vectors['training_tokens']:.1f}% of "
                       f"training tokens, {100 * vectors['training_types']:.1f}% of forms")
-    for task, task_config in config["tasks"].items():
-        labels = vocab["labels"].get(task, [])
-        kind = f"{task_config['decoder']}" + (f", {task_config['scheme']} spans" if task_config["scheme"] else "")
+    for task, spec in described.tasks.items():
+        kind = spec.decoder + (f", {spec.scheme} spans" if spec.is_span else "")
+        labels = spec.labels
         table.add_row(f"task {task}", f"{kind}; {len(labels)} labels: {' '.join(labels[:40])}{' ...' if len(labels) > 40 else ''}")
     for split, paths in meta.get("corpora", {}).items():
         table.add_row(f"corpus {split}", ", ".join(paths))
     training = meta.get("training", {})
     if training:
-        unfinished = "[bold red]UNFINISHED[/]: stopped before its end, the best epoch so far; " if training.get("finished") is False else ""
+        unfinished = "" if described.finished else "[bold red]UNFINISHED[/]: stopped before its end, the best epoch so far; "
         table.add_row("training", unfinished + ", ".join(f"{k} {v}" for k, v in training.items() if k != "finished"))
     if "sha256" in meta:
         table.add_row("files", f"sha256 of {', '.join(meta['sha256'])} match meta.json")
-    for split, scores in meta.get("scores", {}).items():
+    for split, scores in described.scores.items():
         for task, values in scores.items():
             shown = ", ".join(f"{m} {100 * values[m]:.2f}" for m in ("accuracy", "precision", "recall", "f1") if m in values)
             table.add_row(f"{split} {task}", shown)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Any, overload
@@ -16,7 +17,9 @@ from tagger.errors import InputError, TaggerError
 from tagger.nn.heads import HeadOutput
 from tagger.nn.model import SequenceTagger
 from tagger.runtime import missing_cuda
-from tagger.schemes import convert, tags_to_spans
+from tagger.schemes import tags_to_spans
+from tagger.serialize import LoadedModel, ModelInfo
+from tagger.tasks import TaskSpec
 from tagger.tokenize import LONG_SENTENCE, Tokenizer
 from tagger.types import Blank, FilledSentence, Prediction, Sentence, Span
 from tagger.vocab import MASK, SPECIALS, Vocab
@@ -43,6 +46,7 @@ class Tagger:
         self.vocab = vocab
         self.config = config
         self.meta = meta or {}
+        self.info = ModelInfo.of("model", config, vocab, self.meta)
         self.encoder = BatchEncoder.for_embeddings(vocab, config.embeddings)
         self.tokenizer = Tokenizer(config.lang)
         self.device = next(model.parameters()).device
@@ -61,35 +65,63 @@ class Tagger:
 
         check_precision(precision, device)  # before the (slower) load
         check_device(device)
-        tagger = cls(*load_model(directory, device))
-        warn_if_unfinished(tagger, str(directory))
-        tagger.set_precision(precision, str(directory))
+        tagger = cls.of(load_model(directory, device), str(directory), precision)
+        tagger.info = dataclasses.replace(tagger.info, name=Path(directory).resolve().name)
         return tagger
+
+    @classmethod
+    def from_files(cls, files: Mapping[str, bytes], source: str, device: str = "cpu", precision: str = "fp32") -> Tagger:
+        """A model from the bytes of its files (as ``files()`` gives them, e.g. inside a spaCy pipeline);
+        ``source`` names where they came from in errors."""
+        from tagger.serialize import model_from_files
+
+        check_precision(precision, device)
+        check_device(device)
+        return cls.of(model_from_files(files, source, device), source, precision)
+
+    @classmethod
+    def of(cls, loaded: LoadedModel, source: str, precision: str = "fp32") -> Tagger:
+        """A Tagger around a model read back from ``source``: warns if its training did not finish."""
+        tagger = cls(loaded.model, loaded.vocab, loaded.config, loaded.meta)
+        warn_if_unfinished(tagger, source)
+        tagger.set_precision(precision, source)
+        return tagger
+
+    def files(self) -> dict[str, bytes]:
+        """The model as the bytes of its files (config.json, vocab.json, model.safetensors, meta.json)."""
+        from tagger.serialize import model_files
+
+        return model_files(self.model, self.vocab, self.config, self.meta)
 
     def set_precision(self, precision: str, source: str = "the model") -> None:
         """Run the encoder at ``precision`` from now on (see :meth:`load`)."""
-        from tagger.nn.onnx_encoder import QUANTIZED, build_runner
+        from tagger.nn.onnx_encoder import QUANTIZED
 
         check_precision(precision, str(self.device))
         if precision in QUANTIZED and self.config.encoder.kind != "lstm":
             raise TaggerError(f"{source}: precision {precision} needs an LSTM encoder; this model's is a {self.config.encoder.kind.upper()}")
-        self.model.encoder.runner = build_runner(self.model.encoder, precision) if precision in QUANTIZED else None
+        self.model.encoder.set_precision(precision)
 
     @property
     def finished(self) -> bool:
         """False for a model whose training was stopped before its end (the best epoch so far, no test
         scores); True otherwise, also for models saved before this was recorded."""
-        return self.meta.get("training", {}).get("finished") is not False
+        return self.info.finished
 
     @property
     def precision(self) -> str:
         """How the encoder runs: ``fp32`` (torch), or ``int8``/``int8-all`` (ONNX Runtime; see load)."""
-        runner = getattr(self.model.encoder, "runner", None)
-        return "fp32" if runner is None else runner.precision
+        return self.model.encoder.precision
 
     @property
-    def tasks(self) -> list[str]:
-        return list(self.config.tasks)
+    def tasks(self) -> dict[str, TaskSpec]:
+        """Task name -> what the task is (token or span task, scheme, labels), in the model's order."""
+        return self.info.tasks
+
+    @property
+    def has_masked_lm(self) -> bool:
+        """Whether the model has a masked-token head, so that :meth:`fill_mask` works."""
+        return self.model.masked_lm is not None
 
     @overload
     def predict(self, inputs: str, batch_size: int = ..., scores: bool = ...) -> Prediction: ...
@@ -133,7 +165,9 @@ class Tagger:
         A sentence longer than ``LONG_SENTENCE`` tokens (a whole document, say) is labelled in
         pieces split at its sentence starts (``meta["sentence_starts"]``, set by the tokenizer)
         or, lacking those, every ``LONG_SENTENCE`` tokens; the labels are joined back in order.
+        The network is put in evaluation mode first (a model being trained is scored this way).
         """
+        self.model.eval()
         pieces = [(index, start, end) for index, sentence in enumerate(sentences) for start, end in _pieces(sentence)]
         inputs = [sentences[i] if end - start == len(sentences[i]) else Sentence(sentences[i].tokens[start:end]) for i, start, end in pieces]
         tags: list[dict[str, list[str]]] = [{task: [] for task in self.tasks} for _ in sentences]
@@ -168,8 +202,9 @@ class Tagger:
         Words come as the vocabulary keeps them (lower-cased, digits as 0, for models with
         ``embeddings.lowercase``). Raises TaggerError for a model without a masked-token head.
         """
-        if self.model.masked_lm is None:
+        if not self.has_masked_lm:
             raise TaggerError("this model has no masked-token head: train it with masked_lm.weight > 0 or with tagger pretrain")
+        self.model.eval()
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         sentences = [Sentence(self._blank_tokens(item)) for item in texts]
         results = []
@@ -208,11 +243,11 @@ class Tagger:
 
     def _to_prediction(self, sentence: Sentence, tags: dict[str, list[str]], scores: dict[str, list[float]] | None = None) -> Prediction:
         spans: dict[str, list[Span]] = {}
-        for task, task_config in self.config.tasks.items():
-            if not task_config.scheme:
+        for task, spec in self.tasks.items():
+            if not spec.is_span:
                 continue
-            found = tags_to_spans(tags[task], task_config.scheme)  # type: ignore[arg-type]
-            tags[task] = convert(tags[task], task_config.scheme, "BIO")  # type: ignore[arg-type]
+            found = tags_to_spans(tags[task], spec.scheme)  # type: ignore[arg-type]
+            tags[task] = spec.to_bio(tags[task])
             if sentence.offsets:
                 found = [Span(s.start, s.end, s.label, sentence.offsets[s.start][0], sentence.offsets[s.end - 1][1]) for s in found]
             spans[task] = found

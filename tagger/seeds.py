@@ -21,7 +21,7 @@ from tagger.config import TaggerConfig
 from tagger.distributed import is_main_process, local_device, process_group
 from tagger.locking import hold
 from tagger.runtime import choose_device
-from tagger.serialize import write_atomic
+from tagger.atomic import write_atomic
 from tagger.training import CHECKPOINT, TrainingMonitor, TrainResult, check_output_dir, train
 
 SUMMARY = "seeds.json"

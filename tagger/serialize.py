@@ -4,34 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import load, load_file, save, save_file
-
+from tagger.atomic import atomic_path, write_atomic
 from tagger.config import TaggerConfig, from_dict
 from tagger.errors import ConfigError, ModelFormatError
-from tagger.nn.model import SequenceTagger, build_model
+from tagger.tasks import TaskSpec, task_specs
 from tagger.vocab import Vocab
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written: describe() and `tagger info` need none
+    import torch
+
+    from tagger.nn.model import SequenceTagger
 
 FORMAT_VERSION = 1
 FILES = ("config.json", "vocab.json", "model.safetensors", "meta.json")
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write through a temporary file in the same folder and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-        temporary = Path(handle.name)
-    temporary.chmod(0o644)  # temporary files are private; a model is not
-    os.replace(temporary, path)
 
 
 def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -39,15 +31,16 @@ def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
-    state = cpu_state(model)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        temporary = Path(handle.name)
-    save_file(state, str(temporary), metadata={"format_version": str(FORMAT_VERSION)})
-    os.replace(temporary, path)
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as temporary:
+        save_file(cpu_state(model), str(temporary), metadata={"format_version": str(FORMAT_VERSION)})
 
 
 def load_weights(model: torch.nn.Module, path: Path) -> None:
     """Load safetensors weights with a strict key and shape check."""
+    from safetensors.torch import load_file
+
     check_and_load(model, load_file(str(path)), str(path))
 
 
@@ -64,9 +57,10 @@ def check_and_load(model: torch.nn.Module, state: dict[str, torch.Tensor], sourc
 
 
 def versions() -> dict[str, str]:
-    from tagger import __version__
-
     import spacy
+    import torch
+
+    from tagger import __version__
 
     return {"birnn_tagger": __version__, "torch": torch.__version__, "spacy": spacy.__version__, "python": platform.python_version()}
 
@@ -76,6 +70,8 @@ DIGESTED = ("config.json", "vocab.json", "model.safetensors")  # meta.json recor
 
 def model_files(model: SequenceTagger, vocab: Vocab, config: TaggerConfig, meta: dict[str, Any]) -> dict[str, bytes]:
     """A model as the bytes of its files (the same whether it goes to a folder or into a spaCy pipeline)."""
+    from safetensors.torch import save
+
     files = {
         "config.json": config.to_json().encode("utf-8"),
         "vocab.json": json.dumps(vocab.to_dict(), ensure_ascii=False).encode("utf-8"),
@@ -133,24 +129,78 @@ def _parse_json(data: bytes, source: str) -> Any:
         raise ModelFormatError(f"{source}: not valid JSON ({error})") from None
 
 
-def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[SequenceTagger, Vocab, TaggerConfig, dict[str, Any]]:
-    """Read a model directory: check its format version, rebuild the network, load weights strictly."""
+@dataclass
+class LoadedModel:
+    """A model directory read back: the network (in eval mode), its vocabularies, config and meta."""
+
+    model: SequenceTagger
+    vocab: Vocab
+    config: TaggerConfig
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model is, without its weights: what ``tagger info``, the service's ``/info`` and
+    ``export-spacy`` show. ``meta`` is meta.json as recorded (scores, corpora, training, versions)."""
+
+    name: str
+    config: TaggerConfig
+    tasks: dict[str, TaskSpec]
+    words: int
+    chars: int
+    meta: dict[str, Any]
+
+    @classmethod
+    def of(cls, name: str, config: TaggerConfig, vocab: Vocab, meta: Mapping[str, Any]) -> ModelInfo:
+        return cls(name, config, task_specs(config.tasks, vocab), len(vocab.words), len(vocab.chars), dict(meta))
+
+    @property
+    def has_masked_lm(self) -> bool:
+        """Whether the model has a masked-token head (``fill_mask``; ``build_model`` gives it one then)."""
+        return self.config.masked_lm.weight > 0
+
+    @property
+    def finished(self) -> bool:
+        """False for a model whose training was stopped before its end (the best epoch so far, no test
+        scores); True otherwise, also for models saved before this was recorded."""
+        return self.meta.get("training", {}).get("finished") is not False
+
+    @property
+    def scores(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """split -> task -> metrics, as recorded at training."""
+        return self.meta.get("scores", {})
+
+
+def read_files(directory: str | Path, names: tuple[str, ...] = FILES) -> dict[str, bytes]:
+    """The bytes of a model directory's files; ModelFormatError naming a missing one."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelFormatError(f"{directory}: no such model directory")
     files = {}
-    for name in FILES:
+    for name in names:
         try:
             files[name] = (directory / name).read_bytes()
         except FileNotFoundError:
             raise ModelFormatError(f"{directory} is not a model directory: {name} is missing (expected {', '.join(FILES)})") from None
-    return model_from_files(files, str(directory), device)
+    return files
 
 
-def model_from_files(
-    files: Mapping[str, bytes], source: str, device: str | torch.device = "cpu"
-) -> tuple[SequenceTagger, Vocab, TaggerConfig, dict[str, Any]]:
-    """Rebuild a model from the bytes of its files; ``source`` names where they came from in errors."""
+def describe(directory: str | Path) -> ModelInfo:
+    """What the model in ``directory`` is, its files' digests checked, without building the network."""
+    files = read_files(directory)
+    config, vocab, meta = _parts(files, str(directory))
+    return ModelInfo.of(Path(directory).resolve().name, config, vocab, meta)
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Read a model directory: check its format version, rebuild the network, load weights strictly."""
+    return model_from_files(read_files(directory), str(directory), device)
+
+
+def _parts(files: Mapping[str, bytes], source: str) -> tuple[TaggerConfig, Vocab, dict[str, Any]]:
+    """Config, vocabulary and meta of a model's files, checked: every file there, the format
+    version, the digests, a label list for every task."""
     missing = [name for name in FILES if not isinstance(files.get(name), bytes)]
     if missing:
         raise ModelFormatError(f"{source}: model files missing or not bytes: {', '.join(missing)}")
@@ -170,10 +220,20 @@ def model_from_files(
     missing_labels = set(config.tasks) - set(vocab.labels)
     if missing_labels:
         raise ModelFormatError(f"{source}/vocab.json has no labels for tasks {sorted(missing_labels)}")
+    return config, vocab, meta
+
+
+def model_from_files(files: Mapping[str, bytes], source: str, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild a model from the bytes of its files; ``source`` names where they came from in errors."""
+    from safetensors.torch import load
+
+    from tagger.nn.model import build_model
+
+    config, vocab, meta = _parts(files, source)
     model = build_model(config, vocab)
     try:
         state = load(files["model.safetensors"])
     except Exception as error:  # safetensors raises its own error types for malformed headers
         raise ModelFormatError(f"{source}/model.safetensors: not a safetensors file ({error})") from None
     check_and_load(model, state, f"{source}/model.safetensors")
-    return model.to(device).eval(), vocab, config, meta
+    return LoadedModel(model.to(device).eval(), vocab, config, meta)

@@ -545,12 +545,12 @@ def create_app(
     or int8-all); a loaded Tagger keeps its own.
     """
     tagger = model if isinstance(model, Tagger) else Tagger.load(model, precision=precision)
-    name = Path(model).resolve().name if not isinstance(model, Tagger) else "model"
+    name = tagger.info.name
     limits = Limits(max_texts, max_chars, max_tokens, max_body_bytes, max_blanks)
     token = os.environ.get(TOKEN_ENV) if token is None else token
     max_queued = max(4 * max_batch, max_texts) if max_queued is None else max_queued
     batcher = MicroBatcher(tagger, max_batch, max_wait_ms, max_queued, request_timeout_s)
-    AnnotateRequest, FillMaskRequest = _request_models(tagger.tasks, limits)
+    AnnotateRequest, FillMaskRequest = _request_models(list(tagger.tasks), limits)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
@@ -592,16 +592,12 @@ def create_app(
 
     @app.get("/info", response_model=InfoResponse, dependencies=protected, summary="The model: tasks, labels, scores, versions")
     async def info() -> dict[str, Any]:
-        meta = tagger.meta
+        meta = tagger.info.meta
         return {
             "model": name,
-            "lang": tagger.config.lang,
-            "tasks": {
-                task: {"decoder": tagger.config.tasks[task].decoder, "spans": bool(tagger.config.tasks[task].scheme),
-                       "labels": list(tagger.vocab.labels[task].items)}
-                for task in tagger.tasks
-            },
-            "fill_mask": tagger.model.masked_lm is not None,
+            "lang": tagger.info.config.lang,
+            "tasks": {task: {"decoder": spec.decoder, "spans": spec.is_span, "labels": list(spec.labels)} for task, spec in tagger.tasks.items()},
+            "fill_mask": tagger.has_masked_lm,
             "scores": meta.get("scores", {}),
             "versions": {k: str(v) for k, v in meta.get("versions", {}).items()},
             "created": meta.get("created"),
@@ -627,7 +623,7 @@ def create_app(
               responses={404: {"description": "The model has no masked-token head."}, **BUSY},
               summary=f"Likeliest words for each {BLANK}")
     async def fill_mask(body: FillMaskRequest) -> dict[str, Any]:  # type: ignore[valid-type]
-        if tagger.model.masked_lm is None:
+        if not tagger.has_masked_lm:
             raise HTTPException(404, "this model has no masked-token head, so /fill-mask is not available "
                                      "(train with masked_lm.weight > 0 or with tagger pretrain)")
         blanks = sum(item.count(BLANK) for item in body.texts)  # in a text, or as tokens

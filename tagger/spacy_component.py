@@ -10,30 +10,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
 import srsly
 from spacy.language import Language
-from spacy.parts_of_speech import IDS as UPOS_IDS
 from spacy.tokens import Doc, Span, Token
 from spacy.util import minibatch
 
-from tagger.errors import ConfigError, TaggerError
-from tagger.schemes import split_tag
+from tagger.errors import TaggerError
+from tagger.spacy.targets import DocTargets
 from tagger.tokenize import LONG_SENTENCE
 from tagger.types import Sentence
 
 if TYPE_CHECKING:
     from tagger.predict import Tagger
-    from tagger.types import Prediction
 
 FACTORY = "birnn_tagger"
-SCORES_EXTENSION = "birnn_scores"
-TOKEN_ATTRIBUTES = ("pos", "tag", "morph", "lemma")
-# What a whitespace token gets, as spaCy's own trained pipelines do.
-WHITESPACE_LABELS = {"pos": "SPACE", "tag": "_SP"}
 ASSIGNS = ["token.pos", "token.tag", "token.morph", "token.lemma", "doc.ents", "doc.spans"]
 
 
@@ -58,68 +51,10 @@ def make_birnn_tagger(
 
     ``attrs`` maps a task to where its labels go: ``pos``, ``tag``, ``morph``, ``lemma``,
     ``ents``, ``spans.KEY`` (``doc.spans[KEY]``), ``_.NAME`` (``token._.NAME``), or ``""``
-    (not written). Tasks it leaves out get the defaults of :func:`default_targets`. ``precision``
+    (not written). Tasks it leaves out get the defaults of :func:`tagger.spacy.targets.default_targets`. ``precision``
     ``int8`` runs the encoder in ONNX Runtime with int8 weights (see ``Tagger.load``).
     """
     return BiRNNTagger(nlp.vocab, name, model, attrs, overwrite_ents, scores, batch_size, device, precision)
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where one task's labels go: ``kind`` is a token attribute, ``ents``, ``spans`` or ``extension``."""
-
-    kind: str
-    key: str = ""  # the span group or the extension name
-
-    @property
-    def spelled(self) -> str:
-        """As ``attrs`` spells it."""
-        return {"spans": f"spans.{self.key}", "extension": f"_.{self.key}"}.get(self.kind, self.kind)
-
-    @classmethod
-    def parse(cls, value: str, task: str) -> Target | None:
-        if value == "":
-            return None
-        if value in (*TOKEN_ATTRIBUTES, "ents"):
-            return cls(value)
-        prefix, _, key = value.partition(".")
-        if key and prefix in ("spans", "_"):
-            return cls("spans" if prefix == "spans" else "extension", key)
-        raise ConfigError(
-            f"attrs.{task}", f"{value!r} is not a target; use pos, tag, morph, lemma, ents, spans.KEY, _.NAME or '' (not written)"
-        )
-
-
-def default_targets(tagger: Tagger) -> dict[str, Target]:
-    """UPOS-like task -> ``token.pos``, XPOS-like -> ``token.tag``, first span task -> ``doc.ents``,
-    other span tasks -> ``doc.spans[task]``, anything else -> ``token._.<task>``."""
-    targets: dict[str, Target] = {}
-    for task, config in tagger.config.tasks.items():
-        taken = set(targets.values())
-        if config.scheme:
-            target = Target("ents") if Target("ents") not in taken else Target("spans", task)
-        elif task.lower() in ("upos", "pos") or (task.lower() != "xpos" and _all_upos(tagger.vocab.labels[task].items)):
-            target = Target("pos")
-        elif task.lower() in ("xpos", "tag"):
-            target = Target("tag")
-        elif task.lower() in ("feats", "morph"):
-            target = Target("morph")
-        else:
-            target = Target("extension", task)
-        targets[task] = target if target not in taken else Target("extension", task)
-    return targets
-
-
-def task_labels(tagger: Tagger, task: str) -> list[str]:
-    """A task's labels; for a span task its span types (``PER``, not ``B-PER``)."""
-    labels = tagger.vocab.labels[task].items
-    if not tagger.config.tasks[task].scheme:
-        return list(labels)
-    return sorted({split_tag(label)[1] for label in labels} - {""})
-
-
-def _all_upos(labels: list[str]) -> bool:
-    return bool(labels) and all(label in UPOS_IDS and label not in ("", "SPACE") for label in labels)
 
 
 class BiRNNTagger:
@@ -154,7 +89,7 @@ class BiRNNTagger:
         self.device = device
         self.precision = precision
         self._tagger: Tagger | None = None
-        self._targets: dict[str, Target] = {}
+        self._targets: DocTargets | None = None
         self._process = os.getpid()
         # When spaCy loads a saved pipeline it calls the factory with the config's model path,
         # which may not exist on this machine, then ``from_disk`` with the model saved inside.
@@ -178,51 +113,21 @@ class BiRNNTagger:
 
     def set_tagger(self, tagger: Tagger) -> None:
         """Use ``tagger`` and work out, and check, where each task's labels go."""
-        for task in self.attrs:
-            if task not in tagger.config.tasks:
-                raise ConfigError(f"attrs.{task}", f"the model has no task {task!r}; its tasks: {', '.join(tagger.tasks)}")
-        targets = default_targets(tagger)
-        for task, value in self.attrs.items():
-            target = Target.parse(value, task)
-            if target is None:
-                targets.pop(task)
-            else:
-                targets[task] = target
-        for task, target in targets.items():
-            self._check_target(tagger, task, target)
-        spelled = [target.spelled for target in targets.values()]
-        if len(set(spelled)) < len(spelled):
-            raise ConfigError("attrs", f"two tasks write to the same place: {dict(zip(targets, spelled))}")
-        for target in targets.values():
-            if target.kind == "extension" and not Token.has_extension(target.key):
-                Token.set_extension(target.key, default=None)
-        if self.scores and not Token.has_extension(SCORES_EXTENSION):
-            Token.set_extension(SCORES_EXTENSION, default=None)
-        self._tagger, self._targets = tagger, targets
-
-    @staticmethod
-    def _check_target(tagger: Tagger, task: str, target: Target) -> None:
-        is_span_task = bool(tagger.config.tasks[task].scheme)
-        if (target.kind in ("ents", "spans")) != is_span_task:
-            kind = "a span task" if is_span_task else "a per-token task"
-            raise ConfigError(f"attrs.{task}", f"{task!r} is {kind}; it cannot write to {target.kind}")
-        if target.kind == "pos":
-            invalid = [label for label in tagger.vocab.labels[task].items if label not in UPOS_IDS]
-            if invalid:
-                raise ConfigError(f"attrs.{task}", f"token.pos takes Universal POS tags only; {task!r} has {invalid[:5]} (write it to tag instead)")
+        self._targets = DocTargets(tagger.tasks, self.attrs, self.scores)
+        self._tagger = tagger
 
     @property
     def targets(self) -> dict[str, str]:
         """Task -> where its labels go, as ``attrs`` would spell it."""
         self.tagger  # noqa: B018 - loads the model, which decides the targets
-        return {task: target.spelled for task, target in self._targets.items()}
+        return self._targets.spelled  # type: ignore[union-attr]
 
     @property
     def labels(self) -> tuple[str, ...]:
         """The labels of every task, entity types for span tasks; empty until a model is loaded."""
         if self._tagger is None:
             return ()
-        return tuple(dict.fromkeys(label for task in self._tagger.tasks for label in task_labels(self._tagger, task)))
+        return tuple(dict.fromkeys(label for spec in self._tagger.tasks.values() for label in spec.span_labels))
 
     def __call__(self, doc: Doc) -> Doc:
         self._label([doc])
@@ -235,7 +140,8 @@ class BiRNNTagger:
             yield from docs
 
     def _label(self, docs: list[Doc]) -> None:
-        tagger = self.tagger
+        tagger, targets = self.tagger, self._targets
+        assert targets is not None
         self._threads_for_worker()
         units: list[tuple[Doc, list[Token]]] = []  # a sentence (or a Doc): its non-space tokens
         spaces: list[Token] = []
@@ -249,20 +155,12 @@ class BiRNNTagger:
         predictions = tagger.label_sentences(sentences, scores=self.scores)
         found: dict[int, dict[str, list[Span]]] = {id(doc): {} for doc in docs}
         for (doc, words), prediction in zip(units, predictions):
-            self._set_token_labels(words, prediction)
-            for task, spans in prediction.spans.items():
-                if task in self._targets:
-                    found[id(doc)].setdefault(task, []).extend(
-                        Span(doc, words[s.start].i, words[s.end - 1].i + 1, label=s.label) for s in spans
-                    )
-        self._set_whitespace_labels(spaces)
+            targets.write_tokens(words, prediction)
+            for task, spans in targets.spans(doc, words, prediction).items():
+                found[id(doc)].setdefault(task, []).extend(spans)
+        targets.write_whitespace(spaces)
         for doc in docs:
-            for task, target in self._targets.items():
-                spans = found[id(doc)].get(task, [])
-                if target.kind == "ents":
-                    self._set_ents(doc, spans)
-                elif target.kind == "spans":
-                    doc.spans[target.key] = spans
+            targets.write_spans(doc, found[id(doc)], self.overwrite_ents)
 
     @staticmethod
     def _sentence(doc: Doc, words: list[Token]) -> Sentence:
@@ -276,56 +174,13 @@ class BiRNNTagger:
             sentence.meta["sentence_starts"] = [n for n, token in enumerate(words) if n and starts[token.i]]
         return sentence
 
-    def _set_token_labels(self, words: list[Token], prediction: Prediction) -> None:
-        for task, target in self._targets.items():
-            if target.kind in ("ents", "spans"):
-                continue
-            labels = prediction.tags[task]
-            if target.kind == "pos":
-                for token, label in zip(words, labels):
-                    token.pos_ = label
-            elif target.kind == "tag":
-                for token, label in zip(words, labels):
-                    token.tag_ = label
-            elif target.kind == "morph":
-                for token, label in zip(words, labels):
-                    token.set_morph(None if label == "_" else label)
-            elif target.kind == "lemma":
-                for token, label in zip(words, labels):
-                    token.lemma_ = label
-            else:
-                for token, label in zip(words, labels):
-                    token._.set(target.key, label)
-        if self.scores:
-            for n, token in enumerate(words):
-                token._.set(SCORES_EXTENSION, {task: values[n] for task, values in prediction.scores.items()})
-
-    def _set_whitespace_labels(self, spaces: list[Token]) -> None:
-        kinds = {target.kind for target in self._targets.values()}
-        for token in spaces:
-            if "pos" in kinds:
-                token.pos_ = WHITESPACE_LABELS["pos"]
-            if "tag" in kinds:
-                token.tag_ = WHITESPACE_LABELS["tag"]
-
-    def _set_ents(self, doc: Doc, spans: list[Span]) -> None:
-        """Entities as spaCy's ``ner`` sets them: existing ones are kept unless ``overwrite_ents``;
-        new ones go where no existing entity is; every other token is outside an entity."""
-        if self.overwrite_ents:
-            doc.ents = spans
-            return
-        existing = list(doc.ents)
-        taken = {i for ent in existing for i in range(ent.start, ent.end)}
-        added = [span for span in spans if not taken.intersection(range(span.start, span.end))]
-        doc.ents = existing + added
-
     def score(self, examples: Iterable[Any], **kwargs: Any) -> dict[str, Any]:
         """spaCy's scores for what this component writes (``nlp.evaluate``, ``spacy evaluate``)."""
         from spacy.scorer import Scorer, get_ner_prf
 
         examples = list(examples)
         scores: dict[str, Any] = {}
-        for target in self._targets.values():
+        for target in self._targets.targets.values():  # type: ignore[union-attr]
             if target.kind in ("pos", "tag", "lemma"):
                 scores.update(Scorer.score_token_attr(examples, target.kind, **kwargs))
             elif target.kind == "morph":
@@ -360,8 +215,7 @@ class BiRNNTagger:
         return srsly.msgpack_dumps(self._model_files())
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> BiRNNTagger:
-        from tagger.predict import Tagger, warn_if_unfinished
-        from tagger.serialize import model_from_files
+        from tagger.predict import Tagger
 
         try:
             files = srsly.msgpack_loads(data)
@@ -369,14 +223,8 @@ class BiRNNTagger:
             raise TaggerError(f"spaCy component {self.name!r}: bytes are not a serialized model ({error})") from None
         if not isinstance(files, dict):
             raise TaggerError(f"spaCy component {self.name!r}: bytes are not a serialized model")
-        tagger = Tagger(*model_from_files(files, f"spaCy component {self.name!r}", self.device))
-        warn_if_unfinished(tagger, f"spaCy component {self.name!r}")
-        tagger.set_precision(self.precision, f"spaCy component {self.name!r}")
-        self.set_tagger(tagger)
+        self.set_tagger(Tagger.from_files(files, f"spaCy component {self.name!r}", self.device, self.precision))
         return self
 
     def _model_files(self) -> dict[str, bytes]:
-        from tagger.serialize import model_files
-
-        tagger = self.tagger
-        return model_files(tagger.model, tagger.vocab, tagger.config, tagger.meta)
+        return self.tagger.files()

@@ -26,7 +26,8 @@ from tagger.nn.model import SequenceTagger, build_model
 from tagger.predict import Tagger
 from tagger.pretrained import build_vocabulary, coverage, describe
 from tagger.runtime import choose_device, cores_per_process, seed_everything, set_threads
-from tagger.serialize import load_model, load_weights, save_model, save_weights, write_atomic
+from tagger.atomic import write_atomic
+from tagger.serialize import load_model, load_weights, save_model, save_weights
 from tagger.types import Scores, Sentence
 from tagger.vocab import Vocab
 
@@ -129,9 +130,9 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
     base = None
     if config.init_from:
         base = load_model(config.init_from)
-        take_architecture(config, base[2])
-        monitor.message(f"starting from {config.init_from}: its embeddings and encoder ({len(base[1].words)} words)")
-    base_vocab = base[1] if base else None
+        take_architecture(config, base.config)
+        monitor.message(f"starting from {config.init_from}: its embeddings and encoder ({len(base.vocab.words)} words)")
+    base_vocab = base.vocab if base else None
     vocab, vectors = group.from_main(lambda: build_vocabulary(config, train_sentences, checkpoint if resuming else None, base_vocab))
     if vectors is not None:
         config.embeddings.word_dim = vectors.dim  # checked against an explicit word_dim already
@@ -139,7 +140,7 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
         check_resumed_config(config, checkpoint, monitor)
     model = build_model(config, vocab).to(device)
     if base is not None and not resuming:
-        copied = copy_pretrained(base[0], model)
+        copied = copy_pretrained(base.model, model)
         monitor.message(f"copied {copied} pretrained tensors")
     vectors_report, frozen = None, []
     if vectors is not None:
@@ -229,7 +230,8 @@ def _heads_may_lack_targets(config: TaggerConfig, sentences: list[Sentence]) -> 
 def _finish(config: TaggerConfig, output_dir: Path, device: torch.device, state: dict[str, Any],
             dev_sentences: list[Sentence], tokens_per_second: float) -> TrainResult:
     """Score the best model on dev and test, record the scores in meta.json, draw the learning curve."""
-    best = Tagger(*load_model(output_dir, device))  # not Tagger.load: it would warn that training has not finished
+    loaded = load_model(output_dir, device)
+    best = Tagger(loaded.model, loaded.vocab, loaded.config, loaded.meta)  # not Tagger.load: it would warn that training has not finished
     best_dev = _evaluate(best, dev_sentences, config) if dev_sentences else {}
     test_sentences = load_sentences(config.data.test, config.tasks) if config.data.test else []
     known = {task: best.vocab.labels[task].ids for task in config.tasks}

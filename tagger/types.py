@@ -27,6 +27,20 @@ class Sentence:
     def __len__(self) -> int:
         return len(self.tokens)
 
+    def unlabelled(self) -> Sentence:
+        """The same input without its labels (and offsets, which the tokenizer sets again): what a model reads."""
+        return Sentence(self.tokens, {}, self.text, None, self.meta)
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A record a lenient reader could not read (or that holds nothing to label): where it is and why.
+    ``line`` is None for a record that is a whole file."""
+
+    source: str
+    line: int | None
+    reason: str
+
 
 @dataclass(frozen=True)
 class Span:

@@ -107,8 +107,9 @@ def format_prediction(prediction: Prediction, fmt: str, index: int) -> str:
 
 
 class DocBinWriter:
-    """Predictions -> a spaCy DocBin (``.spacy``): tasks go where the spaCy component puts them
-    (UPOS -> pos, XPOS -> tag, first span task -> ents, others -> ``doc.user_data``).
+    """Predictions -> a spaCy DocBin (``.spacy``): each task goes where the spaCy component puts it
+    (:class:`tagger.spacy.targets.DocTargets`: UPOS -> pos, XPOS -> tag, first span task -> ents,
+    other span tasks -> ``doc.spans``, other tasks -> ``token._``).
 
     A DocBin is serialized whole, so it is kept in memory (compact arrays, not Docs) until ``save``.
     """
@@ -117,14 +118,14 @@ class DocBinWriter:
         import spacy
         from spacy.tokens import DocBin
 
-        from tagger.spacy_component import default_targets
+        from tagger.spacy.targets import DocTargets
 
-        self.vocab = spacy.blank(tagger.config.lang).vocab
-        self.targets = {task: target.kind for task, target in default_targets(tagger).items()}
+        self.vocab = spacy.blank(tagger.info.config.lang).vocab
+        self.targets = DocTargets(tagger.tasks)
         self.doc_bin = DocBin(store_user_data=True)
 
     def add(self, prediction: Prediction) -> None:
-        from spacy.tokens import Doc, Span
+        from spacy.tokens import Doc
 
         tokens, offsets = prediction.tokens, prediction.offsets
         if offsets:  # a space after a token where the text has a gap before the next
@@ -132,21 +133,12 @@ class DocBinWriter:
         else:
             spaces = [i + 1 < len(tokens) for i in range(len(tokens))]
         doc = Doc(self.vocab, words=tokens, spaces=spaces)
-        for task, kind in self.targets.items():
-            labels = prediction.tags.get(task, [])
-            if kind in ("pos", "tag", "lemma"):
-                for token, label in zip(doc, labels):
-                    setattr(token, f"{kind}_", label)
-            elif kind == "morph":
-                for token, label in zip(doc, labels):
-                    token.set_morph(None if label == "_" else label)
-            elif kind == "ents":
-                doc.ents = [Span(doc, s.start, s.end, label=s.label) for s in prediction.spans.get(task, [])]
-            else:
-                doc.user_data[task] = labels
+        words = list(doc)
+        self.targets.write_tokens(words, prediction)
+        self.targets.write_spans(doc, self.targets.spans(doc, words, prediction))
         self.doc_bin.add(doc)
 
     def save(self, path: Path) -> None:
-        from tagger.serialize import write_atomic
+        from tagger.atomic import write_atomic
 
         write_atomic(path, self.doc_bin.to_bytes())

@@ -583,7 +583,8 @@ def test_pretrain_command_writes_a_model_and_checkpoint(pretrained: tuple[Path, 
     assert vocab["words"][: len(SPECIALS)] == list(SPECIALS) and len(vocab["words"]) == 300 + len(SPECIALS)
 
     # the recorded dev scores are what masked_lm_scores gives for the saved model
-    model, vocab_object, config_object, _ = load_model(directory)
+    loaded = load_model(directory)
+    model, vocab_object, config_object = loaded.model, loaded.vocab, loaded.config
     dev = list(stream_sentences(config_object, "dev"))
     again = masked_lm_scores(model, vocab_object, dev, config_object.masked_lm, config_object.embeddings.max_word_chars)
     assert again["accuracy"] == pytest.approx(scores["accuracy"]) and again["perplexity"] == pytest.approx(scores["perplexity"], rel=1e-6)
@@ -635,7 +636,8 @@ def test_resumed_pretraining_matches_an_uninterrupted_run(pretrained: tuple[Path
 
 
 def test_init_from_copies_the_pretrained_embeddings_and_encoder(pretrained: tuple[Path, str], sample_sentences: list[Sentence]) -> None:
-    base_model, base_vocab, base_config, _ = load_model(pretrained[0])
+    base = load_model(pretrained[0])
+    base_model, base_vocab, base_config = base.model, base.vocab, base.config
     raw = tiny_config_dict(limit=60)
     raw["init_from"] = str(pretrained[0])
     raw["encoder"]["num_layers"] = 2

@@ -10,9 +10,10 @@ In evaluation mode the same weights run as one stacked bidirectional ``nn.LSTM``
 call on a packed batch (``torch.func.functional_call`` lends them to a weightless template),
 which skips the padding and the reversals: the same states, found faster.
 
-``runner``: when set (``Tagger.load(..., precision="int8")`` sets it to a
-``tagger.nn.onnx_encoder.OnnxEncoderRunner``), evaluation mode calls it instead of ``_packed``:
-the same contract, ``(inputs, lengths) -> states`` with padding zeroed. Training mode never does.
+The encoder owns its evaluation back ends: :meth:`BiRNNEncoder.set_precision` chooses between the
+packed torch call (``fp32``) and the same stacked LSTM on ONNX Runtime with int8 weights (``int8``,
+``int8-all``: ``tagger.nn.onnx_encoder``). Both read the weights through one mapping,
+:meth:`BiRNNEncoder.stacked_weights`. Training mode always runs the layers in torch.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class BiRNNEncoder(nn.Module):
         # Not a submodule: it holds no weights of its own (meta tensors), only the call shape.
         self.__dict__["stacked"] = cell(input_size, config.hidden_size, num_layers=config.num_layers, bidirectional=True,
                                         batch_first=True, device="meta")
-        self.runner = None  # eval-mode replacement for _packed (not a Module: no weights, not in the state dict)
+        self.runner = None  # the ONNX back end when precision is int8 (not a Module: no weights, not in the state dict)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """[batch, seq, input] + lengths [batch] -> [batch, seq, 2 * hidden]; padding positions zeroed."""
@@ -74,13 +75,30 @@ class BiRNNEncoder(nn.Module):
         mask = torch.arange(states.shape[1], device=states.device)[None, :] < lengths.to(states.device)[:, None]
         return self.dropout(states * mask[..., None])
 
-    def _packed(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """All layers at once on the packed batch, with this encoder's weights (evaluation mode: no dropout)."""
+    @property
+    def precision(self) -> str:
+        """How evaluation mode runs: ``fp32`` (torch, packed) or the ONNX back end's precision."""
+        return "fp32" if self.runner is None else self.runner.precision
+
+    def set_precision(self, precision: str) -> None:
+        """Run evaluation mode at ``precision`` from now on: ``fp32``, ``int8`` or ``int8-all`` (LSTM only;
+        see ``tagger.nn.onnx_encoder``). Raises TaggerError for a GRU with an int8 precision."""
+        from tagger.nn.onnx_encoder import QUANTIZED, build_runner
+
+        self.runner = build_runner(self, precision) if precision in QUANTIZED else None
+
+    def stacked_weights(self) -> dict[str, nn.Parameter]:
+        """This encoder's weights under the names of one stacked bidirectional ``nn.LSTM``/``nn.GRU``:
+        layer ``depth``'s forward net -> ``weight_ih_l{depth}``..., its backward net -> ``..._reverse``."""
         weights = {}
         for depth, layer in enumerate(self.layers):
             for suffix, rnn in (("", layer.forward_rnn), ("_reverse", layer.backward_rnn)):
                 for name, parameter in rnn.named_parameters():
                     weights[f"{name[:-1]}{depth}{suffix}"] = parameter  # weight_ih_l0 -> weight_ih_l{depth}
+        return weights
+
+    def _packed(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """All layers at once on the packed batch, with this encoder's weights (evaluation mode: no dropout)."""
         packed = pack_padded_sequence(inputs, lengths.cpu().clamp(min=1), batch_first=True, enforce_sorted=False)
-        states, _ = functional_call(self.stacked, weights, (packed,))
+        states, _ = functional_call(self.stacked, self.stacked_weights(), (packed,))
         return pad_packed_sequence(states, batch_first=True, total_length=inputs.shape[1])[0]

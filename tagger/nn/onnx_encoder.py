@@ -53,15 +53,11 @@ def require_onnxruntime() -> None:
 
 
 def stacked_lstm(encoder: Any) -> nn.LSTM:
-    """A real stacked bidirectional ``nn.LSTM`` holding copies of a BiRNNEncoder's weights (the
-    mapping its ``_packed`` uses: layer ``depth``'s backward net -> ``weight_ih_l{depth}_reverse``...)."""
+    """A real stacked bidirectional ``nn.LSTM`` holding copies of a BiRNNEncoder's weights (under the
+    names of its ``stacked_weights``, the mapping its packed torch back end uses too)."""
     if not isinstance(encoder.stacked, nn.LSTM):
         raise TaggerError("int8 precision runs the encoder in ONNX Runtime: int8 needs an LSTM encoder (this model's is a GRU)")
-    state = {}
-    for depth, layer in enumerate(encoder.layers):
-        for suffix, rnn in (("", layer.forward_rnn), ("_reverse", layer.backward_rnn)):
-            for name, parameter in rnn.named_parameters():
-                state[f"{name[:-1]}{depth}{suffix}"] = parameter.detach().to("cpu", torch.float32).clone()
+    state = {name: parameter.detach().to("cpu", torch.float32).clone() for name, parameter in encoder.stacked_weights().items()}
     lstm = nn.LSTM(encoder.input_size, encoder.output_dim // 2, num_layers=len(encoder.layers), bidirectional=True, batch_first=True)
     lstm.load_state_dict(state)
     return lstm.eval()

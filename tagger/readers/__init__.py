@@ -13,9 +13,9 @@ from tagger.readers.conllu import read_conllu
 from tagger.readers.docbin import read_docbin
 from tagger.readers.jsonl import read_jsonl
 from tagger.readers.text import read_text
-from tagger.types import Sentence
+from tagger.types import BadRecord, Sentence
 
-FORMATS: dict[str, Callable[..., Iterator[Sentence]]] = {
+FORMATS: dict[str, Callable[..., Iterator[Sentence | BadRecord]]] = {
     "conllu": read_conllu,
     "conll": read_columns,
     "iob2": read_columns,
@@ -46,12 +46,28 @@ def infer_format(path: str | Path) -> str:
     return EXTENSIONS[suffix]
 
 
+LENIENT_FORMATS = ("text", "jsonl")  # one record per line: a bad line is one bad record
+
+
 def read_corpus(path: str | Path, fmt: str | None = None, **options: Any) -> Iterator[Sentence]:
     """Stream Sentences from ``path`` in format ``fmt`` (inferred from the extension when None).
 
     Options go to the reader (``columns``, ``token_column`` for column files; ``columns``,
-    ``tokens_field`` for JSONL). Raises :class:`DataFormatError` if the file holds no sentence.
+    ``tokens_field``, ``text_field`` for JSONL; ``keep_lines`` for CoNLL-U and column files).
+    Raises :class:`DataFormatError` at the first malformed line, or if the file holds no sentence.
     """
+    return _read(path, fmt, lenient=False, **options)  # type: ignore[return-value]
+
+
+def read_records(path: str | Path, fmt: str | None = None, **options: Any) -> Iterator[Sentence | BadRecord]:
+    """As :func:`read_corpus`, for labelling: text and JSONL files give each line that cannot be read
+    (or holds nothing to label) as a :class:`BadRecord` and go on; other formats are read strictly,
+    and an empty file gives nothing."""
+    fmt = fmt or infer_format(path)
+    return _read(path, fmt, lenient=fmt in LENIENT_FORMATS, allow_empty=True, **options)
+
+
+def _read(path: str | Path, fmt: str | None, lenient: bool, allow_empty: bool = False, **options: Any) -> Iterator[Sentence | BadRecord]:
     fmt = fmt or infer_format(path)
     if fmt not in FORMATS:
         raise DataFormatError(path, None, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -59,11 +75,13 @@ def read_corpus(path: str | Path, fmt: str | None = None, **options: Any) -> Ite
     given = {k: v for k, v in options.items() if v is not None}
     if given.get("columns") is None:
         given.pop("token_column", None)  # a column layout comes whole: from the caller or the format
+    if lenient:
+        given["lenient"] = True
     accepted = inspect.signature(reader).parameters
     options = {k: v for k, v in {**DEFAULT_COLUMNS.get(fmt, {}), **given}.items() if k in accepted}
     empty = True
     for sentence in reader(path, **options):
         empty = False
         yield sentence
-    if empty:
+    if empty and not allow_empty:
         raise DataFormatError(path, None, "the file holds no sentence (empty input)")

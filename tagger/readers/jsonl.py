@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tagger.errors import DataFormatError
 from tagger.readers.lines import read_lines
-from tagger.types import Sentence
+from tagger.types import BadRecord, Sentence
 
 
 def read_jsonl(
@@ -20,17 +20,36 @@ def read_jsonl(
     columns: Mapping[str, str] | None = None,
     tokens_field: str = "tokens",
     text_field: str = "text",
-) -> Iterator[Sentence]:
-    for number, line in read_lines(path):
+    lenient: bool = False,
+) -> Iterator[Sentence | BadRecord]:
+    """``lenient`` (for labelling): a line that cannot be read, or holds nothing to label, is a
+    :class:`BadRecord` naming its line, and reading goes on."""
+    for number, line in read_lines(path, lenient):
+        if isinstance(line, BadRecord):
+            yield line
+            continue
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataFormatError(path, number, f"invalid JSON: {error.msg} (column {error.colno})") from None
-        if not isinstance(record, dict):
-            raise DataFormatError(path, number, "expected a JSON object per line")
-        yield record_to_sentence(record, path, number, columns, tokens_field, text_field)
+            sentence = _parse(line, path, number, columns, tokens_field, text_field)
+            if lenient and not sentence.tokens and not (sentence.text or "").strip():
+                raise DataFormatError(path, number, f"empty {tokens_field!r} or {text_field!r}: nothing to label")
+        except DataFormatError as error:
+            if not lenient:
+                raise
+            yield BadRecord(str(path), number, error.reason)
+            continue
+        yield sentence
+
+
+def _parse(line: str, path: str | Path, number: int, columns: Mapping[str, str] | None, tokens_field: str, text_field: str) -> Sentence:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise DataFormatError(path, number, f"invalid JSON: {error.msg} (column {error.colno})") from None
+    if not isinstance(record, dict):
+        raise DataFormatError(path, number, "expected a JSON object per line")
+    return record_to_sentence(record, path, number, columns, tokens_field, text_field)
 
 
 def record_to_sentence(

@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tagger.errors import DataFormatError
+from tagger.types import BadRecord
 
 
-def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+def read_lines(path: str | Path, lenient: bool = False) -> Iterator[tuple[int, str | BadRecord]]:
     """Yield ``(line_number, text)`` with the newline stripped; 1-based line numbers.
 
-    Streams the file; a UTF-8 byte-order mark is dropped, and bytes that are not
-    UTF-8 raise a :class:`DataFormatError` naming the line.
+    Streams the file; a UTF-8 byte-order mark is dropped, and bytes that are not UTF-8 raise a
+    :class:`DataFormatError` naming the line (``lenient``: give that line as a :class:`BadRecord`).
     """
     path = Path(path)
     if not path.is_file():
@@ -22,9 +23,11 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                raise DataFormatError(
-                    path, number, f"not valid UTF-8 (byte {error.start}: {raw[error.start:error.start + 4]!r})"
-                ) from None
+                reason = f"not valid UTF-8 (byte {error.start}: {raw[error.start:error.start + 4]!r})"
+                if not lenient:
+                    raise DataFormatError(path, number, reason) from None
+                yield number, BadRecord(str(path), number, reason)
+                continue
             if number == 1:
                 line = line.removeprefix("\ufeff")
             yield number, line.rstrip("\r\n")

@@ -1,15 +1,33 @@
-"""Plain text: one document per non-empty line. Tokenization happens later (tagger.tokenize)."""
+"""Plain text: one document per non-empty line, or one per file for a folder of text files.
+Tokenization happens later (tagger.tokenize)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tagger.readers.lines import read_lines
-from tagger.types import Sentence
+from tagger.types import BadRecord, Sentence
 
 
-def read_text(path: str | Path) -> Iterator[Sentence]:
-    for number, line in read_lines(path):
-        if line.strip():
+def read_text(path: str | Path, lenient: bool = False) -> Iterator[Sentence | BadRecord]:
+    """``lenient``: a line that is not UTF-8 is a :class:`BadRecord`, and reading goes on."""
+    for number, line in read_lines(path, lenient):
+        if isinstance(line, BadRecord):
+            yield line
+        elif line.strip():
             yield Sentence([], {}, text=line, meta={"source": str(path), "line": number})
+
+
+def read_text_files(files: Iterable[Path]) -> Iterator[Sentence | BadRecord]:
+    """One document per file, read whole; a file that is not UTF-8, or holds nothing but spaces, is a BadRecord."""
+    for file in files:
+        try:
+            text = file.read_bytes().decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError as error:
+            yield BadRecord(str(file), None, f"{file}: not valid UTF-8 (byte {error.start})")
+            continue
+        if not text.strip():
+            yield BadRecord(str(file), None, f"{file}: empty document, nothing to label")
+            continue
+        yield Sentence([], {}, text=text, meta={"source": str(file), "record": {"file": str(file)}})
