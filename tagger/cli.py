@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
-from tagger.errors import DataFormatError, TaggerError
+from tagger.errors import TaggerError
 
 app = typer.Typer(help="Sequence labelling with deep bidirectional LSTM/GRU taggers.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)
@@ -329,28 +329,24 @@ def annotate(
     precision: PrecisionOption = "fp32",
 ) -> None:
     """Label a file, a folder or glob of text files, or a dataset, streaming; write JSONL, CoNLL-U, columns or .spacy."""
-    from tagger.annotate import RecordError, annotate_file, count_records, infer_input_format, read_records, resumed_records
+    from tagger.annotate import AnnotateOptions, annotate_file, annotate_stream
+    from tagger.annotate.inputs import count_records
+    from tagger.annotate.resumable import resumed_records
     from tagger.predict import Tagger
-    from tagger.readers import EXTENSIONS
     from tagger.runtime import set_threads
-    from tagger.writers import WRITE_FORMATS, format_prediction
 
+    options = AnnotateOptions(input_format, output_format, batch_size, text_field, tokens_field, errors, resume, overwrite, strict,
+                              split, workers or 1)
     if engine not in ("local", "ray"):
         _fail(TaggerError(f"--engine: unknown engine {engine!r}; choose local or ray"))
     if engine == "ray":
-        _annotate_with_ray(model, input_path, output, input_format, output_format or "jsonl", batch_size, text_field, tokens_field,
-                           resume, overwrite, strict, workers, ray_address, precision)
+        _annotate_with_ray(model, input_path, output, options, workers, ray_address, precision)
         return
-    fmt = output_format or (EXTENSIONS.get(output.suffix.lower()) if output else None) or "jsonl"
-    if fmt not in WRITE_FORMATS:
-        _fail(TaggerError(f"cannot write {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}"))
     progress = _annotate_progress()
     set_threads(threads)
     try:
+        source_format, _ = options.formats(input_path, output)  # an unknown format fails before the model loads
         tagger = Tagger.load(model, precision=precision)
-        source_format = input_format or infer_input_format(input_path)
-        if output is None and fmt == "spacy":
-            raise TaggerError("a .spacy output needs a file: give -o OUTPUT.spacy")
         total = count_records(input_path, source_format)
         if total is not None and output is not None and resume:
             total -= resumed_records(output)
@@ -363,19 +359,9 @@ def annotate(
                 progress.update(task, advance=records, words=words_done[0])
 
             if output is None:  # standard output: streaming, no errors file, no resume
-                def checked() -> Any:
-                    for item in read_records(input_path, source_format, text_field, tokens_field, split):
-                        if isinstance(item, RecordError):
-                            raise DataFormatError(input_path, item.line, item.reason)
-                        yield item
-
-                for count, prediction in enumerate(tagger.predict_sentences(checked(), batch_size), start=1):
-                    sys.stdout.write(format_prediction(prediction, fmt, count))
-                    advance(1, len(prediction.tokens))
+                annotate_stream(tagger, input_path, options, model_dir=model, on_progress=advance)
                 return
-            summary = annotate_file(tagger, input_path, output, input_format=source_format, output_format=fmt, batch_size=batch_size,
-                                    text_field=text_field, tokens_field=tokens_field, errors_path=errors, resume=resume, strict=strict,
-                                    split=split, workers=workers or 1, model_dir=model, on_progress=advance, overwrite=overwrite)
+            summary = annotate_file(tagger, input_path, output, options, model_dir=model, on_progress=advance)
     except TaggerError as error:
         _fail(error)
         return
@@ -389,8 +375,7 @@ def annotate(
         console.print(f"{summary.failed} bad records listed in {summary.errors_path}")
 
 
-def _annotate_with_ray(model: Path, input_path: Path, output: Optional[Path], input_format: Optional[str], output_format: str,
-                       batch_size: int, text_field: str, tokens_field: str, resume: bool, overwrite: bool, strict: bool, actors: Optional[int],
+def _annotate_with_ray(model: Path, input_path: Path, output: Optional[Path], options: Any, actors: Optional[int],
                        address: Optional[str], precision: str) -> None:
     """``annotate --engine ray``: a table with a row per shard; exit status 1 if any shard stopped."""
     from tagger.ray_engine import annotate_with_ray
@@ -398,9 +383,7 @@ def _annotate_with_ray(model: Path, input_path: Path, output: Optional[Path], in
     if output is None:
         _fail(TaggerError("--engine ray writes a folder of output shards: give -o OUTPUT_DIR"))
     try:
-        results = annotate_with_ray(model, input_path, output, input_format=input_format, output_format=output_format,  # type: ignore[arg-type]
-                                    batch_size=batch_size, text_field=text_field, tokens_field=tokens_field, resume=resume, overwrite=overwrite,
-                                    strict=strict, actors=actors, address=address, precision=precision)
+        results = annotate_with_ray(model, input_path, output, options, actors=actors, address=address, precision=precision)  # type: ignore[arg-type]
     except TaggerError as error:
         _fail(error)
         return

@@ -13,14 +13,15 @@ same on every node (a shared file system).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tagger.annotate import annotate_file, input_files, partial_files
+from tagger.annotate import AnnotateOptions, annotate_file
+from tagger.annotate.inputs import input_files
+from tagger.annotate.resumable import partial_files
 from tagger.errors import TaggerError
 from tagger.predict import check_precision
-from tagger.readers import infer_format
 
 OUTPUT_EXTENSIONS = {"jsonl": ".jsonl", "conllu": ".conllu", "conll": ".conll", "spacy": ".spacy"}
 
@@ -60,7 +61,7 @@ def shard_plan(input_path: str | Path, output_dir: str | Path, output_format: st
 class ShardAnnotator:
     """A Ray actor: loads the model once, then labels whole shards (a batch is a few shard paths)."""
 
-    def __init__(self, model_dir: str, threads: int, precision: str, options: dict[str, Any]) -> None:
+    def __init__(self, model_dir: str, threads: int, precision: str, options: AnnotateOptions) -> None:
         import torch
 
         from tagger.predict import Tagger
@@ -74,12 +75,10 @@ class ShardAnnotator:
         return {name: [getattr(result, name) for result in results] for name in ShardResult.__dataclass_fields__}
 
     def _shard(self, source: str, target: str) -> ShardResult:
-        options = dict(self.options)
-        if options["resume"] and Path(target).is_file() and not partial_files(Path(target))[0].exists():
+        if self.options.resume and Path(target).is_file() and not partial_files(Path(target))[0].exists():
             return ShardResult(source, target, status="skipped")
         try:
-            options["input_format"] = options["input_format"] or infer_format(source)
-            summary = annotate_file(self.tagger, source, target, **options)
+            summary = annotate_file(self.tagger, source, target, self.options)
         except TaggerError as error:
             return ShardResult(source, target, status="stopped", error=str(error))
         return ShardResult(source, target, done=summary.done, failed=summary.failed, resumed=summary.resumed,
@@ -90,15 +89,8 @@ def annotate_with_ray(
     model_dir: str | Path,
     input_path: str | Path,
     output_dir: str | Path,
+    options: AnnotateOptions = AnnotateOptions(),
     *,
-    input_format: str | None = None,
-    output_format: str = "jsonl",
-    batch_size: int = 256,
-    text_field: str = "text",
-    tokens_field: str = "tokens",
-    resume: bool = False,
-    overwrite: bool = False,
-    strict: bool = False,
     actors: int | None = None,
     cpus_per_actor: int = 1,
     address: str | None = None,
@@ -106,18 +98,23 @@ def annotate_with_ray(
 ) -> list[ShardResult]:
     """Label every shard of ``input_path`` into ``output_dir`` on Ray; one result per shard, in input order.
 
-    ``address`` is a running cluster's (``"auto"`` finds the local node's); None starts a local
-    Ray instance unless one is already up in this process. ``actors`` defaults to as many as
-    the cluster's CPUs allow, at most one per shard; each gets ``cpus_per_actor`` CPUs and as
-    many torch threads. ``precision`` is how each actor loads the model (see ``Tagger.load``).
+    ``options`` as for :func:`tagger.annotate.annotate_file` (each shard's format from its extension
+    unless ``input_format`` is given; output JSONL unless ``output_format`` is given; ``workers`` and
+    ``errors_path`` do not apply: each shard has its own errors file). ``address`` is a running
+    cluster's (``"auto"`` finds the local node's); None starts a local Ray instance unless one is
+    already up in this process. ``actors`` defaults to as many as the cluster's CPUs allow, at most
+    one per shard; each gets ``cpus_per_actor`` CPUs and as many torch threads. ``precision`` is how
+    each actor loads the model (see ``Tagger.load``).
     """
     try:
         import ray
         import ray.data
     except ImportError as error:
         raise TaggerError("the Ray engine needs Ray: pip install 'birnn-tagger[ray]'") from error
+    output_format = options.output_format or "jsonl"
     if output_format not in OUTPUT_EXTENSIONS:
         raise TaggerError(f"cannot write {output_format!r}; choose one of {', '.join(OUTPUT_EXTENSIONS)}")
+    options = replace(options, output_format=output_format, workers=1, errors_path=None)
     check_precision(precision, "cpu")
     plan = shard_plan(input_path, output_dir, output_format)
     if not ray.is_initialized():
@@ -127,8 +124,6 @@ def annotate_with_ray(
     actors = max(1, min(actors, len(plan)))
     for _, output in plan:
         output.parent.mkdir(parents=True, exist_ok=True)
-    options = {"input_format": input_format, "output_format": output_format, "batch_size": batch_size, "text_field": text_field,
-               "tokens_field": tokens_field, "resume": resume, "strict": strict, "overwrite": overwrite}
     shards = ray.data.from_items([{"input": str(source.resolve()), "output": str(target.resolve())} for source, target in plan],
                                  override_num_blocks=len(plan))
     labelled = shards.map_batches(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tagger.annotate import annotate_file
+from tagger.annotate import AnnotateOptions, annotate_file
 from tagger.errors import DataFormatError, TaggerError
 from tagger.predict import Tagger
 
@@ -37,8 +37,9 @@ def write_input(path: Path) -> Path:
     return path
 
 
-def run(tagger: Tagger, source: Path, output: Path, **options) -> object:
-    return annotate_file(tagger, source, output, input_format="jsonl", output_format="jsonl", batch_size=1, **options)
+def run(tagger: Tagger, source: Path, output: Path, on_progress=None, model_dir=None, **options) -> object:
+    return annotate_file(tagger, source, output, AnnotateOptions(input_format="jsonl", output_format="jsonl", batch_size=1, **options),
+                         on_progress=on_progress, model_dir=model_dir)
 
 
 def test_resume_after_an_interruption_equals_an_uninterrupted_run(tagger: Tagger, tmp_path: Path) -> None:
@@ -85,7 +86,7 @@ def test_an_interrupted_run_is_continued_or_overwritten_not_dropped(tagger: Tagg
 def test_errors_file_only_when_there_are_errors(tagger: Tagger, tmp_path: Path) -> None:
     source = tmp_path / "clean.txt"
     source.write_text("Anna works in Oslo.\n\nTabs\there and emoji 🙂 too.\r\n", encoding="utf-8")
-    summary = annotate_file(tagger, source, tmp_path / "out.jsonl", input_format="text", output_format="jsonl")
+    summary = annotate_file(tagger, source, tmp_path / "out.jsonl", AnnotateOptions(input_format="text", output_format="jsonl"))
     assert summary.done == 2 and summary.failed == 0 and summary.errors_path is None
     assert not list(tmp_path.glob("*errors*"))
     second = json.loads((tmp_path / "out.jsonl").read_text().splitlines()[1])
@@ -132,8 +133,8 @@ def test_spacy_output_reads_back_with_the_labels_of_the_jsonl_output(tagger: Tag
 
     source = tmp_path / "docs.txt"
     source.write_text("Maria Lopez moved to Chicago.\nThe Red Cross sent help to Denver .\n", encoding="utf-8")
-    annotate_file(tagger, source, tmp_path / "out.jsonl", input_format="text", output_format="jsonl")
-    summary = annotate_file(tagger, source, tmp_path / "out.spacy", input_format="text", output_format="spacy")
+    annotate_file(tagger, source, tmp_path / "out.jsonl", AnnotateOptions(input_format="text", output_format="jsonl"))
+    summary = annotate_file(tagger, source, tmp_path / "out.spacy", AnnotateOptions(input_format="text", output_format="spacy"))
     assert summary.done == 2
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     back = list(read_corpus(tmp_path / "out.spacy"))
@@ -151,7 +152,7 @@ def test_a_folder_or_glob_of_text_files_is_one_document_per_file(tagger: Tagger,
     (folder / "bad.txt").write_bytes(b"caf\xe9")
     for source in (folder, f"{folder}/*.txt"):
         output = tmp_path / "out.jsonl"
-        summary = annotate_file(tagger, source, output, input_format="text", output_format="jsonl", overwrite=True)
+        summary = annotate_file(tagger, source, output, AnnotateOptions(input_format="text", output_format="jsonl", overwrite=True))
         records = [json.loads(line) for line in output.read_text().splitlines()]
         assert [Path(r["file"]).name for r in records] == ["a.txt", "b.txt"] and summary.failed == 1
         assert records[1]["text"] == "Anna works in Oslo.\nShe likes it.\n" and "She" in records[1]["tokens"]
@@ -164,7 +165,7 @@ def test_a_dataset_of_raw_text(tagger: Tagger, tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     folder = tmp_path / "ds"
     datasets.Dataset.from_dict({"text": ["Anna works in Oslo.", "Hi there"], "id": [1, 2]}).save_to_disk(str(folder))
-    summary = annotate_file(tagger, folder, tmp_path / "out.jsonl", input_format="dataset", output_format="jsonl")
+    summary = annotate_file(tagger, folder, tmp_path / "out.jsonl", AnnotateOptions(input_format="dataset", output_format="jsonl"))
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert summary.done == 2 and records[0]["tokens"] == ["Anna", "works", "in", "Oslo", "."]
 
@@ -368,7 +369,7 @@ def test_every_input_format_to_every_output_format_reads_back_as_predicted(
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     source, input_format, inputs = make_input(kind, tmp_path)
     output = tmp_path / f"out.{output_format}"
-    summary = annotate_file(tagger, source, output, input_format=input_format, output_format=output_format)
+    summary = annotate_file(tagger, source, output, AnnotateOptions(input_format=input_format, output_format=output_format))
     expected = tagger.predict(inputs)
     assert (summary.done, summary.failed) == (len(expected), 0)
     assert read_back(output, output_format, tagger.tasks) == [(p.tokens, {t: p.tags[t] for t in tagger.tasks}) for p in expected]
@@ -388,7 +389,7 @@ def test_conllu_to_conllu_keeps_the_words_and_sentence_ids(tagger: Tagger, tmp_p
     from tagger.readers import read_corpus
 
     source, _, _ = make_input("conllu", tmp_path)
-    annotate_file(tagger, source, tmp_path / "out.conllu", input_format="conllu", output_format="conllu")
+    annotate_file(tagger, source, tmp_path / "out.conllu", AnnotateOptions(input_format="conllu", output_format="conllu"))
     original, back = list(read_corpus(source)), list(read_corpus(tmp_path / "out.conllu"))
     assert [s.tokens for s in back] == [s.tokens for s in original]
     assert [s.meta["sent_id"] for s in back] == ["first", "second"]
@@ -398,7 +399,7 @@ def test_conllu_to_conllu_keeps_the_words_and_sentence_ids(tagger: Tagger, tmp_p
 def test_conllu_text_comment_stays_on_one_line_whatever_line_breaks_the_text_has(tagger: Tagger, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"text": "Anna works.\r\nMaria moved.\rBob ran.\u2028Then\x85more\x0cpages.\n"}) + "\n", encoding="utf-8")
-    annotate_file(tagger, source, tmp_path / "out.conllu", input_format="jsonl", output_format="conllu")
+    annotate_file(tagger, source, tmp_path / "out.conllu", AnnotateOptions(input_format="jsonl", output_format="conllu"))
     lines = (tmp_path / "out.conllu").read_text(encoding="utf-8").splitlines()  # universal newlines, as many CoNLL-U tools read
     assert [line for line in lines if line.startswith("#")] == ["# sent_id = 1", "# text = Anna works. Maria moved. Bob ran. Then more pages."]
     assert all(len(line.split("\t")) == 10 for line in lines if line and not line.startswith("#"))
@@ -419,8 +420,7 @@ def test_offsets_point_at_the_tokens_in_text_with_emoji_tabs_and_crlf(tagger: Ta
         texts = [texts[0] + "\r\n" + texts[1] + "\r\n", texts[2]]  # one document per file, CRLF inside
         for i, text in enumerate(texts):
             (source / f"{i}.txt").write_bytes(text.encode("utf-8"))
-    summary = annotate_file(tagger, source, tmp_path / "out.jsonl", input_format="jsonl" if kind == "jsonl" else "text",
-                            output_format="jsonl")
+    summary = annotate_file(tagger, source, tmp_path / "out.jsonl", AnnotateOptions(input_format="jsonl" if kind == "jsonl" else "text", output_format="jsonl"))
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_bytes().decode("utf-8").split("\n")[:-1]]
     assert summary.done == len(records) == len(texts) and [r["text"] for r in records] == texts
     for record in records:
@@ -461,7 +461,7 @@ def test_every_kind_of_bad_record_is_listed_with_its_physical_line_number(tagger
     source = tmp_path / "in.jsonl"
     source.write_bytes(b"\r\n".join(lines) + b"\r\n")
     errors = tmp_path / "logs" / "bad.jsonl"  # in a folder that does not exist yet
-    summary = annotate_file(tagger, source, tmp_path / "out.jsonl", input_format="jsonl", output_format="jsonl", errors_path=errors)
+    summary = annotate_file(tagger, source, tmp_path / "out.jsonl", AnnotateOptions(input_format="jsonl", output_format="jsonl", errors_path=errors))
     assert (summary.done, summary.failed, summary.errors_path) == (len(ids), len(BAD_RECORDS), errors)
     listed = [json.loads(line) for line in errors.read_text(encoding="utf-8").splitlines()]
     assert [e["line"] for e in listed] == [e["line"] for e in expected_errors]
@@ -470,7 +470,7 @@ def test_every_kind_of_bad_record_is_listed_with_its_physical_line_number(tagger
     assert not (tmp_path / "out.errors.jsonl").exists()
 
     # A .spacy output has no errors file: the bad records are counted and skipped.
-    summary = annotate_file(tagger, source, tmp_path / "out.spacy", input_format="jsonl", output_format="spacy")
+    summary = annotate_file(tagger, source, tmp_path / "out.spacy", AnnotateOptions(input_format="jsonl", output_format="spacy"))
     assert (summary.done, summary.failed, summary.errors_path) == (len(ids), len(BAD_RECORDS), None)
     assert not list(tmp_path.glob("*errors*"))
 
@@ -483,7 +483,7 @@ def test_strict_stops_at_the_first_bad_record_naming_file_and_line(tagger: Tagge
     source.write_bytes(b"\n".join([good(1), b"", good(2), line, good(3), BAD_RECORDS["invalid JSON"][0]]) + b"\n")
     output = tmp_path / f"out.{output_format}"
     with pytest.raises(DataFormatError) as raised:
-        annotate_file(tagger, source, output, input_format="jsonl", output_format=output_format, strict=True)
+        annotate_file(tagger, source, output, AnnotateOptions(input_format="jsonl", output_format=output_format, strict=True))
     assert raised.value.line == 4 and str(raised.value).startswith(f"{source}:4: ") and reason in str(raised.value)
     assert not output.exists() and not (tmp_path / "out.errors.jsonl").exists()
 
@@ -493,7 +493,7 @@ def test_undecodable_text_is_a_bad_record_and_strict_names_it(tagger: Tagger, tm
     if kind == "text":
         source = tmp_path / "in.txt"
         source.write_bytes(b"Anna works in Oslo.\n\ncaf\xe9 au lait\nMaria moved to Chicago.\n")
-        line, reason, where = 3, "not valid UTF-8 (byte 3)", f"{source}:3: "
+        line, reason, where = 3, "not valid UTF-8 (byte 3): b'\\xe9 au'", f"{source}:3: "
     else:
         source = tmp_path / "docs"
         source.mkdir()
@@ -501,12 +501,12 @@ def test_undecodable_text_is_a_bad_record_and_strict_names_it(tagger: Tagger, tm
         (source / "b.txt").write_bytes(b"caf\xe9 au lait\n")
         (source / "c.txt").write_bytes(b"Maria moved to Chicago.\n")
         line, reason = None, f"{source / 'b.txt'}: not valid UTF-8 (byte 3)"  # a file is one record: named by the file
-        where = f"{source}: {reason}"
-    summary = annotate_file(tagger, source, tmp_path / "out.jsonl", input_format="text", output_format="jsonl")
+        where = reason
+    summary = annotate_file(tagger, source, tmp_path / "out.jsonl", AnnotateOptions(input_format="text", output_format="jsonl"))
     assert (summary.done, summary.failed) == (2, 1)
     assert [json.loads(e) for e in (tmp_path / "out.errors.jsonl").read_text(encoding="utf-8").splitlines()] == [{"line": line, "reason": reason}]
     with pytest.raises(DataFormatError, match="not valid UTF-8") as raised:
-        annotate_file(tagger, source, tmp_path / "strict.jsonl", input_format="text", output_format="jsonl", strict=True)
+        annotate_file(tagger, source, tmp_path / "strict.jsonl", AnnotateOptions(input_format="text", output_format="jsonl", strict=True))
     assert str(raised.value).startswith(where)
 
 
@@ -514,15 +514,15 @@ def test_after_strict_stops_fixing_the_input_and_resuming_gives_the_full_output(
     records = [good(i) for i in range(50)]
     source, fixed = tmp_path / "in.jsonl", tmp_path / "fixed.jsonl"
     fixed.write_bytes(b"\n".join(records) + b"\n")
-    annotate_file(tagger, fixed, tmp_path / "ref.jsonl", input_format="jsonl", output_format="jsonl", batch_size=1)
+    annotate_file(tagger, fixed, tmp_path / "ref.jsonl", AnnotateOptions(input_format="jsonl", output_format="jsonl", batch_size=1))
     source.write_bytes(b"\n".join(records[:40] + [b'{"text": broken'] + records[41:]) + b"\n")
     output = tmp_path / "out.jsonl"
     with pytest.raises(DataFormatError, match=":41: invalid JSON"):
-        annotate_file(tagger, source, output, input_format="jsonl", output_format="jsonl", batch_size=1, strict=True)
+        annotate_file(tagger, source, output, AnnotateOptions(input_format="jsonl", output_format="jsonl", batch_size=1, strict=True))
     assert not output.exists() and (tmp_path / "out.jsonl.partial").is_file()  # kept for resume
 
     source.write_bytes(fixed.read_bytes())
-    summary = annotate_file(tagger, source, output, input_format="jsonl", output_format="jsonl", batch_size=1, strict=True, resume=True)
+    summary = annotate_file(tagger, source, output, AnnotateOptions(input_format="jsonl", output_format="jsonl", batch_size=1, strict=True, resume=True))
     assert (summary.resumed, summary.done, summary.failed) == (32, 50, 0)  # two chunks of 16 were done before the stop
     assert output.read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
 
@@ -536,7 +536,7 @@ def test_formats_read_whole_stop_at_a_malformed_line_even_without_strict(tagger:
     source = tmp_path / f"in.{fmt}"
     source.write_text(content, encoding="utf-8")
     with pytest.raises(DataFormatError) as raised:
-        annotate_file(tagger, source, tmp_path / "out.jsonl", input_format=fmt, output_format="jsonl")
+        annotate_file(tagger, source, tmp_path / "out.jsonl", AnnotateOptions(input_format=fmt, output_format="jsonl"))
     assert str(raised.value).startswith(f"{source}:{line}: ")
     assert not (tmp_path / "out.jsonl").exists()
 
@@ -546,8 +546,8 @@ def test_a_folder_is_text_files_only_and_its_empty_files_are_bad_records(tagger:
     (tmp_path / "in" / "a.txt").write_text("Anna works in Oslo.", encoding="utf-8")
     (tmp_path / "in" / "b.txt").write_text(" \n", encoding="utf-8")
     with pytest.raises(DataFormatError, match="read as text files"):
-        annotate_file(tagger, tmp_path / "in", tmp_path / "out.jsonl", input_format="jsonl", output_format="jsonl")
-    summary = annotate_file(tagger, tmp_path / "in", tmp_path / "out.jsonl", input_format="text", output_format="jsonl")
+        annotate_file(tagger, tmp_path / "in", tmp_path / "out.jsonl", AnnotateOptions(input_format="jsonl", output_format="jsonl"))
+    summary = annotate_file(tagger, tmp_path / "in", tmp_path / "out.jsonl", AnnotateOptions(input_format="text", output_format="jsonl"))
     assert (summary.done, summary.failed) == (1, 1)
     assert "b.txt: empty document" in (tmp_path / "out.errors.jsonl").read_text(encoding="utf-8")
 

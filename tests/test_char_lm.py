@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tagger.annotate import AnnotateOptions
 from tagger.batching import CHAR_LM, BatchEncoder
 from tagger.config import from_dict
 from tagger.errors import ConfigError
@@ -136,5 +137,5 @@ def test_a_char_lm_model_labels_the_same_everywhere(char_lm_model: Path, tmp_pat
     assert [[t.pos_ for t in nlp(text)] for text in texts] == expected
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps({"tokens": t.split()}) + "\n" for t in texts))
-    annotate_file(tagger, source, tmp_path / "out.jsonl", input_format="jsonl", output_format="jsonl")
+    annotate_file(tagger, source, tmp_path / "out.jsonl", AnnotateOptions(input_format="jsonl", output_format="jsonl"))
     assert [json.loads(line)["tags"]["upos"] for line in (tmp_path / "out.jsonl").read_text().splitlines()] == expected

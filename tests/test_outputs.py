@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import tiny_config_dict
-from tagger.annotate import annotate_file
+from tagger.annotate import AnnotateOptions, annotate_file
 from tagger.cli import app
 from tagger.config import from_dict
 from tagger.errors import ConfigError, TaggerError
@@ -33,7 +33,7 @@ def tagger(trained_tiny_model: Path) -> Tagger:
 
 
 def label(tagger: Tagger, source: Path, output: Path, **options: object) -> object:
-    return annotate_file(tagger, source, output, input_format="text", output_format="jsonl", batch_size=2, **options)
+    return annotate_file(tagger, source, output, AnnotateOptions(input_format="text", output_format="jsonl", batch_size=2, **options))
 
 
 def holder(target: Path) -> subprocess.Popen[str]:
@@ -91,8 +91,7 @@ def test_annotate_refuses_to_overwrite_without_being_told(tagger: Tagger, tmp_pa
     (docs / "a.txt").write_text("Anna smiled.", encoding="utf-8")
     for inputs in (docs, f"{docs}/*.txt"):  # an output among a folder's or a glob's files would be read as input next time
         with pytest.raises(TaggerError, match="would overwrite the input"):
-            annotate_file(tagger, inputs, docs / ("a.txt" if isinstance(inputs, str) else "out.jsonl"), input_format="text",
-                          output_format="jsonl", overwrite=True)
+            annotate_file(tagger, inputs, docs / ("a.txt" if isinstance(inputs, str) else "out.jsonl"), AnnotateOptions(input_format="text", output_format="jsonl", overwrite=True))
     (tmp_path / "folder").mkdir()
     with pytest.raises(TaggerError, match="folder: the output is a directory"):
         label(tagger, source, tmp_path / "folder")
@@ -124,7 +123,7 @@ def interrupted(tagger: Tagger, source: Path, output: Path, after: int = 2, **op
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        annotate_file(tagger, source, output, input_format="text", output_format="jsonl", batch_size=1, on_progress=stop, **options)
+        annotate_file(tagger, source, output, AnnotateOptions(input_format="text", output_format="jsonl", batch_size=1, **options), on_progress=stop)
 
 
 def test_a_resume_with_other_input_or_options_is_refused_naming_the_difference(tagger: Tagger, tmp_path: Path) -> None:
@@ -134,16 +133,16 @@ def test_a_resume_with_other_input_or_options_is_refused_naming_the_difference(t
     partial = output.with_name("out.jsonl.partial").read_bytes()
     source.write_text(TEXT.replace("number 3 ", "number 33 "), encoding="utf-8")
     with pytest.raises(TaggerError, match="lines 1-32 of .*in.txt, which the interrupted run labelled, have changed"):
-        annotate_file(tagger, source, output, input_format="text", output_format="jsonl", resume=True)
+        annotate_file(tagger, source, output, AnnotateOptions(input_format="text", output_format="jsonl", resume=True))
     source.write_text(TEXT, encoding="utf-8")
     with pytest.raises(TaggerError, match='options.output_format: "jsonl" -> "conllu"'):
-        annotate_file(tagger, source, output, input_format="text", output_format="conllu", resume=True)
+        annotate_file(tagger, source, output, AnnotateOptions(input_format="text", output_format="conllu", resume=True))
     with pytest.raises(TaggerError, match='options.text_field: "text" -> "body"'):
-        annotate_file(tagger, source, output, input_format="text", output_format="jsonl", resume=True, text_field="body")
+        annotate_file(tagger, source, output, AnnotateOptions(input_format="text", output_format="jsonl", resume=True, text_field="body"))
     assert output.with_name("out.jsonl.partial").read_bytes() == partial  # refusals change nothing
     # A fix after the part already done (as after --strict) is fine.
     source.write_text(TEXT + "One more line.\n", encoding="utf-8")
-    summary = annotate_file(tagger, source, output, input_format="text", output_format="jsonl", resume=True)
+    summary = annotate_file(tagger, source, output, AnnotateOptions(input_format="text", output_format="jsonl", resume=True))
     assert summary.resumed == 32 and summary.done == 61 == len(output.read_text().splitlines())
 
 
@@ -156,7 +155,7 @@ def test_a_resume_with_another_model_is_refused(tagger: Tagger, trained_tiny_mod
     raw["training"]["max_epochs"] = 1
     train(from_dict(raw), other)
     with pytest.raises(TaggerError, match="model_weights: "):
-        annotate_file(Tagger.load(other), source, output, input_format="text", output_format="jsonl", resume=True)
+        annotate_file(Tagger.load(other), source, output, AnnotateOptions(input_format="text", output_format="jsonl", resume=True))
 
 
 def one_epoch(**changes: object) -> dict:
@@ -283,7 +282,7 @@ CONLLU = """# newdoc id = weblog-1
 def test_conllu_in_conllu_out_changes_only_what_the_model_predicts(tagger: Tagger, tmp_path: Path) -> None:
     source, output = tmp_path / "in.conllu", tmp_path / "out.conllu"
     source.write_text(CONLLU, encoding="utf-8")
-    annotate_file(tagger, source, output, input_format="conllu", output_format="conllu")
+    annotate_file(tagger, source, output, AnnotateOptions(input_format="conllu", output_format="conllu"))
     before, after = CONLLU.splitlines(), output.read_text(encoding="utf-8").splitlines()
     assert len(after) == len(before)
     predicted = [p.tags for p in tagger.predict([["Maria", "'s", "cat", ",", "in", "Paris", "."], ["Hi"]])]
@@ -306,7 +305,7 @@ def test_column_files_keep_their_lines_and_get_a_column_per_task(tagger: Tagger,
     source, output = tmp_path / "in.conll", tmp_path / "out.conll"
     source.write_text("-DOCSTART- -X- -X- O\n\nAnna NNP B-NP B-PER\nworks VBZ B-VP O\n\n\n# sent_id = 2\nOslo\tNNP\tB-NP\tB-LOC\n",
                       encoding="utf-8")
-    annotate_file(tagger, source, output, input_format="conll", output_format="conll")
+    annotate_file(tagger, source, output, AnnotateOptions(input_format="conll", output_format="conll"))
     tags = [p.tags for p in tagger.predict([["Anna", "works"], ["Oslo"]])]
     assert output.read_text(encoding="utf-8") == (
         "-DOCSTART- -X- -X- O\n\n"
@@ -320,7 +319,7 @@ def test_annotating_ewt_dev_with_a_upos_model_changes_column_4_alone(shared_corp
     raw["training"]["max_epochs"] = 1
     train(from_dict(raw), tmp_path / "upos")
     source = shared_corpora / "ud-en-ewt" / "en_ewt-ud-dev.conllu"
-    annotate_file(Tagger.load(tmp_path / "upos"), source, tmp_path / "dev.conllu", input_format="conllu", output_format="conllu")
+    annotate_file(Tagger.load(tmp_path / "upos"), source, tmp_path / "dev.conllu", AnnotateOptions(input_format="conllu", output_format="conllu"))
     before = source.read_text(encoding="utf-8").splitlines()
     after = (tmp_path / "dev.conllu").read_text(encoding="utf-8").splitlines()
     assert len(after) == len(before) > 25_000

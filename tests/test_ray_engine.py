@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tagger.annotate import annotate_file
+from tagger.annotate import AnnotateOptions, annotate_file
 from tagger.cli import app
 from tagger.errors import TaggerError
 from tagger.predict import Tagger
@@ -50,8 +50,9 @@ def write_shards(folder: Path, count: int = 3, bad_line_in: int | None = 1) -> l
     return shards
 
 
-def local(tagger: Tagger, source: Path, output: Path, batch_size: int = 4, **options: object) -> Path:
-    annotate_file(tagger, source, output, input_format="jsonl", output_format="jsonl", batch_size=batch_size, **options)
+def local(tagger: Tagger, source: Path, output: Path, batch_size: int = 4, on_progress=None, **options: object) -> Path:
+    annotate_file(tagger, source, output, AnnotateOptions(input_format="jsonl", output_format="jsonl", batch_size=batch_size, **options),
+                  on_progress=on_progress)
     return output
 
 
@@ -61,7 +62,7 @@ def test_ray_output_equals_the_local_engine_shard_by_shard_and_as_a_whole(
     from tagger.ray_engine import annotate_with_ray
 
     shards = write_shards(tmp_path / "in")
-    results = annotate_with_ray(trained_tiny_model, tmp_path / "in", tmp_path / "out", batch_size=4)
+    results = annotate_with_ray(trained_tiny_model, tmp_path / "in", tmp_path / "out", AnnotateOptions(batch_size=4))
 
     assert [r.status for r in results] == ["done"] * 3
     assert [r.done for r in results] == [40, 39, 40] and [r.failed for r in results] == [0, 1, 0]
@@ -93,7 +94,7 @@ def test_resume_continues_an_interrupted_shard_and_skips_finished_ones(
 
     with pytest.raises(Interrupt):  # shard 0 stops after its first chunk (16 records at batch size 1)
         local(tagger, shards[0], out / shards[0].name, batch_size=1, on_progress=stop_after_first_chunk)
-    results = annotate_with_ray(trained_tiny_model, tmp_path / "in", out, batch_size=4, resume=True)
+    results = annotate_with_ray(trained_tiny_model, tmp_path / "in", out, AnnotateOptions(batch_size=4, resume=True))
 
     assert [r.status for r in results] == ["done", "skipped", "done"]
     assert [r.resumed for r in results] == [16, 0, 0] and results[0].done + results[0].failed == 40
@@ -146,6 +147,6 @@ def test_actors_load_the_model_at_the_precision_asked(ray_instance: None, traine
     shards = write_shards(tmp_path / "in", count=1, bad_line_in=None)
     with pytest.raises(TaggerError, match="unknown precision"):
         annotate_with_ray(trained_tiny_model, tmp_path / "in", tmp_path / "out", precision="int4")
-    [result] = annotate_with_ray(trained_tiny_model, tmp_path / "in", tmp_path / "out", batch_size=4, precision="int8-all")
+    [result] = annotate_with_ray(trained_tiny_model, tmp_path / "in", tmp_path / "out", AnnotateOptions(batch_size=4), precision="int8-all")
     int8 = Tagger.load(trained_tiny_model, precision="int8-all")
     assert Path(result.output).read_bytes() == local(int8, shards[0], tmp_path / "local.jsonl").read_bytes()

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import corpora
+from tagger.annotate import AnnotateOptions
 from tagger.config import from_dict
 from tagger.errors import ConfigError, DataFormatError
 from tagger.pretrained import build_vocabulary
@@ -364,7 +365,7 @@ def test_a_model_with_vectors_labels_the_same_everywhere(vectors_model: tuple[Pa
 
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps({"tokens": t.split()}) + "\n" for t in texts))
-    annotate_file(tagger, source, tmp_path / "out.jsonl", input_format="jsonl", output_format="jsonl")
+    annotate_file(tagger, source, tmp_path / "out.jsonl", AnnotateOptions(input_format="jsonl", output_format="jsonl"))
     written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [w["tags"]["upos"] for w in written] == expected
 

@@ -23,7 +23,7 @@ def read_lines(path: str | Path, lenient: bool = False) -> Iterator[tuple[int, s
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                reason = f"not valid UTF-8 (byte {error.start}: {raw[error.start:error.start + 4]!r})"
+                reason = f"not valid UTF-8 (byte {error.start}): {raw[error.start:error.start + 4]!r}"
                 if not lenient:
                     raise DataFormatError(path, number, reason) from None
                 yield number, BadRecord(str(path), number, reason)

@@ -20,14 +20,15 @@ def read_text(path: str | Path, lenient: bool = False) -> Iterator[Sentence | Ba
 
 
 def read_text_files(files: Iterable[Path]) -> Iterator[Sentence | BadRecord]:
-    """One document per file, read whole; a file that is not UTF-8, or holds nothing but spaces, is a BadRecord."""
+    """One document per file, read whole; a file that is not UTF-8, or holds nothing but spaces, is a
+    BadRecord with no line (the record is the whole file)."""
     for file in files:
         try:
             text = file.read_bytes().decode("utf-8").removeprefix("\ufeff")
         except UnicodeDecodeError as error:
-            yield BadRecord(str(file), None, f"{file}: not valid UTF-8 (byte {error.start})")
+            yield BadRecord(str(file), None, f"not valid UTF-8 (byte {error.start})")
             continue
         if not text.strip():
-            yield BadRecord(str(file), None, f"{file}: empty document, nothing to label")
+            yield BadRecord(str(file), None, "empty document, nothing to label")
             continue
         yield Sentence([], {}, text=text, meta={"source": str(file), "record": {"file": str(file)}})

@@ -1,0 +1,232 @@
+"""An output file that survives a stop: written to ``OUTPUT.partial``, renamed to ``OUTPUT`` only when
+the whole input is done, with what it is and how far it got in ``OUTPUT.partial.progress``.
+
+After every chunk of records the written sizes of the output and the errors file and the number of
+input records done are recorded; a resume cuts both files back to those sizes (dropping a
+half-written tail) and skips that many records, so the run continues with no duplicate and no gap.
+
+The progress file also records what the run is (:func:`run_identity`: the input's path, the model's
+weights and labels, the options that shape the output) and what it has read: for text and JSONL the
+sha256 of the input's lines up to the last record done (so a resume may follow a fix further on, as
+after ``--strict``), for other inputs the sha256 of the whole input. A resume that differs in any of
+them is refused, naming what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from tagger.annotate.inputs import by_lines, input_files
+from tagger.atomic import write_atomic
+from tagger.config import changed_keys
+from tagger.errors import TaggerError
+from tagger.types import BadRecord, Sentence
+
+
+def partial_files(output: Path) -> tuple[Path, Path]:
+    """The output while it is written, and the record of how far it got."""
+    return output.with_name(output.name + ".partial"), output.with_name(output.name + ".partial.progress")
+
+
+def resumed_records(output: str | Path) -> int:
+    """Records an interrupted run into ``output`` has done (what ``resume`` will skip)."""
+    partial, progress_file = partial_files(Path(output))
+    if not progress_file.is_file() or not partial.is_file():
+        return 0
+    return json.loads(progress_file.read_text(encoding="utf-8"))["records"]
+
+
+def check_outputs(input_path: Path, output: Path, errors_path: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse, before anything is read, an output that is a directory or the input; without
+    ``overwrite`` also an existing output, or an interrupted run's partial one, that ``resume``
+    would not continue."""
+    for path, what in ((output, "output"), (errors_path, "errors file")):
+        if path.is_dir():
+            raise TaggerError(f"{path}: the {what} is a directory; give a file name")
+        if is_input(path, input_path):
+            raise TaggerError(f"{path}: the {what} would overwrite the input {input_path}; write it elsewhere")
+    if overwrite:
+        return
+    partial = partial_files(output)[0]
+    if not resume and resumed_records(output):  # a partial output with nothing done yet loses nothing
+        raise TaggerError(f"{partial} holds an interrupted run's output: --resume continues it, --overwrite starts again")
+    if output.exists() and not resume:
+        raise TaggerError(f"{output} exists: --overwrite replaces it")
+    if output.exists() and not partial.is_file():
+        raise TaggerError(f"{output} exists and is finished: there is nothing to resume (--overwrite labels it again)")
+
+
+def is_input(path: Path, input_path: Path) -> bool:
+    """Whether writing ``path`` would write over the input: the input file itself (by any name),
+    one of a glob's files, or a file inside an input folder."""
+    resolved = path.resolve()
+    if resolved == input_path.resolve() or (path.exists() and input_path.exists() and os.path.samefile(path, input_path)):
+        return True
+    if input_path.is_dir():
+        return resolved.is_relative_to(input_path.resolve())
+    files = input_files(input_path)
+    return files is not None and resolved in {file.resolve() for file in files}
+
+
+def input_digest(path: Path) -> str:
+    """Size and sha256 of a file's bytes; for a folder, glob or dataset, of its files' names, sizes and
+    modification times (hashing every byte of a large collection would cost a pass over it)."""
+    files = input_files(path)
+    if files is None:
+        if not path.is_file():
+            return "missing"
+        with path.open("rb") as handle:
+            return f"{path.stat().st_size} bytes, sha256 {hashlib.file_digest(handle, 'sha256').hexdigest()}"
+    listing = hashlib.sha256()
+    for file in files:
+        stat = file.stat()
+        listing.update(f"{file}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return f"{len(files)} files, listing sha256 {listing.hexdigest()}"
+
+
+class LinePrefix:
+    """The sha256 of an input file's first lines, carried forward as the run goes (each line is read twice)."""
+
+    def __init__(self, path: Path) -> None:
+        self.handle, self.hash, self.lines = path.open("rb"), hashlib.sha256(), 0
+
+    def through(self, line: int) -> str:
+        while self.lines < line and (raw := self.handle.readline()):
+            self.hash.update(raw)
+            self.lines += 1
+        return self.hash.hexdigest()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class ResumableOutput:
+    """``output`` and its errors file, written through their ``.partial`` files; ``identity`` is what
+    the run is (see :func:`run_identity`). Opening with ``resume`` continues an interrupted run's
+    files, after checking that it was the same run over the same input."""
+
+    def __init__(self, input_path: Path, input_format: str, output: Path, errors_path: Path, identity: dict[str, Any],
+                 resume: bool) -> None:
+        self.output, self.errors_path = output, errors_path
+        self.partial, self.progress_file = partial_files(output)
+        self.errors_partial = errors_path.with_name(errors_path.name + ".partial")
+        self.state: dict[str, Any] = {"records": 0, "output_bytes": 0, "errors_bytes": 0, "done": 0, "failed": 0, "identity": identity}
+        self.resumed = 0
+        if resume and self.progress_file.is_file() and self.partial.is_file():
+            self._continue(input_path, input_format, identity)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        errors_path.parent.mkdir(parents=True, exist_ok=True)
+        self.prefix = LinePrefix(input_path) if by_lines(input_path, input_format) else None
+        self.out = _open_at(self.partial, self.state["output_bytes"])
+        self.errors = _open_at(self.errors_partial, self.state["errors_bytes"])
+
+    def _continue(self, input_path: Path, input_format: str, identity: dict[str, Any]) -> None:
+        state = json.loads(self.progress_file.read_text(encoding="utf-8"))
+        changed = [f"{key}: {_short(old)} -> {_short(new)}" for key, old, new in changed_keys(state.get("identity", identity), identity)]
+        if changed:
+            raise TaggerError(f"cannot resume {self.output}: this run differs from the one that wrote {self.partial} "
+                              f"({'; '.join(changed)}); rerun without --resume and with --overwrite to start again")
+        if by_lines(input_path, input_format):
+            _check_prefix(input_path, state, self.output)
+        if state["errors_bytes"] and not self.errors_partial.exists() and self.errors_path.is_file():
+            os.replace(self.errors_path, self.errors_partial)  # stopped between the two final renames
+        self.state, self.resumed = state, state["records"]
+
+    @property
+    def records_done(self) -> int:
+        return self.state["records"]
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self.state["done"] += 1
+
+    def reject(self, bad: BadRecord) -> None:
+        reason = bad.reason if bad.line is not None else f"{bad.source}: {bad.reason}"  # a whole file: named
+        self.errors.write(json.dumps({"line": bad.line, "reason": reason}) + "\n")
+        self.state["failed"] += 1
+
+    def checkpoint(self, chunk: list[Sentence | BadRecord]) -> None:
+        """Record that ``chunk``'s records are written: sync both files, then the progress file."""
+        self.state["records"] += len(chunk)
+        if self.prefix is not None:
+            last = chunk[-1]
+            self.state["input_lines"] = last.line if isinstance(last, BadRecord) else last.meta["line"]
+            self.state["input_sha256"] = self.prefix.through(self.state["input_lines"])
+        self.state["output_bytes"], self.state["errors_bytes"] = _sync(self.out), _sync(self.errors)
+        write_atomic(self.progress_file, json.dumps(self.state))
+
+    def finish(self) -> Path | None:
+        """Rename the finished files into place; the errors file's path, or None when there were no bad records."""
+        self.close()
+        errors: Path | None = self.errors_path
+        if self.state["failed"]:  # the errors file first: a finished OUTPUT means its errors are in place too
+            os.replace(self.errors_partial, self.errors_path)
+        else:
+            self.errors_partial.unlink(missing_ok=True)
+            errors = None
+        os.replace(self.partial, self.output)
+        self.progress_file.unlink(missing_ok=True)
+        return errors
+
+    def close(self) -> None:
+        for handle in (self.out, self.errors):
+            if not handle.closed:
+                handle.close()
+        if self.prefix is not None:
+            self.prefix.close()
+
+
+def run_identity(tagger: Any, input_path: Path, input_format: str, output_format: str, text_field: str, tokens_field: str,
+                 split: str) -> dict[str, object]:
+    """What an annotate run is, as its progress file records it: a resume must match every field."""
+    return {
+        "input": str(input_path.resolve()),
+        "input_content": "read line by line" if by_lines(input_path, input_format) else input_digest(input_path),
+        "model_weights": tagger.meta.get("sha256", {}).get("model.safetensors", ""),
+        "labels": {task: list(spec.labels) for task, spec in tagger.tasks.items()},
+        "precision": tagger.precision,
+        "options": {"input_format": input_format, "output_format": output_format, "text_field": text_field,
+                    "tokens_field": tokens_field, "split": split},
+    }
+
+
+def _check_prefix(input_path: Path, state: dict[str, object], output: Path) -> None:
+    """Refuse a resume whose input's lines, up to the last record the interrupted run did, changed."""
+    lines = int(state.get("input_lines", 0))  # type: ignore[call-overload]
+    if not lines or "input_sha256" not in state:
+        return
+    prefix = LinePrefix(input_path)
+    try:
+        digest, read = prefix.through(lines), prefix.lines
+    finally:
+        prefix.close()
+    if read < lines or digest != state["input_sha256"]:
+        raise TaggerError(f"cannot resume {output}: lines 1-{lines} of {input_path}, which the interrupted run labelled, "
+                          "have changed since; rerun without --resume and with --overwrite to start again")
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _open_at(path: Path, size: int) -> IO[str]:
+    """Open a file for writing from byte ``size`` on: 0 starts it anew, more cuts it back to that size."""
+    if size and path.is_file():
+        with path.open("r+b") as handle:
+            handle.truncate(size)
+        return path.open("a", encoding="utf-8", newline="\n")
+    if size:
+        raise TaggerError(f"cannot resume: {path} is missing")
+    return path.open("w", encoding="utf-8", newline="\n")
+
+
+def _sync(handle: IO[str]) -> int:
+    """Flush to disk; the file's size in bytes."""
+    handle.flush()
+    os.fsync(handle.fileno())
+    return os.fstat(handle.fileno()).st_size

@@ -1,0 +1,81 @@
+"""Labelling chunks of records, in this process or in worker processes that die with their parent."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from tagger.errors import TaggerError
+from tagger.predict import Tagger
+from tagger.runtime import cores_per_process
+from tagger.types import BadRecord, Prediction, Sentence
+
+CHUNK_BATCHES = 16  # a chunk is this many batches of records: tokenized, labelled and written together
+
+
+def label_chunks(
+    tagger: Tagger, records: Iterator[Sentence | BadRecord], batch_size: int, workers: int = 1, model_dir: str | Path | None = None
+) -> Iterator[tuple[list[Sentence | BadRecord], list[Prediction]]]:
+    """Chunks of ``batch_size * CHUNK_BATCHES`` records with the Predictions of their Sentences, in input order.
+
+    With ``workers`` > 1 the chunks are labelled in that many processes, each with its share of
+    the CPU cores as torch threads; a few chunks per worker are in flight at a time, so memory
+    stays bounded whatever the input size.
+    """
+    chunks = iter(lambda: list(islice(records, batch_size * CHUNK_BATCHES)), [])
+    if workers <= 1:
+        for chunk in chunks:
+            yield chunk, _label_all(tagger, [item for item in chunk if isinstance(item, Sentence)], batch_size)
+        return
+    if model_dir is None:
+        raise TaggerError("workers > 1 need the model directory to load in each worker")
+    threads = cores_per_process(workers)
+    with ProcessPoolExecutor(workers, initializer=_start_worker,
+                             initargs=(str(model_dir), threads, batch_size, tagger.precision, os.getpid())) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(_label_in_worker, [item for item in chunk if isinstance(item, Sentence)])))
+            if len(pending) >= 2 * workers:
+                done_chunk, future = pending.popleft()
+                yield done_chunk, future.result()
+        while pending:
+            done_chunk, future = pending.popleft()
+            yield done_chunk, future.result()
+
+
+_worker: dict[str, Any] = {}  # a worker process's model, loaded once by _start_worker
+
+
+def _start_worker(model_dir: str, threads: int, batch_size: int, precision: str = "fp32", parent: int = 0) -> None:
+    import torch
+
+    die_with_parent(parent)
+    torch.set_num_threads(threads)  # before loading: an int8 encoder's ONNX Runtime session takes this many threads
+    _worker.update(tagger=Tagger.load(model_dir, precision=precision), batch_size=batch_size)
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies, however it dies (Linux's
+    ``PR_SET_PDEATHSIG``; a no-op elsewhere), and exit now if the parent is already gone."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    if parent and os.getppid() != parent:
+        os._exit(1)
+
+
+def _label_in_worker(sentences: list[Sentence]) -> list[Prediction]:
+    return _label_all(_worker["tagger"], sentences, _worker["batch_size"])
+
+
+def _label_all(tagger: Tagger, sentences: list[Sentence], batch_size: int) -> list[Prediction]:
+    """One chunk, tokenized and labelled in one go (one window over the whole chunk)."""
+    return list(tagger.predict_sentences(sentences, batch_size, window=len(sentences) // batch_size + 1))
