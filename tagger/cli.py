@@ -423,29 +423,41 @@ def export_spacy(
     console.print(f"wrote a spaCy pipeline to {path}: spacy.load({str(path)!r})")
 
 
+def _service_options(command: Any) -> Any:
+    """``command`` with its ``**options`` replaced by one option per service setting: flag, default,
+    range and help from ``tagger.service.settings``, as serve.py has them."""
+    import inspect
+
+    from tagger.service.settings import options
+
+    signature = inspect.signature(command, eval_str=True)
+    fixed = [parameter for parameter in signature.parameters.values() if parameter.kind is not inspect.Parameter.VAR_KEYWORD]
+    generated = []
+    for option in options():
+        kind = Optional[option.kind] if option.optional else option.kind
+        declared = typer.Option(option.flag, min=option.low, max=option.high, parser=option.parse, help=escape(option.help),
+                                show_default=option.shown or True)
+        generated.append(inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=option.default,
+                                           annotation=Annotated[kind, declared]))  # type: ignore[valid-type]
+    command.__signature__ = signature.replace(parameters=[*fixed, *generated])
+    return command
+
+
 @app.command()
-def serve(
-    model: Annotated[Path, typer.Argument(help="A model directory (fixed for the life of the service).")],
-    host: Annotated[str, typer.Option(help="Interface to bind; loopback by default.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
-    max_batch: Annotated[int, typer.Option(min=1, help="Texts merged into one model call at most.")] = 256,
-    max_wait_ms: Annotated[float, typer.Option(min=0, help="How long a batch waits for more texts (0: it takes what queued up while the model was busy).")] = 0.0,
-    max_queued: Annotated[Optional[int], typer.Option(min=1, help="Texts accepted and not yet answered at most; more get 503 (default: max(4 x max-batch, 1000)).")] = None,
-    request_timeout: Annotated[float, typer.Option(min=0, help="Seconds a request waits for its results before it gets 503; 0: no limit.")] = 30.0,
-    precision: PrecisionOption = "fp32",
-) -> None:
+@_service_options
+def serve(model: Annotated[Path, typer.Argument(help="A model directory (fixed for the life of the service).")], **options: Any) -> None:
     """Run the HTTP service (as serve.py): /annotate, /fill-mask, /health, /info, docs at /docs."""
     import uvicorn
 
-    from tagger.service import create_app
+    from tagger.service import ServiceSettings, create_app
 
+    settings = ServiceSettings(**options)
     try:
-        application = create_app(model, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queued=max_queued,
-                                 request_timeout_s=request_timeout, precision=precision)
+        application = create_app(model, settings)
     except (TaggerError, ValueError) as error:  # ValueError: a limit out of range
         _fail(error)
         return
-    uvicorn.run(application, host=host, port=port)
+    uvicorn.run(application, host=settings.host, port=settings.port)
 
 
 @app.command()

@@ -1,5 +1,5 @@
-"""The HTTP service (tagger/service.py): endpoints, micro-batching, limits, the token check,
-and schemathesis against the app's OpenAPI schema."""
+"""The HTTP service (tagger/service/): endpoints, micro-batching, limits, the token check, the options of
+serve.py and `tagger serve`, and schemathesis against the app's OpenAPI schema."""
 
 from __future__ import annotations
 
@@ -456,3 +456,59 @@ def test_a_large_request_takes_turns_so_a_small_one_waits_about_one_piece(tagger
     asyncio.run(scenario())
     assert finished == ["small", "large"]
     assert gate.calls == [2, 2, 1, 2, 2, 2]  # one more piece of the large request, then the small one
+
+
+# ---------------------------------------------------------------------------------------------
+# One option set: serve.py and `tagger serve` both build theirs from tagger.service.settings.
+
+
+def _serve_py() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("serve_py", ROOT / "serve.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_serve_py_and_tagger_serve_offer_the_same_options() -> None:
+    import typer.main
+    from rich.markup import escape
+
+    from tagger.cli import app
+    from tagger.service.settings import ServiceSettings, options
+
+    expected = {option.flag: (option.name, option.default) for option in options()}
+    assert expected.keys() >= {"--host", "--port", "--max-batch", "--max-wait-ms", "--max-texts", "--max-chars", "--max-body-bytes",
+                               "--max-queued", "--request-timeout", "--precision"}
+    assert {name for name, _ in expected.values()} == set(ServiceSettings.__dataclass_fields__)
+    actions = [action for action in _serve_py().argument_parser()._actions if action.dest not in ("help", "model")]
+    assert {action.option_strings[0]: (action.dest, action.default) for action in actions} == expected
+    command = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    params = [param for param in command.params if param.opts[0].startswith("--")]
+    assert {param.opts[0]: (param.name, param.default) for param in params} == expected
+    assert [(param.min, param.max, param.help) for param in params] == [(o.low, o.high, escape(o.help)) for o in options()]
+    assert [action.help for action in actions] == [f"{o.help} (default: {o.shown or o.default})" for o in options()]
+
+
+def test_both_command_lines_hand_their_options_to_the_app(trained_tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from tagger.cli import app
+    from tagger.service.settings import ServiceSettings
+
+    served: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda application, **where: served.append((application.state.settings, where)))
+    options = ["--port", "8123", "--max-batch", "8", "--max-texts", "7", "--max-tokens", "30", "--max-blanks", "2",
+               "--max-queued", "9", "--request-timeout", "0", "--max-wait-ms", "1.5"]
+    _serve_py().main(["--model", str(trained_tiny_model), *options])
+    result = CliRunner().invoke(app, ["serve", str(trained_tiny_model), *options])
+    assert result.exit_code == 0, result.output
+    expected = ServiceSettings(port=8123, max_batch=8, max_texts=7, max_tokens=30, max_blanks=2, max_queued=9, request_timeout_s=0.0,
+                               max_wait_ms=1.5)
+    assert served == [(expected, {"host": "127.0.0.1", "port": 8123})] * 2
+    for command in (["serve", str(trained_tiny_model), "--max-texts", "0"], ["serve", str(trained_tiny_model), "--precision", "fp16"]):
+        result = CliRunner().invoke(app, command, env={"COLUMNS": "200"})
+        assert result.exit_code == 2 and command[2] in result.output, result.output

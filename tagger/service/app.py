@@ -1,0 +1,128 @@
+"""The app: ``create_app`` builds the FastAPI service around one model, and its routes."""
+
+import os
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
+
+from tagger.errors import TaggerError
+from tagger.predict import BLANK, Tagger
+from tagger.service.batcher import MicroBatcher
+from tagger.service.guard import TOKEN_ENV, SafeJSONResponse, _Guard
+from tagger.service.schemas import AnnotateResponse, FillMaskResponse, HealthResponse, InfoResponse, _request_models
+from tagger.service.settings import ServiceSettings
+from tagger.types import Sentence
+
+BUSY: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A malformed request: an invalid Content-Length header, or input the model cannot take."},
+    413: {"description": "The request body is larger than max_body_bytes."},
+    503: {"description": "Busy: the queue is full (max_queued) or the request timed out (request_timeout_s); retry after Retry-After."}}
+LIMITS = ("max_texts", "max_chars", "max_tokens", "max_body_bytes", "max_blanks", "max_batch")  # listed by /info, with the queue's
+
+
+def create_app(model: str | Path | Tagger, settings: ServiceSettings | None = None, *, token: str | None = None,
+               **overrides: Any) -> FastAPI:
+    """The service for one model (a model directory, loaded now, or a loaded Tagger).
+
+    ``settings`` (default :class:`ServiceSettings`), with any of its fields replaced by
+    ``overrides`` (``max_batch=4``), sets the limits; ``host`` and ``port`` are for whoever runs the
+    app. ``max_queued`` None gives :attr:`ServiceSettings.queue_limit`; ``request_timeout_s`` 0 or
+    None: no time limit; ``precision`` is how a model directory is loaded (``Tagger.load``: fp32,
+    int8 or int8-all), a loaded Tagger keeps its own. ``token``: the bearer token required on every
+    endpoint but ``/health``; None reads the ``BIRNN_TAGGER_TOKEN`` environment variable, and an
+    empty token turns the check off.
+    """
+    settings = replace(settings or ServiceSettings(), **overrides)
+    tagger = model if isinstance(model, Tagger) else Tagger.load(model, precision=settings.precision)
+    name = tagger.info.name
+    token = os.environ.get(TOKEN_ENV) if token is None else token
+    batcher = MicroBatcher(tagger, settings.max_batch, settings.max_wait_ms, settings.queue_limit, settings.request_timeout_s)
+    AnnotateRequest, FillMaskRequest = _request_models(list(tagger.tasks), settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
+        await batcher.start()
+        try:
+            yield
+        finally:
+            await batcher.stop()
+
+    app = FastAPI(
+        title="birnn-tagger",
+        version=str(tagger.meta.get("versions", {}).get("birnn_tagger", "")) or "0",
+        description=f"Sequence labelling with a deep BiLSTM/GRU tagger: model `{name}`, tasks {', '.join(tagger.tasks)}.",
+        lifespan=lifespan,
+        default_response_class=SafeJSONResponse,
+    )
+    app.state.batcher = batcher
+    app.state.settings = settings
+    app.add_middleware(_Guard, token=token or None, max_body_bytes=settings.max_body_bytes)
+    # Documents the token in the OpenAPI schema; the check itself is in _Guard (which also covers /docs).
+    protected = [Depends(HTTPBearer(auto_error=False, description=f"Required when {TOKEN_ENV} is set."))] if token else []
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in error.errors()]
+        return SafeJSONResponse({"detail": details}, status_code=422)
+
+    @app.exception_handler(TaggerError)
+    async def tagger_error(request: Request, error: TaggerError) -> JSONResponse:
+        return SafeJSONResponse({"detail": str(error)}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, error: Exception) -> JSONResponse:
+        return SafeJSONResponse({"detail": f"internal error: {type(error).__name__}"}, status_code=500)
+
+    @app.get("/health", response_model=HealthResponse, summary="Liveness (no token needed)")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/info", response_model=InfoResponse, dependencies=protected, summary="The model: tasks, labels, scores, versions")
+    async def info() -> dict[str, Any]:
+        meta = tagger.info.meta
+        return {
+            "model": name,
+            "lang": tagger.info.config.lang,
+            "tasks": {task: {"decoder": spec.decoder, "spans": spec.is_span, "labels": list(spec.labels)} for task, spec in tagger.tasks.items()},
+            "fill_mask": tagger.has_masked_lm,
+            "scores": meta.get("scores", {}),
+            "versions": {k: str(v) for k, v in meta.get("versions", {}).items()},
+            "created": meta.get("created"),
+            "parameters": meta.get("parameters"),
+            "limits": {**{limit: getattr(settings, limit) for limit in LIMITS}, "max_queued": batcher.max_queued,
+                       "request_timeout_s": batcher.request_timeout_s},
+        }
+
+    @app.post("/annotate", response_model=AnnotateResponse, response_model_exclude_none=True, dependencies=protected,
+              responses=BUSY, summary="Label texts or token lists")
+    async def annotate(body: AnnotateRequest) -> dict[str, Any]:  # type: ignore[valid-type]
+        sentences = [Sentence([], text=item) if isinstance(item, str) else Sentence(list(item)) for item in body.texts]
+        predictions = await batcher.annotate(sentences, body.scores)
+        results = [prediction.to_dict() for prediction in predictions]
+        if body.tasks is not None:
+            for record in results:
+                for key in ("tags", "spans", "scores"):
+                    if key in record:
+                        record[key] = {task: values for task, values in record[key].items() if task in body.tasks}
+        return {"results": results}
+
+    @app.post("/fill-mask", response_model=FillMaskResponse, dependencies=protected,
+              responses={404: {"description": "The model has no masked-token head."}, **BUSY},
+              summary=f"Likeliest words for each {BLANK}")
+    async def fill_mask(body: FillMaskRequest) -> dict[str, Any]:  # type: ignore[valid-type]
+        if not tagger.has_masked_lm:
+            raise HTTPException(404, "this model has no masked-token head, so /fill-mask is not available "
+                                     "(train with masked_lm.weight > 0 or with tagger pretrain)")
+        blanks = sum(item.count(BLANK) for item in body.texts)  # in a text, or as tokens
+        if blanks > settings.max_blanks:
+            raise HTTPException(422, f"texts: {blanks} {BLANK} blanks; at most {settings.max_blanks} per request")
+        filled = await batcher.submit(len(body.texts), tagger.fill_mask, list(body.texts), body.top_k)
+        return {"results": [sentence.to_dict() for sentence in filled]}
+
+    return app

@@ -1,0 +1,89 @@
+"""Every option of the HTTP service, each with its default, range and help in one place.
+
+``create_app`` takes a :class:`ServiceSettings`; ``serve.py`` and ``tagger serve`` build their
+command-line options from :func:`options`, so the two always offer the same ones.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+MiB = 1024 * 1024
+
+
+def parse_precision(text: str) -> str:
+    """``text`` if it is one of ``tagger.nn.onnx_encoder.PRECISIONS``, else ValueError naming them."""
+    from tagger.nn.onnx_encoder import PRECISIONS  # imports torch: only once a value is parsed
+
+    if text not in PRECISIONS:
+        raise ValueError(f"{text!r} is not one of {', '.join(PRECISIONS)}")
+    return text
+
+
+def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None, shown: str | None = None,
+            flag: str | None = None, parse: Callable[[str], Any] | None = None) -> Any:
+    """A settings field and its command-line option: values in [low, high] (None: unbounded), the
+    default as the help shows it (``shown``), the flag when not the field's name, and a ``parse``
+    that checks a text option (raising ValueError)."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "shown": shown, "flag": flag, "parse": parse})
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How the service binds, batches, limits requests and loads its model."""
+
+    host: str = _option("127.0.0.1", "Interface to bind (the default is loopback only).")
+    port: int = _option(8000, "TCP port.", low=1, high=65535)
+    max_batch: int = _option(256, "Texts merged into one model call at most.", low=1)
+    max_wait_ms: float = _option(0.0, "How long a batch waits for more texts (0: it takes what queued up while the model was busy).",
+                                 low=0)
+    max_texts: int = _option(1000, "Texts per request at most.", low=1)
+    max_chars: int = _option(100_000, "Characters per text at most (a token list's tokens count together).", low=1)
+    max_tokens: int = _option(10_000, "Tokens per token list at most.", low=1)
+    max_body_bytes: int = _option(10 * MiB, "Request body size in bytes at most (413 beyond).", low=1, shown="10 MiB")
+    max_blanks: int = _option(1000, "[MASK] blanks per /fill-mask request at most.", low=1)
+    max_queued: int | None = _option(None, "Texts accepted and not yet answered at most; more get 503.", low=1,
+                                     shown="max(4 x max-batch, max-texts)")
+    request_timeout_s: float | None = _option(30.0, "Seconds a request waits for its results before it gets 503; 0: no limit.",
+                                              low=0, flag="--request-timeout")
+    precision: str = _option("fp32", "fp32; int8: the LSTM encoder in ONNX Runtime with int8 weights on layers 2+ (CPU, about x1.5 "
+                                     "faster; pip install 'birnn-tagger[onnx]'); int8-all: every layer (faster, less accurate).",
+                             parse=parse_precision)
+
+    @property
+    def queue_limit(self) -> int:
+        """``max_queued``, by default ``max(4 * max_batch, max_texts)``: about four model calls' worth
+        (one running, three waiting), and never less than one full request."""
+        return max(4 * self.max_batch, self.max_texts) if self.max_queued is None else self.max_queued
+
+
+@dataclass(frozen=True)
+class Option:
+    """One :class:`ServiceSettings` field as a command-line option."""
+
+    name: str  # the field
+    flag: str  # --max-batch
+    kind: type  # int, float or str
+    optional: bool  # None is a value (the default)
+    default: Any
+    help: str
+    shown: str | None  # the default as the help shows it, when not the value itself
+    low: float | None
+    high: float | None
+    parse: Callable[[str], Any] | None
+
+
+def options() -> list[Option]:
+    """The command-line options of the service, in the order of the settings fields."""
+    hints = typing.get_type_hints(ServiceSettings)
+    found = []
+    for setting in fields(ServiceSettings):
+        kinds = typing.get_args(hints[setting.name]) or (hints[setting.name],)  # int | None: (int, NoneType)
+        meta = setting.metadata
+        found.append(Option(name=setting.name, flag=meta["flag"] or "--" + setting.name.replace("_", "-"), kind=kinds[0],
+                            optional=type(None) in kinds, default=setting.default, help=meta["help"],
+                            shown=meta["shown"], low=meta["low"], high=meta["high"], parse=meta["parse"]))
+    return found
