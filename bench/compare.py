@@ -146,7 +146,7 @@ def pct(value: float) -> str:
 
 def read_gold(corpus: str, fmt: str) -> list:
     import corpora
-    from tagger.readers import read_corpus
+    from tagger.data.readers import read_corpus
 
     path = corpora.resolve(corpus)[0] if corpora.is_reference(corpus) else Path(corpus)
     return list(read_corpus(path, fmt))
@@ -163,12 +163,10 @@ def corpus_path(corpus: str) -> Path:
 def score_ours(tagger) -> dict:  # noqa: ANN001 - tagger.predict.Tagger
     """Scores on the gold test file(s) of the model's config, gold tokens (as ``tagger evaluate``)."""
     from tagger.data import load_sentences
-    from tagger.evaluation import score
-    from tagger.types import Sentence
+    from tagger.evaluation import evaluate
 
     gold = load_sentences(tagger.config.data.test, tagger.config.tasks)
-    predictions = list(tagger.predict_sentences([Sentence(s.tokens, {}, s.text, None, s.meta) for s in gold], 256))
-    return {task: s.to_dict() for task, s in score(gold, predictions, tagger.config.tasks).items()}
+    return {task: s.to_dict() for task, s in evaluate(tagger, gold).items()}
 
 
 def describe_scores(tasks: list[str], scores: dict) -> str:

@@ -39,13 +39,12 @@ def main() -> None:
     from tagger.config import SourceConfig, load_config
     from tagger.data import load_sentences
     from tagger.predict import Tagger
-    from tagger.pretraining import masked_lm_scores
     from tagger.training import train
 
     console = Console()
     pretrained = Tagger.load(args.pretrained)
     test = load_sentences([SourceConfig(path="ud-en-ewt:test")], {})
-    scores = masked_lm_scores(pretrained.model, pretrained.vocab, test, pretrained.config.masked_lm, pretrained.config.embeddings.max_word_chars)
+    scores = pretrained.masked_token_scores(test, pretrained.config.masked_lm)
     steps = pretrained.meta.get("pretraining", {}).get("steps")
     console.print(f"pretrained model {args.pretrained} ({steps} steps): EWT test masked-token accuracy {100 * scores['accuracy']:.2f}%, "
                   f"perplexity {scores['perplexity']:.1f} over {scores['tokens']:,.0f} blanks")

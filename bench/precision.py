@@ -421,9 +421,9 @@ def full_model_trials(args: argparse.Namespace, options: list[str], factories: d
             using(option)
             metrics: dict[str, dict[str, float]] = {"test": {}, "dev": {}}
             for (corpus, split), gold in golds.items():
-                found = score(gold, tagger.label_sentences(inputs[(corpus, split)], BATCH_SIZE), tagger.config.tasks)
+                found = score(gold, tagger.label_sentences(inputs[(corpus, split)], BATCH_SIZE), tagger.tasks)
                 for task, task_scores in found.items():
-                    if (corpus == "uner-en-ewt") == bool(tagger.config.tasks[task].scheme):
+                    if (corpus == "uner-en-ewt") == tagger.tasks[task].is_span:
                         metrics[split][task] = 100 * task_scores.main
             model_rows.append({"model": model_name, "option": option, "metrics": metrics["test"], "dev": metrics["dev"]})
 

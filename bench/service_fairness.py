@@ -23,7 +23,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from service import ROOT, serve  # noqa: E402
 
-from tagger.readers import read_corpus  # noqa: E402
+from tagger.data.readers import read_corpus  # noqa: E402
 
 
 def token_lists(corpus: str, tokens: int, length: int = 1000) -> list[list[str]]:

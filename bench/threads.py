@@ -29,7 +29,7 @@ PREDICT = """
 import json, sys, time
 import torch
 from tagger import Tagger
-from tagger.readers import read_corpus
+from tagger.data.readers import read_corpus
 from tagger.runtime import set_threads
 set_threads(int(sys.argv[3]))  # 0: one per idle core, as tagger's commands do
 tagger = Tagger.load(sys.argv[1])

@@ -25,7 +25,7 @@ from rich.table import Table
 
 READ = """
 import json, sys, time
-from tagger.vectors import read_vectors
+from tagger.data.vectors import read_vectors
 wanted = json.load(open(sys.argv[2])) if sys.argv[2] != "-" else ()
 top = int(sys.argv[3]) if sys.argv[3] != "-" else None
 started = time.perf_counter()
@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=300)
     args = parser.parse_args()
 
-    from tagger.readers.conllu import read_conllu
+    from tagger.data.readers.conllu import read_conllu
     from tagger.vocab import word_key
 
     import corpora

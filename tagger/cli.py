@@ -108,7 +108,7 @@ def _seed_list(text: str | None) -> list[int] | None:
 
 
 def _seeds_table(result: Any) -> Table:
-    from tagger.seeds import headline
+    from tagger.training.seeds import headline
 
     runs = result.runs
     dev_tasks, test_tasks = list(runs[0].dev), list(runs[0].test)
@@ -140,8 +140,8 @@ def train(
     Under torchrun every process runs this command; rank 0 alone draws progress and prints the tables.
     """
     from tagger.config import load_config
-    from tagger.distributed import RankZeroFailed, is_main_process, process_rank
-    from tagger.seeds import train_seeds
+    from tagger.training.distributed import RankZeroFailed, is_main_process, process_rank
+    from tagger.training.seeds import train_seeds
     from tagger.training import train as run_training
 
     main = is_main_process()
@@ -182,7 +182,7 @@ def pretrain(
 ) -> None:
     """Pretrain embeddings and encoder on raw text by masked-token prediction (for init_from and fill-mask)."""
     from tagger.config import load_config
-    from tagger.pretraining import pretrain as run_pretraining
+    from tagger.training.pretrain import pretrain as run_pretraining
 
     try:
         resolved = load_config(config, ["masked_lm.weight=1.0", *(overrides or [])])  # the only loss: no tasks needed
@@ -249,27 +249,26 @@ def evaluate(
 ) -> None:
     """Score a model on a labelled corpus."""
     from tagger.data import load_sentences, source_for_file
-    from tagger.evaluation import score, unseen_labels
+    from tagger.evaluation import label_and_score, unseen_labels
     from tagger.predict import Tagger
 
     try:
         tagger = Tagger.load(model, precision=precision)
         source = source_for_file(corpus, fmt, tagger.config.data.train)
         gold = load_sentences([source], tagger.config.tasks)
-        unseen = unseen_labels(gold, {task: tagger.vocab.labels[task].ids for task in tagger.tasks}, tagger.config.tasks)
+        unseen = unseen_labels(gold, tagger.tasks)
         if unseen:
             console.print(f"[yellow]warning[/]: {escape(unseen)}", highlight=False)
-        predictions = list(tagger.predict_sentences([_unlabelled(s) for s in gold], batch_size))
+        predictions, scores = label_and_score(tagger, gold, batch_size)
     except TaggerError as error:
         _fail(error)
         return
-    scores = score(gold, predictions, tagger.config.tasks)
     if not scores:
         _fail(TaggerError(f"{corpus} has labels for none of the model's tasks ({', '.join(tagger.tasks)})"))
     if report:
         from tagger.report import write_report
 
-        write_report(report, gold, predictions, scores, tagger.config.tasks)
+        write_report(report, gold, predictions, scores, tagger.tasks)
     if as_json:
         out.print(json.dumps({task: s.to_dict() for task, s in scores.items()}), highlight=False)
         return
@@ -284,12 +283,6 @@ def evaluate(
             out.print(table)
     if report:
         out.print(f"report written to {report}")
-
-
-def _unlabelled(sentence: Any) -> Any:
-    from tagger.types import Sentence
-
-    return Sentence(sentence.tokens, {}, sentence.text, None, sentence.meta)
 
 
 class RateColumn(ProgressColumn):
@@ -378,7 +371,7 @@ def annotate(
 def _annotate_with_ray(model: Path, input_path: Path, output: Optional[Path], options: Any, actors: Optional[int],
                        address: Optional[str], precision: str) -> None:
     """``annotate --engine ray``: a table with a row per shard; exit status 1 if any shard stopped."""
-    from tagger.ray_engine import annotate_with_ray
+    from tagger.annotate.ray import annotate_with_ray
 
     if output is None:
         _fail(TaggerError("--engine ray writes a folder of output shards: give -o OUTPUT_DIR"))
@@ -413,7 +406,7 @@ def export_spacy(
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT_DIR if it exists.")] = False,
 ) -> None:
     """Write a spaCy pipeline (tokenizer + birnn_tagger with the model inside) that spacy.load reads."""
-    from tagger.spacy_export import export_pipeline
+    from tagger.spacy.export import export_pipeline
 
     try:
         path = export_pipeline(model, output_dir, lang, name, version, overwrite)

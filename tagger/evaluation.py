@@ -1,43 +1,64 @@
-"""Scores: token accuracy for per-token tasks, seqeval entity P/R/F1 (BIO terms) for span tasks."""
+"""Scores: token accuracy for token tasks, seqeval entity P/R/F1 (BIO terms) for span tasks, and
+accuracy and perplexity of masked-token prediction. :func:`evaluate` is the one way a model is
+scored on labelled sentences: by training (dev and test), pretraining and ``tagger evaluate``."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from tagger.config import TaskConfig
-from tagger.schemes import convert, span_labels, split_tag
+from tagger.tasks import TaskSpec
 from tagger.types import NO_LABEL, Prediction, Scores, Sentence, TaskScores
 
+if TYPE_CHECKING:
+    from tagger.config import MaskedLMConfig
+    from tagger.predict import Tagger
 
-def score(gold: Sequence[Sentence], predicted: Sequence[Prediction], tasks: Mapping[str, TaskConfig]) -> Scores:
+MASKED_LM = "masked_lm"  # the score of masked-token prediction, beside the tasks'
+
+
+def evaluate(tagger: Tagger, sentences: Sequence[Sentence], batch_size: int = 256, masking: MaskedLMConfig | None = None) -> Scores:
+    """Label ``sentences`` (their labels unseen) and score each task the gold sentences have; with
+    ``masking`` (a model with a masked-token head) also masked-token prediction, as ``masked_lm``."""
+    return label_and_score(tagger, sentences, batch_size, masking)[1]
+
+
+def label_and_score(tagger: Tagger, sentences: Sequence[Sentence], batch_size: int = 256,
+                    masking: MaskedLMConfig | None = None) -> tuple[list[Prediction], Scores]:
+    """:func:`evaluate`, with the predictions (for error analysis)."""
+    predictions = list(tagger.predict_sentences([s.unlabelled() for s in sentences], batch_size)) if tagger.tasks else []
+    scores = score(sentences, predictions, tagger.tasks)
+    if masking is not None and (masked := tagger.masked_token_scores(sentences, masking)):
+        scores[MASKED_LM] = TaskScores("accuracy", masked)
+    return predictions, scores
+
+
+def score(gold: Sequence[Sentence], predicted: Sequence[Prediction], tasks: Mapping[str, TaskSpec]) -> Scores:
     """Compare gold sentences with predictions, per task; tasks no gold sentence has are skipped."""
     scores: Scores = {}
-    for task, config in tasks.items():
+    for task, spec in tasks.items():
         pairs = [(g.tags[task], p.tags[task]) for g, p in zip(gold, predicted) if task in g.tags]
         if not pairs:
             continue
-        if config.scheme:
-            gold_bio = [convert(g, config.scheme, "BIO") for g, _ in pairs]  # type: ignore[arg-type]
-            scores[task] = span_scores(gold_bio, [p for _, p in pairs])
+        if spec.is_span:
+            scores[task] = span_scores([spec.to_bio(g) for g, _ in pairs], [p for _, p in pairs])
         else:
             scores[task] = accuracy_scores([g for g, _ in pairs], [p for _, p in pairs])
     return scores
 
 
-def unseen_labels(gold: Sequence[Sentence], known: Mapping[str, Container[str]], tasks: Mapping[str, TaskConfig]) -> str:
-    """One line naming the gold labels of each task that ``known`` (the model's labels) lacks, with
-    their counts, or "" when there are none. The model cannot predict them, so they count as errors."""
+def unseen_labels(gold: Sequence[Sentence], tasks: Mapping[str, TaskSpec]) -> str:
+    """One line naming the gold labels of each task that the model's labels lack, with their counts,
+    or "" when there are none. The model cannot predict them, so they count as errors."""
     parts = []
-    for task, config in tasks.items():
-        labels = set(known.get(task, ()))
-        if config.scheme:  # entity types, whatever the scheme of the file
-            labels = set(span_labels(labels))
+    for task, spec in tasks.items():
+        known = set(spec.span_labels)  # entity types for span tasks, whatever the scheme of the file
         counts: Counter[str] = Counter()
         for sentence in gold:
             for tag in sentence.tags.get(task) or ():
-                label = split_tag(tag)[1] if config.scheme else tag
-                if label not in labels and label != NO_LABEL:
+                label = spec.label_of(tag)
+                if label not in known and label != NO_LABEL:
                     counts[label] += 1
         if counts:
             parts.append(f"{task}: " + ", ".join(f"{label} x{n}" for label, n in counts.most_common()))

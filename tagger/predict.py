@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
@@ -11,8 +12,8 @@ from typing import Any, overload
 
 import torch
 
-from tagger.batching import BatchEncoder, sorted_batches
-from tagger.config import TaggerConfig
+from tagger.batching import IGNORE, MASKED_LM, BatchEncoder, sorted_batches
+from tagger.config import MaskedLMConfig, TaggerConfig
 from tagger.errors import InputError, TaggerError
 from tagger.nn.heads import HeadOutput
 from tagger.nn.model import SequenceTagger
@@ -20,7 +21,8 @@ from tagger.runtime import missing_cuda
 from tagger.schemes import tags_to_spans
 from tagger.serialize import LoadedModel, ModelInfo
 from tagger.tasks import TaskSpec
-from tagger.tokenize import LONG_SENTENCE, Tokenizer
+from tagger.masking import mask_sentences
+from tagger.tokenize import Tokenizer, pieces
 from tagger.types import Blank, FilledSentence, Prediction, Sentence, Span
 from tagger.vocab import MASK, SPECIALS, Vocab
 
@@ -162,14 +164,14 @@ class Tagger:
         """Label tokenized sentences in one go: sorted by length and cut into batches of at most
         ``batch_size`` sentences and ``max_tokens`` padded tokens. Predictions in input order.
 
-        A sentence longer than ``LONG_SENTENCE`` tokens (a whole document, say) is labelled in
+        A sentence longer than ``tagger.tokenize.LONG_SENTENCE`` tokens (a whole document, say) is labelled in
         pieces split at its sentence starts (``meta["sentence_starts"]``, set by the tokenizer)
-        or, lacking those, every ``LONG_SENTENCE`` tokens; the labels are joined back in order.
+        or, lacking those, every ``LONG_SENTENCE`` tokens (:func:`tagger.tokenize.pieces`); the labels are joined back in order.
         The network is put in evaluation mode first (a model being trained is scored this way).
         """
         self.model.eval()
-        pieces = [(index, start, end) for index, sentence in enumerate(sentences) for start, end in _pieces(sentence)]
-        inputs = [sentences[i] if end - start == len(sentences[i]) else Sentence(sentences[i].tokens[start:end]) for i, start, end in pieces]
+        ranges = [(index, start, end) for index, sentence in enumerate(sentences) for start, end in pieces(sentence)]
+        inputs = [sentences[i] if end - start == len(sentences[i]) else Sentence(sentences[i].tokens[start:end]) for i, start, end in ranges]
         tags: list[dict[str, list[str]]] = [{task: [] for task in self.tasks} for _ in sentences]
         token_scores: list[dict[str, list[float]]] = [{task: [] for task in self.tasks} if scores else {} for _ in sentences]
         found: dict[int, tuple[dict[str, list[str]], dict[str, list[float]]]] = {}
@@ -182,7 +184,7 @@ class Tagger:
                 length = len(inputs[piece])
                 found[piece] = ({task: [self.vocab.labels[task].items[j] for j in ids[task][row][:length]] for task in self.tasks},
                                 {task: values[row][:length] for task, values in probabilities.items()})
-        for piece, (index, _, _) in enumerate(pieces):  # pieces are in input order: join them back
+        for piece, (index, _, _) in enumerate(ranges):  # pieces are in input order: join them back
             piece_tags, piece_scores = found[piece]
             for task in self.tasks:
                 tags[index][task].extend(piece_tags[task])
@@ -224,6 +226,37 @@ class Tagger:
             results.append(FilledSentence(sentence.tokens, blanks))
         return results
 
+    @torch.inference_mode()
+    def masked_token_scores(self, sentences: Sequence[Sentence], masking: MaskedLMConfig, seed: int = 0,
+                            batch_size: int = 64) -> dict[str, float]:
+        """Accuracy and perplexity of masked-token prediction on ``sentences``, blanked with a fixed seed
+        (``{}`` when none of their tokens is chosen).
+
+        Every chosen token is scored (as in training, 80/10/10 replacement); words outside the
+        vocabulary are never chosen, so the figures are over in-vocabulary words. Raises TaggerError
+        for a model without a masked-token head.
+        """
+        if not self.has_masked_lm:
+            raise TaggerError("this model has no masked-token head: train it with masked_lm.weight > 0 or with tagger pretrain")
+        self.model.eval()
+        generator = torch.Generator().manual_seed(seed)
+        total_nll, correct, count = 0.0, 0, 0
+        for start in range(0, len(sentences), batch_size):
+            masked, targets = mask_sentences(list(sentences[start : start + batch_size]), self.vocab, masking, generator)
+            batch = self.encoder.encode(masked, with_targets=False, masked_targets=targets).to(self.device)
+            gold = batch.targets[MASKED_LM]
+            chosen = gold != IGNORE
+            if not bool(chosen.any()):
+                continue
+            log_probs = self.model.masked_lm.log_probs(self.model.encode(batch)[chosen])
+            expected = gold[chosen]
+            total_nll -= float(log_probs.gather(1, expected[:, None]).sum())
+            correct += int((log_probs.argmax(-1) == expected).sum())
+            count += int(expected.numel())
+        if not count:
+            return {}
+        return {"accuracy": correct / count, "perplexity": math.exp(total_nll / count), "tokens": float(count)}
+
     def _blank_tokens(self, item: str | Sequence[str]) -> list[str]:
         """Tokens with ``[MASK]`` (in text or as a token) turned into the mask token."""
         if not isinstance(item, str):
@@ -264,18 +297,6 @@ def check_precision(precision: str, device: str) -> None:
         if torch.device(device).type != "cpu":
             raise TaggerError(f"precision {precision} runs on the CPU only (ONNX Runtime): use device='cpu', not {device!r}")
         require_onnxruntime()
-
-
-def _pieces(sentence: Sentence) -> list[tuple[int, int]]:
-    """Token ranges to label separately: the whole sentence unless it is longer than LONG_SENTENCE."""
-    length = len(sentence)
-    if length <= LONG_SENTENCE:
-        return [(0, length)] if length else []
-    starts = [0, *(i for i in sentence.meta.get("sentence_starts", []) if 0 < i < length), length]
-    ranges = []
-    for start, end in zip(starts, starts[1:]):
-        ranges.extend((i, min(i + LONG_SENTENCE, end)) for i in range(start, end, LONG_SENTENCE))
-    return ranges
 
 
 def warn_if_unfinished(tagger: Tagger, source: str) -> None:

@@ -7,13 +7,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tagger.config import TaskConfig
-from tagger.schemes import convert, split_tag
+from tagger.tasks import TaskSpec
 from tagger.types import Prediction, Scores, Sentence
 
 
 def write_report(directory: Path, gold: Sequence[Sentence], predicted: Sequence[Prediction], scores: Scores,
-                 tasks: Mapping[str, TaskConfig]) -> None:
+                 tasks: Mapping[str, TaskSpec]) -> None:
     from tagger.plots import plot_confusion
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -26,16 +25,13 @@ def write_report(directory: Path, gold: Sequence[Sentence], predicted: Sequence[
         plot_confusion(matrix, labels, directory / f"{task}_confusion.png", f"{task}: token confusion")
 
 
-def confusion(gold: Sequence[Sentence], predicted: Sequence[Prediction], task: str, config: TaskConfig) -> tuple[list[str], list[list[int]]]:
+def confusion(gold: Sequence[Sentence], predicted: Sequence[Prediction], task: str, spec: TaskSpec) -> tuple[list[str], list[list[int]]]:
     """Token-level confusion counts; span tasks compare entity types (prefixes dropped)."""
     counts: Counter[tuple[str, str]] = Counter()
     for g, p in zip(gold, predicted):
         if task not in g.tags:
             continue
-        gold_tags = convert(g.tags[task], config.scheme, "BIO") if config.scheme else g.tags[task]  # type: ignore[arg-type]
-        for a, b in zip(gold_tags, p.tags[task]):
-            if config.scheme:
-                a, b = split_tag(a)[1] or "O", split_tag(b)[1] or "O"
-            counts[a, b] += 1
+        for a, b in zip(spec.to_bio(g.tags[task]), p.tags[task]):
+            counts[spec.label_of(a) or "O", spec.label_of(b) or "O"] += 1
     labels = sorted({label for pair in counts for label in pair})
     return labels, [[counts[a, b] for b in labels] for a in labels]

@@ -12,6 +12,20 @@ from tagger.types import Sentence
 LONG_SENTENCE = 200
 
 
+def pieces(sentence: Sentence) -> list[tuple[int, int]]:
+    """Token ranges to label (or train on) separately: the whole sentence unless it is longer than
+    LONG_SENTENCE; then pieces split at its sentence starts (``meta["sentence_starts"]``) and, within
+    a sentence still too long, every LONG_SENTENCE tokens."""
+    length = len(sentence)
+    if length <= LONG_SENTENCE:
+        return [(0, length)] if length else []
+    starts = [0, *(i for i in sentence.meta.get("sentence_starts", []) if 0 < i < length), length]
+    ranges = []
+    for start, end in zip(starts, starts[1:]):
+        ranges.extend((i, min(i + LONG_SENTENCE, end)) for i in range(start, end, LONG_SENTENCE))
+    return ranges
+
+
 class Tokenizer:
     """spaCy's rule-based tokenizer (``spacy.blank(lang)``); whitespace tokens are dropped."""
 

@@ -106,6 +106,12 @@ class TaskScores:
             out["per_label"] = self.per_label
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskScores:
+        """Back from :meth:`to_dict` (as metrics.jsonl and meta.json keep scores)."""
+        metrics = {key: value for key, value in data.items() if key != "per_label"}
+        return cls("spans" if "f1" in data else "accuracy", metrics, dict(data.get("per_label", {})))
+
 
 Scores = dict[str, TaskScores]
 

@@ -129,7 +129,7 @@ def test_the_spacy_component_splits_long_docs_like_the_tagger(tagger: Tagger, tr
 
 
 def test_spacy_output_reads_back_with_the_labels_of_the_jsonl_output(tagger: Tagger, tmp_path: Path) -> None:
-    from tagger.readers import read_corpus
+    from tagger.data.readers import read_corpus
 
     source = tmp_path / "docs.txt"
     source.write_text("Maria Lopez moved to Chicago.\nThe Red Cross sent help to Denver .\n", encoding="utf-8")
@@ -339,7 +339,7 @@ def make_input(kind: str, directory: Path) -> tuple[Path | str, str, list]:
 
 def read_back(path: Path, fmt: str, tasks: list[str]) -> list[tuple[list[str], dict[str, list[str]]]]:
     """Tokens and labels of an annotate output, read with the project's readers (NER from CoNLL-U's MISC column)."""
-    from tagger.readers import read_corpus
+    from tagger.data.readers import read_corpus
 
     if fmt == "conll":  # the tasks' columns come last: after the input's own, when it was a column file
         first = next(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("-DOCSTART-"))
@@ -386,7 +386,7 @@ def test_every_input_format_to_every_output_format_reads_back_as_predicted(
 
 
 def test_conllu_to_conllu_keeps_the_words_and_sentence_ids(tagger: Tagger, tmp_path: Path) -> None:
-    from tagger.readers import read_corpus
+    from tagger.data.readers import read_corpus
 
     source, _, _ = make_input("conllu", tmp_path)
     annotate_file(tagger, source, tmp_path / "out.conllu", AnnotateOptions(input_format="conllu", output_format="conllu"))

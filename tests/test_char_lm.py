@@ -69,7 +69,7 @@ def test_each_direction_reads_only_its_own_side() -> None:
 
 
 def test_the_loss_starts_near_uniform_and_is_averaged_as_loss_tokens_counts() -> None:
-    from tagger.training import loss_tokens
+    from tagger.training.step import loss_tokens
 
     raw = char_lm_config()
     raw["tasks"] = {"upos": {"decoder": "softmax"}}

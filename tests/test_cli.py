@@ -111,7 +111,7 @@ def test_annotate_threads_sets_torch_threads(cli_model: Path, tmp_path: Path, mo
 def test_annotated_conllu_reads_back(cli_model: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["annotate", str(cli_model), str(SAMPLE / "dev.conll"), "-o", str(tmp_path / "dev.conllu")])
     assert result.exit_code == 0, result.output
-    from tagger.readers import read_corpus
+    from tagger.data.readers import read_corpus
 
     back = list(read_corpus(tmp_path / "dev.conllu"))
     original = list(read_corpus(SAMPLE / "dev.conll", columns={"upos": 1, "ner": 2}))

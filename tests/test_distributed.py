@@ -16,11 +16,12 @@ from safetensors.torch import load_file
 
 from tagger.batching import MASKED_LM, BatchEncoder
 from tagger.config import TaggerConfig, from_dict, load_config
-from tagger.distributed import Group
+from tagger.training.distributed import Group
 from tagger.errors import ConfigError
 from tagger.nn.model import build_model
 from tagger.runtime import cores_per_process
-from tagger.training import TrainingMonitor, _Step, build_scheduler, loss_tokens, share_scales, train
+from tagger.training import TrainingMonitor, train
+from tagger.training.step import TrainStep, build_scheduler, loss_tokens, share_scales
 from tagger.types import Sentence
 from tagger.vocab import Vocab
 
@@ -194,7 +195,7 @@ def partly_labelled(char_lm: bool = False) -> tuple[TaggerConfig, list[Sentence]
     return config, sentences, Vocab.build(sentences, config.tasks, 1, True)
 
 
-def gradients(step: _Step, sentences: list[Sentence]) -> tuple[float, dict[str, torch.Tensor]]:
+def gradients(step: TrainStep, sentences: list[Sentence]) -> tuple[float, dict[str, torch.Tensor]]:
     step.generator.manual_seed(3)  # every rank blanks the same tokens
     step.model.zero_grad(set_to_none=True)
     loss = step.loss(sentences)
@@ -212,8 +213,8 @@ def test_shares_average_to_the_whole_batch(size: int, char_lm: bool) -> None:
     model = build_model(config, vocab)
     optimizer = torch.optim.AdamW(model.parameters())
 
-    def step(group: Group) -> _Step:
-        return _Step(model, BatchEncoder.for_embeddings(vocab, config.embeddings), optimizer, build_scheduler(optimizer, config.training, 1), config,
+    def step(group: Group) -> TrainStep:
+        return TrainStep(model, BatchEncoder.for_embeddings(vocab, config.embeddings), optimizer, build_scheduler(optimizer, config.training, config.training.max_epochs), config,
                      torch.device("cpu"), TrainingMonitor(), torch.Generator(), group)
 
     batch = sentences[:size]
@@ -264,7 +265,7 @@ def test_bf16_on_the_cpu_is_an_error_not_a_silent_fallback(tmp_path: Path) -> No
 
 
 def test_pretraining_refuses_bf16(tmp_path: Path) -> None:
-    from tagger.pretraining import pretrain
+    from tagger.training.pretrain import pretrain
 
     raw = tiny_config_dict()
     raw["training"].update(precision="bf16")

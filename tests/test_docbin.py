@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from tagger.cli import app
 from tagger.config import from_dict
 from tagger.errors import DataFormatError
-from tagger.readers import read_corpus
+from tagger.data.readers import read_corpus
 from tagger.schemes import tags_to_spans
 from tagger.serialize import read_json
 from tagger.types import Sentence

@@ -22,9 +22,11 @@ from tagger.masking import UNLABELLED, mask_sentences
 from tagger.nn.masked_lm import MaskedWordHead
 from tagger.nn.model import build_model
 from tagger.predict import Tagger
-from tagger.pretraining import masked_lm_scores, pretrain, stream_sentences
+from tagger.training.pretrain import pretrain, stream_sentences
 from tagger.serialize import load_model, save_model
-from tagger.training import TrainingMonitor, build_scheduler, _Step, copy_pretrained, take_architecture, train
+from tagger.training import TrainingMonitor, train
+from tagger.training.step import TrainStep, build_scheduler
+from tagger.training.transfer import copy_pretrained, take_architecture
 from tagger.types import Sentence
 from tagger.vocab import MASK, SPECIALS, Vocab
 
@@ -394,7 +396,7 @@ def test_training_step_masks_batches_only_with_a_positive_weight(sample_sentence
         seen = []
         model.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        step = _Step(model, BatchEncoder(sample_vocab), optimizer, build_scheduler(optimizer, config.training, 10), config,
+        step = TrainStep(model, BatchEncoder(sample_vocab), optimizer, build_scheduler(optimizer, config.training, 10 * config.training.max_epochs), config,
                      torch.device("cpu"), TrainingMonitor(), torch.Generator().manual_seed(0))
         loss = step.batch(sample_sentences[:8])
         assert loss is not None and bool(torch.isfinite(loss))
@@ -582,20 +584,18 @@ def test_pretrain_command_writes_a_model_and_checkpoint(pretrained: tuple[Path, 
     vocab = json.loads((directory / "vocab.json").read_text())
     assert vocab["words"][: len(SPECIALS)] == list(SPECIALS) and len(vocab["words"]) == 300 + len(SPECIALS)
 
-    # the recorded dev scores are what masked_lm_scores gives for the saved model
-    loaded = load_model(directory)
-    model, vocab_object, config_object = loaded.model, loaded.vocab, loaded.config
-    dev = list(stream_sentences(config_object, "dev"))
-    again = masked_lm_scores(model, vocab_object, dev, config_object.masked_lm, config_object.embeddings.max_word_chars)
+    # the recorded dev scores are what masked_token_scores gives for the saved model
+    loaded = Tagger.load(directory)
+    dev = list(stream_sentences(loaded.config, "dev"))
+    again = loaded.masked_token_scores(dev, loaded.config.masked_lm)
     assert again["accuracy"] == pytest.approx(scores["accuracy"]) and again["perplexity"] == pytest.approx(scores["perplexity"], rel=1e-6)
-    other_seed = masked_lm_scores(model, vocab_object, dev, config_object.masked_lm, seed=1)
+    other_seed = loaded.masked_token_scores(dev, loaded.config.masked_lm, seed=1)
     assert 0.0 <= other_seed["accuracy"] <= 1.0 and other_seed["perplexity"] > 1.0
     assert other_seed["tokens"] != again["tokens"] or other_seed["perplexity"] != again["perplexity"]
 
-    headless = copy.deepcopy(model)
-    headless.masked_lm = None
-    with pytest.raises(ConfigError):
-        masked_lm_scores(headless, vocab_object, dev, config_object.masked_lm)
+    loaded.model.masked_lm = None  # a model without the head
+    with pytest.raises(TaggerError, match="no masked-token head"):
+        loaded.masked_token_scores(dev, loaded.config.masked_lm)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -643,7 +643,7 @@ def test_init_from_copies_the_pretrained_embeddings_and_encoder(pretrained: tupl
     raw["encoder"]["num_layers"] = 2
     config = from_dict(raw)
     assert (config.embeddings.word_dim, config.encoder.hidden_size) != (base_config.embeddings.word_dim, base_config.encoder.hidden_size)
-    take_architecture(config, base_config)
+    config = take_architecture(config, base_config)
     assert config.embeddings.word_dim == 32 and config.encoder.hidden_size == 32 and config.encoder.num_layers == 1
     assert config.embeddings.dropout == 0.1  # not an architecture setting: stays
 

@@ -24,7 +24,7 @@ from tagger.nn.onnx_encoder import OnnxEncoderRunner, build_runner, export_encod
 
 
 def sample_sentences(split: str = "test") -> list[Sentence]:
-    from tagger.readers import read_corpus
+    from tagger.data.readers import read_corpus
 
     return [Sentence(s.tokens) for s in read_corpus(SAMPLE / f"{split}.conll", columns={"upos": 1, "ner": 2})]
 

@@ -13,7 +13,7 @@ from tagger.annotate import AnnotateOptions, annotate_file
 from tagger.cli import app
 from tagger.errors import TaggerError
 from tagger.predict import Tagger
-from tagger.ray_engine import shard_plan
+from tagger.annotate.ray import shard_plan
 
 TEXTS = ["Maria Lopez moved to Chicago.", "The Red Cross sent help to Denver.", "Tabs\there and emoji 🙂 too.",
          "Anna works for Nordic Air in Oslo.", "It rained."]
@@ -59,7 +59,7 @@ def local(tagger: Tagger, source: Path, output: Path, batch_size: int = 4, on_pr
 def test_ray_output_equals_the_local_engine_shard_by_shard_and_as_a_whole(
     ray_instance: None, tagger: Tagger, trained_tiny_model: Path, tmp_path: Path
 ) -> None:
-    from tagger.ray_engine import annotate_with_ray
+    from tagger.annotate.ray import annotate_with_ray
 
     shards = write_shards(tmp_path / "in")
     results = annotate_with_ray(trained_tiny_model, tmp_path / "in", tmp_path / "out", AnnotateOptions(batch_size=4))
@@ -81,7 +81,7 @@ def test_ray_output_equals_the_local_engine_shard_by_shard_and_as_a_whole(
 def test_resume_continues_an_interrupted_shard_and_skips_finished_ones(
     ray_instance: None, tagger: Tagger, trained_tiny_model: Path, tmp_path: Path
 ) -> None:
-    from tagger.ray_engine import annotate_with_ray
+    from tagger.annotate.ray import annotate_with_ray
 
     shards = write_shards(tmp_path / "in", bad_line_in=0)
     out = tmp_path / "out"
@@ -142,7 +142,7 @@ def test_shard_plan_refuses_two_inputs_for_one_output_and_an_empty_input(tmp_pat
 
 def test_actors_load_the_model_at_the_precision_asked(ray_instance: None, trained_tiny_model: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime", reason="int8 needs the onnx extra: pip install 'birnn-tagger[onnx]'")
-    from tagger.ray_engine import annotate_with_ray
+    from tagger.annotate.ray import annotate_with_ray
 
     shards = write_shards(tmp_path / "in", count=1, bad_line_in=None)
     with pytest.raises(TaggerError, match="unknown precision"):

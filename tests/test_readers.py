@@ -10,11 +10,11 @@ import pytest
 from tagger.config import SourceConfig, TaskConfig
 from tagger.data import load_sentences, read_source
 from tagger.errors import DataFormatError
-from tagger.readers import infer_format, read_corpus
-from tagger.readers.columns import read_columns
-from tagger.readers.conllu import read_conllu
-from tagger.readers.jsonl import read_jsonl
-from tagger.readers.text import read_text
+from tagger.data.readers import infer_format, read_corpus
+from tagger.data.readers.columns import read_columns
+from tagger.data.readers.conllu import read_conllu
+from tagger.data.readers.jsonl import read_jsonl
+from tagger.data.readers.text import read_text
 
 
 def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
@@ -381,7 +381,7 @@ def offline(monkeypatch, tmp_path):
 
 
 def test_hf_dataset_saved_to_disk(tmp_path, offline):
-    from tagger.readers.hf_datasets import read_dataset
+    from tagger.data.readers.hf_datasets import read_dataset
 
     folder = tmp_path / "ds"
     make_dataset().save_to_disk(str(folder))
@@ -395,7 +395,7 @@ def test_hf_dataset_saved_to_disk(tmp_path, offline):
 def test_hf_dataset_dict_split(tmp_path, offline):
     import datasets
 
-    from tagger.readers.hf_datasets import read_dataset
+    from tagger.data.readers.hf_datasets import read_dataset
 
     folder = tmp_path / "dd"
     dataset = make_dataset()
@@ -408,7 +408,7 @@ def test_hf_dataset_dict_split(tmp_path, offline):
 
 
 def test_hf_dataset_missing_field(tmp_path, offline):
-    from tagger.readers.hf_datasets import read_dataset
+    from tagger.data.readers.hf_datasets import read_dataset
 
     folder = tmp_path / "ds"
     make_dataset().save_to_disk(str(folder))

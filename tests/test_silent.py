@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 from tagger.cli import app
 from tagger.config import TaskConfig
 from tagger.evaluation import score, unseen_labels
-from tagger.readers import read_corpus
+from tagger.data.readers import read_corpus
+from tagger.tasks import TaskSpec
 from tagger.types import NO_LABEL, Prediction, Sentence
 from tagger.vocab import Vocab
 
@@ -27,16 +28,18 @@ def test_an_underscore_in_conllu_upos_is_no_label(tmp_path: Path) -> None:
     sentence = next(read_corpus(path))
     assert sentence.tags["upos"] == ["PROPN", NO_LABEL, "PUNCT"] and sentence.tags["xpos"] == ["NNP", NO_LABEL, "."]
     assert NO_LABEL not in Vocab.build([sentence], ["upos", "xpos"]).labels["upos"]
-    scores = score([sentence], [Prediction(sentence.tokens, {"upos": ["PROPN", "VERB", "NOUN"]})], {"upos": TaskConfig()})
+    scores = score([sentence], [Prediction(sentence.tokens, {"upos": ["PROPN", "VERB", "NOUN"]})], {"upos": TaskSpec.of("upos", TaskConfig())})
     assert scores["upos"].metrics == {"accuracy": 0.5, "tokens": 2.0}  # the unlabelled token counts neither way
 
 
 def test_labels_the_model_never_saw_are_named_with_their_counts(trained_tiny_model: Path, tmp_path: Path) -> None:
     gold = [Sentence(["a", "b", "c"], {"upos": ["NOUN", "SYM", "SYM"], "ner": ["B-MISC", "E-MISC", "S-PER"]})]
-    tasks = {"upos": TaskConfig(), "ner": TaskConfig(decoder="crf", scheme="BIOES")}
-    line = unseen_labels(gold, {"upos": {"NOUN"}, "ner": {"O", "S-PER", "B-PER", "E-PER"}}, tasks)
+    upos, ner = TaskConfig(), TaskConfig(decoder="crf", scheme="BIOES")
+    tasks = {"upos": TaskSpec.of("upos", upos, ["NOUN"]), "ner": TaskSpec.of("ner", ner, ["O", "S-PER", "B-PER", "E-PER"])}
+    line = unseen_labels(gold, tasks)
     assert line == "labels the model never saw in training (scored as errors): upos: SYM x2; ner: MISC x2"
-    assert unseen_labels(gold, {"upos": {"NOUN", "SYM"}, "ner": {"B-MISC", "S-PER"}}, tasks) == ""
+    tasks = {"upos": TaskSpec.of("upos", upos, ["NOUN", "SYM"]), "ner": TaskSpec.of("ner", ner, ["B-MISC", "S-PER"])}
+    assert unseen_labels(gold, tasks) == ""
     path = tmp_path / "odd.conllu"
     path.write_text(PARTLY.replace("PUNCT\t.", "NOSUCHTAG\t."), encoding="utf-8")
     result = CliRunner().invoke(app, ["evaluate", str(trained_tiny_model), str(path)])

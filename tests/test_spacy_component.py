@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from tagger.cli import app
 from tagger.errors import ConfigError, TaggerError
 from tagger.predict import Tagger
-from tagger.readers import read_corpus
+from tagger.data.readers import read_corpus
 from tagger.schemes import tags_to_spans
 
 from conftest import SAMPLE
@@ -103,7 +103,7 @@ def test_entry_point_factory_works_without_importing_tagger(trained_tiny_model: 
     text = TEXTS[0]
     result = json.loads(run_python(script, str(trained_tiny_model), text, cwd=tmp_path).strip().splitlines()[-1])
     assert result["before"] is False
-    assert result["module"] == "tagger.spacy_component"
+    assert result["module"] == "tagger.spacy.component"
     assert result["loaded"] is True
     doc = nlp(text)
     assert doc.ents, "the tiny model should find an entity in a training sentence"

@@ -20,9 +20,9 @@ import corpora
 from tagger.annotate import AnnotateOptions
 from tagger.config import from_dict
 from tagger.errors import ConfigError, DataFormatError
-from tagger.pretrained import build_vocabulary
+from tagger.training.transfer import build_vocabulary
 from tagger.types import Sentence
-from tagger.vectors import read_vectors
+from tagger.data.vectors import read_vectors
 from tagger.vocab import UNK
 
 from conftest import tiny_config_dict
@@ -346,7 +346,7 @@ def test_a_model_with_vectors_labels_the_same_everywhere(vectors_model: tuple[Pa
 
     from tagger import Tagger
     from tagger.annotate import annotate_file
-    from tagger.spacy_export import export_pipeline
+    from tagger.spacy.export import export_pipeline
 
     model, _ = vectors_model
     texts = ["Maria Lopez moved to Chicago .", "extra3 extra7 went to PARIS ."]
@@ -392,7 +392,7 @@ def test_freeze_vectors_keeps_their_rows_and_trains_the_others(vectors_model: tu
     from safetensors.torch import load_file
 
     from tagger.training import train
-    from tagger.vectors import read_vectors as read
+    from tagger.data.vectors import read_vectors as read
 
     _, path = vectors_model
     raw = vectors_config(path, lowercase=False, max_vectors=50, freeze_vectors=True)

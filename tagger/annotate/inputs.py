@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tagger.errors import DataFormatError
-from tagger.readers import LENIENT_FORMATS, infer_format, read_records
-from tagger.readers.text import read_text_files
+from tagger.data.readers import LENIENT_FORMATS, infer_format, read_records
+from tagger.data.readers.text import read_text_files
 from tagger.types import BadRecord, Sentence
 
 
@@ -45,7 +45,7 @@ def read_input(path: Path, fmt: str, text_field: str = "text", tokens_field: str
     if files is not None:
         records: Iterator[Sentence | BadRecord] = read_text_files(files)
     elif fmt == "dataset":
-        from tagger.readers.hf_datasets import read_dataset
+        from tagger.data.readers.hf_datasets import read_dataset
 
         records = read_dataset(str(path), split, {}, tokens_field, None, text_field)  # type: ignore[assignment]
     else:

@@ -16,9 +16,9 @@ from tagger.annotate.workers import label_chunks
 from tagger.errors import DataFormatError, TaggerError
 from tagger.locking import hold
 from tagger.predict import Tagger
-from tagger.readers import EXTENSIONS
+from tagger.data.readers import EXTENSIONS
 from tagger.types import BadRecord, Sentence
-from tagger.writers import WRITE_FORMATS, DocBinWriter
+from tagger.data.writers import WRITE_FORMATS, DocBinWriter
 
 Progress = Callable[[int, int], None]  # (records, words) of each chunk done
 

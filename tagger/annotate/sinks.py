@@ -10,7 +10,7 @@ from typing import IO, Protocol
 from tagger.annotate.resumable import ResumableOutput
 from tagger.errors import DataFormatError
 from tagger.types import BadRecord, Prediction, Sentence
-from tagger.writers import DocBinWriter, format_prediction
+from tagger.data.writers import DocBinWriter, format_prediction
 
 
 class Sink(Protocol):

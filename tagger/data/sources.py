@@ -9,9 +9,10 @@ from collections.abc import Iterable, Iterator, Mapping
 import corpora
 from tagger.config import SourceConfig, TaskConfig
 from tagger.errors import ConfigError, DataFormatError
-from tagger.readers import read_corpus
-from tagger.readers.hf_datasets import read_dataset
+from tagger.data.readers import read_corpus
+from tagger.data.readers.hf_datasets import read_dataset
 from tagger.schemes import SchemeError, convert, detect_scheme, split_tag
+from tagger.tasks import TaskSpec, task_specs
 from tagger.types import Sentence
 
 logger = logging.getLogger(__name__)
@@ -59,9 +60,9 @@ def load_sentences(
     mismatched = 0
     for source in sources:
         sentences = [_only_tasks(s, tasks) for s in read_source(source)]
-        for task, config in tasks.items():
-            if config.scheme:
-                _to_scheme(sentences, task, config)
+        for spec in task_specs(tasks).values():
+            if spec.is_span:
+                _to_scheme(sentences, spec)
         occurrences: Counter[tuple[str, ...]] = Counter()
         for sentence in sentences:
             tokens = tuple(sentence.tokens)
@@ -89,8 +90,9 @@ def _only_tasks(sentence: Sentence, tasks: Mapping[str, TaskConfig]) -> Sentence
     return sentence
 
 
-def _to_scheme(sentences: list[Sentence], task: str, config: TaskConfig) -> None:
-    """Convert one task's tags, in place, from the scheme the data uses to the task's scheme."""
+def _to_scheme(sentences: list[Sentence], spec: TaskSpec) -> None:
+    """Convert one span task's tags, in place, from the scheme the data uses to the task's scheme."""
+    task = spec.name
     labelled = [s for s in sentences if task in s.tags]
     if not labelled:
         return
@@ -101,11 +103,11 @@ def _to_scheme(sentences: list[Sentence], task: str, config: TaskConfig) -> None
             except ValueError as error:
                 raise DataFormatError(sentence.meta.get("source", "?"), _tag_line(sentence, index), f"task {task!r}: {error}") from None
     source_scheme = detect_scheme(s.tags[task] for s in labelled)
-    if source_scheme != config.scheme:
-        logger.info("task %s: converting %s tags to %s", task, source_scheme, config.scheme)
+    if source_scheme != spec.scheme:
+        logger.info("task %s: converting %s tags to %s", task, source_scheme, spec.scheme)
     for sentence in labelled:
         try:
-            sentence.tags[task] = convert(sentence.tags[task], source_scheme, config.scheme, config.strict)  # type: ignore[arg-type]
+            sentence.tags[task] = convert(sentence.tags[task], source_scheme, spec.scheme, spec.strict)  # type: ignore[arg-type]
         except SchemeError as error:
             raise DataFormatError(sentence.meta.get("source", "?"), _tag_line(sentence, error.index), f"task {task!r}: {error}") from None
 
@@ -124,7 +126,7 @@ def source_for_file(corpus: str, fmt: str | None, trained_on: Iterable[SourceCon
     """
     if corpora.looks_like_reference(corpus):
         return SourceConfig(path=corpus, format=fmt or "")  # read_source resolves it, or names the catalogue
-    from tagger.readers import DEFAULT_COLUMNS, infer_format
+    from tagger.data.readers import DEFAULT_COLUMNS, infer_format
 
     fmt = fmt or infer_format(corpus)
     if fmt not in ("conll", "iob2"):
@@ -145,7 +147,7 @@ def source_for_file(corpus: str, fmt: str | None, trained_on: Iterable[SourceCon
 
 
 def _first_row_width(path: str) -> int:
-    from tagger.readers.lines import read_lines
+    from tagger.data.readers.lines import read_lines
 
     for _, line in read_lines(path):
         stripped = line.strip()

@@ -8,7 +8,7 @@ meta.json and ``seeds.json`` record every seed's scores with their mean and stan
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 import statistics
 from collections.abc import Sequence
@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from tagger.config import TaggerConfig
-from tagger.distributed import is_main_process, local_device, process_group
+from tagger.training.distributed import is_main_process, local_device, process_group
 from tagger.locking import hold
 from tagger.runtime import choose_device
 from tagger.atomic import write_atomic
-from tagger.training import CHECKPOINT, TrainingMonitor, TrainResult, check_output_dir, train
+from tagger.training.checkpoint import check_output_dir, has_checkpoint
+from tagger.training.loop import TrainResult, train
+from tagger.training.monitor import TrainingMonitor
 
 SUMMARY = "seeds.json"
 
@@ -93,7 +95,7 @@ def _train_seeds(config: TaggerConfig, output_dir: Path, seeds: Sequence[int], r
         for seed in seeds:
             directory = output_dir / f"seed-{seed}"
             run = group.from_main(lambda: _finished(seed, directory, config)) if resume else None  # noqa: B023
-            started = resume and group.from_main(lambda: (directory / CHECKPOINT / "trainer.pt").is_file())  # noqa: B023
+            started = resume and group.from_main(lambda: has_checkpoint(directory))  # noqa: B023
             runs.append(run if run is not None else _train_seed(config, seed, directory, started, overwrite, monitor))
             if run is not None and monitor is not None:
                 monitor.message(f"seed {seed}: finished earlier in {directory}, not trained again")
@@ -106,8 +108,7 @@ def _train_seeds(config: TaggerConfig, output_dir: Path, seeds: Sequence[int], r
 
 def _train_seed(config: TaggerConfig, seed: int, directory: Path, resume: bool, overwrite: bool,
                 monitor: TrainingMonitor | None) -> SeedRun:
-    seeded = copy.deepcopy(config)  # training fills in values (word_dim from vectors); each seed starts clean
-    seeded.seed = seed
+    seeded = dataclasses.replace(config, seed=seed)
     if monitor is not None and is_main_process():
         monitor.message(f"seed {seed} -> {directory}")
     return _from_result(seed, train(seeded, directory, resume=resume, overwrite=overwrite, monitor=monitor), config)

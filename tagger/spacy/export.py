@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tagger.errors import TaggerError
-from tagger.spacy_component import FACTORY, BiRNNTagger
+from tagger.spacy.component import FACTORY, BiRNNTagger
 
 if TYPE_CHECKING:
     from tagger.predict import Tagger

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from tagger.errors import DataFormatError
-from tagger.readers.lines import read_lines
+from tagger.data.readers.lines import read_lines
 from tagger.types import BadRecord, Sentence
 
 

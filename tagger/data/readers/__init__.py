@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from tagger.errors import DataFormatError
-from tagger.readers.columns import read_columns
-from tagger.readers.conllu import read_conllu
-from tagger.readers.docbin import read_docbin
-from tagger.readers.jsonl import read_jsonl
-from tagger.readers.text import read_text
+from tagger.data.readers.columns import read_columns
+from tagger.data.readers.conllu import read_conllu
+from tagger.data.readers.docbin import read_docbin
+from tagger.data.readers.jsonl import read_jsonl
+from tagger.data.readers.text import read_text
 from tagger.types import BadRecord, Sentence
 
 FORMATS: dict[str, Callable[..., Iterator[Sentence | BadRecord]]] = {

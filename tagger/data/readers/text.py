@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tagger.readers.lines import read_lines
+from tagger.data.readers.lines import read_lines
 from tagger.types import BadRecord, Sentence
 
 

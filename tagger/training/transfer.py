@@ -1,4 +1,5 @@
-"""Pretrained word vectors in a model: the vocabulary they extend, the rows they start, their reach.
+"""What a training takes over from elsewhere: pretrained word vectors (the vocabulary they extend,
+the rows they start, their reach) and, with ``init_from``, another model's embeddings and encoder.
 
 The vocabulary is the training words (those rarer than ``min_freq`` too, when they have a vector)
 plus the vectors' first ``max_vectors`` words, which are the most frequent in the usual files:
@@ -8,7 +9,9 @@ of its exact key, else of its lower-cased, digit-folded key (see :meth:`WordVect
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +22,12 @@ import torch
 
 from tagger.config import TaggerConfig
 from tagger.errors import ConfigError
+from tagger.nn.model import SequenceTagger
 from tagger.types import Sentence
-from tagger.vectors import WordVectors, read_vectors
+from tagger.data.vectors import WordVectors, read_vectors
 from tagger.vocab import SPECIALS, Vocab, word_key
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -113,8 +119,51 @@ def coverage(sentences: Sequence[Sentence], vocab: Vocab, rows: VectorRows) -> d
     }
 
 
-def describe(report: dict[str, Any], vocab: Vocab, seconds: float) -> str:
+def describe_coverage(report: dict[str, Any], vocab: Vocab, seconds: float) -> str:
     return (f"vectors {report['source']}: {report['vectors']:,} x {report['dim']} read in {seconds:.1f}s; "
             f"{report['words_with_vectors']:,} of {len(vocab.words):,} vocabulary words start from one; they cover "
             f"{100 * report['training_tokens']:.1f}% of training tokens and {100 * report['training_types']:.1f}% "
             f"of their {report['types']:,} distinct forms")
+
+
+# Settings that shape the pretrained tensors: a model started from another takes them over.
+ARCHITECTURE = {"embeddings": ("word_dim", "lowercase", "char_encoder", "char_dim", "char_hidden", "char_kernel", "max_word_chars"),
+                "encoder": ("kind", "hidden_size", "num_layers")}
+
+
+def take_architecture(config: TaggerConfig, pretrained: TaggerConfig) -> TaggerConfig:
+    """The config with its embedding and encoder shapes set to the pretrained model's (dropout etc. stay)."""
+    sections = {}
+    for section, keys in ARCHITECTURE.items():
+        changed = {}
+        for key in keys:
+            value = getattr(getattr(pretrained, section), key)
+            if getattr(getattr(config, section), key) != value:
+                logger.info("init_from: %s.%s = %r (the pretrained model's)", section, key, value)
+                changed[key] = value
+        sections[section] = dataclasses.replace(getattr(config, section), **changed)
+    return dataclasses.replace(config, **sections)
+
+
+def copy_pretrained(source: SequenceTagger, target: SequenceTagger) -> int:
+    """Copy the embeddings and encoder of ``source`` into ``target``; returns the tensors copied.
+
+    Embedding tables copy the rows of the pretrained vocabulary, which comes first in the
+    target's (see ``Vocab.build(base=...)``); new words keep their fresh initialisation.
+    """
+    copied = 0
+    for part in ("embeddings", "encoder"):
+        theirs = getattr(source, part).state_dict()
+        with torch.no_grad():
+            for name, tensor in getattr(target, part).state_dict().items():
+                pretrained = theirs.get(name)
+                if pretrained is None:
+                    continue
+                if pretrained.shape == tensor.shape:
+                    tensor.copy_(pretrained)
+                elif pretrained.shape[1:] == tensor.shape[1:] and pretrained.shape[0] <= tensor.shape[0]:
+                    tensor[: pretrained.shape[0]].copy_(pretrained)
+                else:
+                    raise ConfigError("init_from", f"{part}.{name} has shape {tuple(pretrained.shape)} there and {tuple(tensor.shape)} here")
+                copied += 1
+    return copied

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tagger.errors import DataFormatError
-from tagger.readers.lines import read_lines
+from tagger.data.readers.lines import read_lines
 from tagger.types import NO_LABEL, Sentence
 
 COLUMNS = 10

@@ -1,0 +1,256 @@
+"""``tagger train``: batches by length, early stopping on dev, the best model saved, checkpoints to resume from."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tagger.atomic import write_atomic
+from tagger.batching import BatchEncoder, bucket_batches
+from tagger.config import TaggerConfig, TrainingConfig
+from tagger.data import load_sentences
+from tagger.errors import ConfigError, TaggerError
+from tagger.evaluation import evaluate, main_score, unseen_labels
+from tagger.locking import hold
+from tagger.nn.model import build_model
+from tagger.predict import Tagger
+from tagger.runtime import choose_device, cores_per_process, seed_everything, set_threads
+from tagger.serialize import load_model, read_json, save_model
+from tagger.tasks import task_specs
+from tagger.training.checkpoint import CHECKPOINT, check_output_dir, check_resumed_config, has_checkpoint, load_checkpoint, save_checkpoint
+from tagger.training.distributed import Group, is_main_process, local_device, process_group
+from tagger.training.monitor import Quiet, TrainingMonitor
+from tagger.training.step import TrainStep, build_optimizer, build_scheduler
+from tagger.training.transfer import build_vocabulary, copy_pretrained, coverage, describe_coverage, take_architecture
+from tagger.types import Scores, Sentence, TaskScores
+from tagger.vocab import Vocab
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    best_epoch: int
+    epochs: list[dict[str, Any]]
+    dev_scores: Scores = field(default_factory=dict)
+    test_scores: Scores = field(default_factory=dict)
+    seconds: float = 0.0
+    train_tokens_per_second: float = 0.0
+
+
+@dataclass
+class TrainingState:
+    """How far a training got: saved in its checkpoint (as JSON), so that a resume goes on from there."""
+
+    epoch: int = 0
+    best: float = -1.0  # the best epoch's dev score (main_score), or its number without dev data
+    best_epoch: int = 0
+    bad_epochs: int = 0  # since the best
+    records: list[dict[str, Any]] = field(default_factory=list)  # one per epoch, as metrics.jsonl has them
+    seconds: float = 0.0
+    vectors: dict[str, Any] | None = None  # the pretrained vectors' coverage, when there are vectors
+
+    def add(self, record: dict[str, Any], score: float, seconds: float) -> None:
+        """Record an epoch (``record["best"]`` is set here) scored ``score``."""
+        record["best"] = score > self.best
+        self.records.append(record)
+        self.epoch, self.seconds = record["epoch"], seconds
+        if record["best"]:
+            self.best, self.best_epoch, self.bad_epochs = score, record["epoch"], 0
+        else:
+            self.bad_epochs += 1
+
+    @property
+    def best_dev(self) -> Scores:
+        """The best epoch's dev scores, as the loop found them (the model saved is that epoch's)."""
+        if not self.best_epoch:
+            return {}
+        record = self.records[self.best_epoch - 1]
+        return {task: TaskScores.from_dict(scores) for task, scores in record["dev"].items()}
+
+    def stop_reason(self, settings: TrainingConfig) -> str:
+        """Why training stops after this epoch, or "" to go on."""
+        if settings.patience and self.bad_epochs >= settings.patience:
+            return f"stopping early: no dev improvement for {settings.patience} epochs"
+        if settings.max_minutes and self.seconds > settings.max_minutes * 60:
+            return f"stopping: the {settings.max_minutes}-minute budget is spent"
+        return ""
+
+
+def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
+          monitor: TrainingMonitor | None = None) -> TrainResult:
+    """Train a model as the config says; write the best one to ``output_dir``.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every process calls this and together
+    they train one model (see :mod:`tagger.training.distributed`): ``training.batch_size`` is the batch
+    of all processes together, rank 0 alone writes ``output_dir`` and reports to ``monitor``, and
+    every rank returns rank 0's result.
+
+    Args:
+        config: the resolved config (not changed: what training fills in goes into a copy).
+        output_dir: the model directory (created); ``checkpoint/`` inside holds the
+            state to resume from.
+        resume: continue from ``output_dir/checkpoint`` (an error when there is none).
+        overwrite: train into a directory that already holds a model, replacing it (else an error).
+        monitor: receives progress; by default only logs.
+
+    The run holds ``output_dir``'s lock (:mod:`tagger.locking`): a second run into it is refused.
+    """
+    output_dir = Path(output_dir)
+    device = local_device(choose_device(config.training.device))
+    if config.training.precision == "bf16" and device.type != "cuda":
+        # Not a silent fallback: config.json must say how the model was really trained.
+        raise ConfigError("training.precision", f'"bf16" is autocast on CUDA and this run is on {device}; use "fp32" here')
+    with hold(output_dir) if is_main_process() else nullcontext():
+        if is_main_process():
+            check_output_dir(output_dir, resume, overwrite)
+        with process_group(device) as group:
+            monitor = (monitor or TrainingMonitor()) if group.is_main else Quiet()
+            return _train(config, output_dir, resume, monitor, device, group)
+
+
+def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: TrainingMonitor, device: torch.device, group: Group) -> TrainResult:
+    settings = config.training
+    generator = seed_everything(config.seed)
+    set_threads(settings.threads or (cores_per_process(group.local_world_size) if group.active else 0))
+    train_sentences, dev_sentences = _read_data(config, group, monitor)
+    checkpoint = output_dir / CHECKPOINT
+    resuming = group.broadcast(resume)  # check_output_dir made sure rank 0 has a checkpoint
+    if resuming and not has_checkpoint(output_dir):
+        raise TaggerError(f"rank {group.rank} cannot see {checkpoint}: to resume, every machine needs the model directory "
+                          "on a file system they share, at the same path")
+
+    base = load_model(config.init_from) if config.init_from else None
+    if base is not None:
+        config = take_architecture(config, base.config)
+        monitor.message(f"starting from {config.init_from}: its embeddings and encoder ({len(base.vocab.words)} words)")
+    vocab, vectors = group.from_main(lambda: build_vocabulary(config, train_sentences, checkpoint if resuming else None,
+                                                              base.vocab if base else None))
+    if vectors is not None:  # word_dim 0 means the vectors' size; an explicit other one was refused already
+        config = replace(config, embeddings=replace(config.embeddings, word_dim=vectors.dim))
+    if resuming and (warning := check_resumed_config(config, checkpoint)):
+        monitor.message(warning)
+    model = build_model(config, vocab).to(device)
+    if base is not None and not resuming:
+        monitor.message(f"copied {copy_pretrained(base.model, model)} pretrained tensors")
+    state, frozen = TrainingState(), []
+    if vectors is not None:
+        state.vectors = {**coverage(train_sentences, vocab, vectors), "frozen": config.embeddings.freeze_vectors}
+        monitor.message(describe_coverage(state.vectors, vocab, vectors.seconds))
+        table = model.embeddings.words.weight
+        vectors.start(table, fill=not resuming, freeze=config.embeddings.freeze_vectors)
+        frozen = [table] if config.embeddings.freeze_vectors else []
+    optimizer = build_optimizer(model, settings, device, no_decay=frozen)
+    scheduler = build_scheduler(optimizer, settings, settings.max_epochs * math.ceil(len(train_sentences) / settings.batch_size))
+    if resuming:
+        state = TrainingState(**load_checkpoint(checkpoint, model, optimizer, scheduler, generator))  # every rank: rank 0's
+        monitor.message(f"resuming after epoch {state.epoch}")
+    if group.active:
+        # The data order and masking (``generator``) stay the same on every rank; dropout should not.
+        torch.manual_seed(int(torch.randint(2**62, ())) + group.rank)
+
+    trained = group.wrap(model, device, find_unused_parameters=_heads_may_lack_targets(config, train_sentences))
+    step = TrainStep(trained, BatchEncoder.for_embeddings(vocab, config.embeddings), optimizer, scheduler, config, device, monitor,
+                     generator, group)
+    evaluator = Tagger(model, vocab, config) if group.is_main else None
+    lengths = [len(s) for s in train_sentences]
+    started = time.perf_counter() - state.seconds
+    trained_tokens, train_seconds = 0, 0.0
+    for epoch in range(state.epoch + 1, settings.max_epochs + 1):
+        batches = bucket_batches(lengths, settings.batch_size, generator)  # the same on every rank
+        monitor.start_epoch(epoch, len(batches))
+        epoch_start = time.perf_counter()
+        total_loss, epoch_tokens = step.epoch([[train_sentences[i] for i in batch] for batch in batches])
+        epoch_seconds = time.perf_counter() - epoch_start
+        trained_tokens, train_seconds = trained_tokens + epoch_tokens, train_seconds + epoch_seconds
+        dev_scores = evaluate(evaluator, dev_sentences, settings.eval_batch_size) if evaluator and dev_sentences else {}
+        current = group.broadcast(main_score(dev_scores, settings.select_by) if dev_scores else float(epoch))  # no dev: the last is best
+        if settings.schedule == "plateau":
+            scheduler.step(current)
+        record = {"epoch": epoch, "train_loss": total_loss / max(len(batches), 1), "learning_rate": optimizer.param_groups[0]["lr"],
+                  "tokens_per_second": epoch_tokens / epoch_seconds, "seconds": epoch_seconds,
+                  "dev": {task: s.to_dict() for task, s in dev_scores.items()}, "dev_main": current if dev_scores else None}
+        state.add(record, current, time.perf_counter() - started)
+        if group.is_main:
+            if record["best"]:
+                save_model(output_dir, model, vocab, config, _meta(config, state))
+            write_atomic(output_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.records))
+            save_checkpoint(checkpoint, model, vocab, config, optimizer, scheduler, generator, asdict(state))
+        monitor.end_epoch(record)
+        stop = group.broadcast(state.stop_reason(settings))  # rank 0's clock decides the time budget
+        if stop:
+            monitor.message(stop)
+            break
+    monitor.close()
+    tokens_per_second = trained_tokens / train_seconds if train_seconds else 0.0
+    return group.from_main(lambda: _finish(config, vocab, output_dir, device, state, dev_sentences, tokens_per_second))
+
+
+def _read_data(config: TaggerConfig, group: Group, monitor: TrainingMonitor) -> tuple[list[Sentence], list[Sentence]]:
+    """The labelled training sentences, and the dev sentences (rank 0 alone evaluates)."""
+    train_sentences = [s for s in load_sentences(config.data.train, config.tasks, config.data.max_train_sentences) if s.tokens and s.tags]
+    dev_sentences = load_sentences(config.data.dev, config.tasks) if config.data.dev and group.is_main else []
+    monitor.message(f"{len(train_sentences)} training sentences ({sum(map(len, train_sentences))} tokens), {len(dev_sentences)} dev")
+    if group.active:
+        monitor.message(f"{group.world_size} processes ({group.backend}; torch threads per process: {torch.get_num_threads()}), "
+                        f"each taking 1/{group.world_size} of every batch of {config.training.batch_size} sentences")
+    return train_sentences, dev_sentences
+
+
+def _heads_may_lack_targets(config: TaggerConfig, sentences: list[Sentence]) -> bool:
+    """Whether some head can get no targets in one rank's share of a batch, so that DDP must look
+    for parameters without gradients: the masked-token head (few tokens are chosen), or a task
+    that some training sentences have no labels for."""
+    return config.masked_lm.weight > 0 or any(not s.tags.get(task) for s in sentences for task in config.tasks)
+
+
+def _finish(config: TaggerConfig, vocab: Vocab, output_dir: Path, device: torch.device, state: TrainingState,
+            dev_sentences: list[Sentence], tokens_per_second: float) -> TrainResult:
+    """Score the best model on test (its dev scores are the loop's), complete meta.json, draw the learning curve."""
+    test_sentences = load_sentences(config.data.test, config.tasks) if config.data.test else []
+    test_scores: Scores = {}
+    if test_sentences:
+        loaded = load_model(output_dir, device)  # the best epoch's weights; not Tagger.load: it warns of an unfinished training
+        test_scores = evaluate(Tagger(loaded.model, loaded.vocab, loaded.config, loaded.meta), test_sentences, config.training.eval_batch_size)
+    tasks = task_specs(config.tasks, vocab)
+    for split, sentences in (("dev", dev_sentences), ("test", test_sentences)):
+        if unseen := unseen_labels(sentences, tasks):
+            logger.warning("%s: %s", split, unseen)
+    meta = _meta(config, state, test_scores, tokens_per_second)
+    write_atomic(output_dir / "meta.json", json.dumps({**read_json(output_dir / "meta.json"), **meta}, indent=2))
+    try:
+        from tagger.plots import plot_learning_curve
+
+        plot_learning_curve(state.records, output_dir / "learning_curve.png")
+    except ImportError:  # matplotlib is a dependency, but a broken install should not lose the model
+        logger.warning("matplotlib unavailable: no learning curve written")
+    return TrainResult(output_dir, state.best_epoch, state.records, state.best_dev, test_scores, state.seconds, tokens_per_second)
+
+
+def _meta(config: TaggerConfig, state: TrainingState, test: Scores | None = None, tokens_per_second: float | None = None) -> dict[str, Any]:
+    """What meta.json records of a training: its corpora, how it went, the best epoch's dev scores and,
+    once it is finished, the test scores (``test`` None: not finished yet)."""
+    corpora = {split: [s.path or f"{s.dataset}:{s.split}" for s in sources]
+               for split, sources in (("train", config.data.train), ("dev", config.data.dev), ("test", config.data.test)) if sources}
+    meta: dict[str, Any] = {
+        "corpora": corpora,
+        "training": {"best_epoch": state.best_epoch, "epochs": state.epoch, "seconds": round(state.seconds, 1),
+                     "finished": test is not None},
+        "scores": {"dev": {t: s.to_dict() for t, s in state.best_dev.items()}},
+    }
+    if state.vectors:
+        meta["vectors"] = state.vectors
+    if test is not None:
+        meta["scores"]["test"] = {t: s.to_dict() for t, s in test.items()}
+    if tokens_per_second is not None:
+        meta["training"]["train_tokens_per_second"] = round(tokens_per_second)
+    return meta

@@ -1,0 +1,162 @@
+"""``tagger pretrain``: embeddings and encoder trained on raw text by masked-token prediction.
+
+The text streams: it is read, tokenized with the spaCy front end, cut as the predictor cuts long
+inputs (:func:`tagger.tokenize.pieces`), shuffled within a buffer of ``pretrain.shuffle_buffer``
+sentences and cut into length-sorted batches, so corpora of any size pass through in bounded
+memory. Each batch is one :class:`tagger.training.step.TrainStep`, as in ``tagger train``. A
+checkpoint after the buffer that crosses every ``pretrain.checkpoint_every`` steps holds the
+weights, the optimizer and random state and how far into the stream training got; ``resume``
+skips that far and continues identically.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from itertools import chain, islice
+from pathlib import Path
+from typing import Any
+
+from tagger.batching import BatchEncoder, bucket_batches
+from tagger.config import TaggerConfig
+from tagger.data import read_source
+from tagger.errors import ConfigError
+from tagger.evaluation import MASKED_LM, evaluate
+from tagger.locking import hold
+from tagger.nn.model import build_model
+from tagger.predict import Tagger
+from tagger.runtime import choose_device, seed_everything, set_threads
+from tagger.serialize import save_model
+from tagger.tokenize import Tokenizer, pieces
+from tagger.training.checkpoint import CHECKPOINT, check_output_dir, checkpoint_vocab, load_checkpoint, save_checkpoint
+from tagger.training.monitor import TrainingMonitor
+from tagger.training.step import TrainStep, build_optimizer, build_scheduler
+from tagger.types import Sentence
+from tagger.vocab import Vocab
+
+
+@dataclass
+class PretrainResult:
+    output_dir: Path
+    steps: int
+    seconds: float
+    tokens_per_second: float
+    dev_scores: dict[str, float]
+
+
+@dataclass
+class PretrainState:
+    """How far pretraining got in the stream: saved in its checkpoint (as JSON)."""
+
+    step: int = 0
+    epoch: int = 1
+    consumed: int = 0  # sentences of this epoch's stream trained on
+    seconds: float = 0.0
+    tokens: int = 0
+
+
+def stream_sentences(config: TaggerConfig, split: str = "train") -> Iterator[Sentence]:
+    """Tokenized sentences of every source of a split, long ones in pieces as the predictor labels them."""
+    sources = getattr(config.data, split)
+    for sentence in Tokenizer(config.lang).tokenize(chain.from_iterable(read_source(source) for source in sources)):
+        for start, end in pieces(sentence):
+            yield Sentence(sentence.tokens[start:end])
+
+
+def pretrain(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
+             monitor: TrainingMonitor | None = None) -> PretrainResult:
+    """Train embeddings, encoder and masked-token head on the text of ``config.data.train``.
+
+    ``resume`` and ``overwrite`` as for :func:`tagger.training.train`; the run holds the output's lock.
+    The model has no tasks and a masked-token head (weight 1 unless the config gives one), whatever
+    ``config`` says; ``config`` itself is not changed.
+    """
+    output_dir = Path(output_dir)
+    with hold(output_dir):
+        check_output_dir(output_dir, resume, overwrite)
+        return _pretrain(config, output_dir, resume, monitor or TrainingMonitor())
+
+
+def _pretrain(config: TaggerConfig, output_dir: Path, resume: bool, monitor: TrainingMonitor) -> PretrainResult:
+    if not config.data.train:
+        raise ConfigError("data.train", "pretraining needs text: a text, JSONL or CoNLL file, a corpus name or a dataset")
+    if config.embeddings.pretrained:
+        raise ConfigError("embeddings.pretrained", "tagger pretrain learns its word table from the text; "
+                          "give the vectors to tagger train instead")
+    if config.training.precision != "fp32":
+        raise ConfigError("training.precision", "tagger pretrain trains in fp32; bf16 autocast is for tagger train on CUDA")
+    config = replace(config, tasks={}, masked_lm=replace(config.masked_lm, weight=config.masked_lm.weight or 1.0))
+    settings, plan = config.training, config.pretrain
+    generator = seed_everything(config.seed)
+    set_threads(settings.threads)
+    device = choose_device(settings.device)
+    checkpoint = output_dir / CHECKPOINT
+    if resume:  # check_output_dir made sure there is a checkpoint
+        vocab = checkpoint_vocab(checkpoint)
+    else:
+        counted = stream_sentences(config)
+        vocab = Vocab.build(islice(counted, plan.vocab_sentences or None), (), config.embeddings.min_freq,
+                            config.embeddings.lowercase, max_words=config.embeddings.max_words)
+        monitor.message(f"vocabulary: {len(vocab.words)} words, {len(vocab.chars)} characters")
+    model = build_model(config, vocab).to(device)
+    optimizer = build_optimizer(model, settings, device)
+    scheduler = build_scheduler(optimizer, settings, plan.max_steps or None)
+    state = PretrainState()
+    if resume:
+        state = PretrainState(**load_checkpoint(checkpoint, model, optimizer, scheduler, generator))
+        monitor.message(f"resuming at step {state.step} (epoch {state.epoch}, {state.consumed} sentences in)")
+
+    step = TrainStep(model, BatchEncoder.for_embeddings(vocab, config.embeddings), optimizer, scheduler, config, device, monitor, generator)
+    tagger = Tagger(model, vocab, config)
+    dev = list(stream_sentences(config, "dev")) if config.data.dev else []
+    started = time.perf_counter() - state.seconds
+    next_checkpoint = (state.step // plan.checkpoint_every + 1) * plan.checkpoint_every
+    done = False
+    while not done and state.epoch <= settings.max_epochs:
+        stream = islice(stream_sentences(config), state.consumed, None)
+        monitor.start_epoch(state.epoch, None)  # the stream's length is unknown
+        while buffer := list(islice(stream, plan.shuffle_buffer)):  # stream_sentences gives no empty sentence
+            model.train()
+            for positions in bucket_batches([len(s) for s in buffer], settings.batch_size, generator):
+                loss = step.batch([buffer[i] for i in positions])
+                state.step += 1
+                tokens = sum(len(buffer[i]) for i in positions)
+                state.tokens += tokens
+                monitor.step(tokens, float(loss) if loss is not None else 0.0)
+                if plan.max_steps and state.step >= plan.max_steps:
+                    break
+            state.consumed += len(buffer)
+            state.seconds = time.perf_counter() - started
+            done = bool((plan.max_steps and state.step >= plan.max_steps)
+                        or (settings.max_minutes and state.seconds > settings.max_minutes * 60))
+            if not done and state.step >= next_checkpoint:  # the end is saved below
+                _save(output_dir, tagger, optimizer, scheduler, generator, state, dev, monitor)
+                next_checkpoint = (state.step // plan.checkpoint_every + 1) * plan.checkpoint_every
+            if done:
+                break
+        if not done:
+            monitor.message(f"epoch {state.epoch} done at step {state.step}")
+            state.epoch, state.consumed = state.epoch + 1, 0
+    state.seconds = time.perf_counter() - started
+    scores = _save(output_dir, tagger, optimizer, scheduler, generator, state, dev, monitor)
+    monitor.close()
+    return PretrainResult(output_dir, state.step, state.seconds, state.tokens / max(state.seconds, 1e-9), scores)
+
+
+def _save(output_dir: Path, tagger: Tagger, optimizer: Any, scheduler: Any, generator: Any, state: PretrainState,
+          dev: list[Sentence], monitor: TrainingMonitor) -> dict[str, float]:
+    """Write the model directory and the checkpoint to resume from; score the dev text if any."""
+    config = tagger.config
+    found = evaluate(tagger, dev, masking=config.masked_lm).get(MASKED_LM) if dev else None
+    scores = found.metrics if found else {}
+    meta = {"pretraining": {"steps": state.step, "epoch": state.epoch, "seconds": round(state.seconds, 1),
+                            "tokens": state.tokens, "corpora": [s.path or s.dataset for s in config.data.train]},
+            "scores": {"dev": {MASKED_LM: scores}} if scores else {}}
+    save_model(output_dir, tagger.model, tagger.vocab, config, meta)
+    save_checkpoint(output_dir / CHECKPOINT, tagger.model, tagger.vocab, config, optimizer, scheduler, generator, asdict(state))
+    line = f"step {state.step}: saved"
+    if scores:
+        line += f"; dev masked-token accuracy {scores['accuracy']:.2%}, perplexity {scores['perplexity']:.1f}"
+    monitor.message(line)
+    return scores
