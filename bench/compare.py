@@ -186,7 +186,7 @@ def ours_rows(model_dir: str, texts: list[str], batch_size: int, first: bool) ->
 
     ``model_dir`` may end in ``:int8`` or ``:int8-all`` for that precision (``Tagger.load(precision=...)``).
     """
-    from tagger.nn.onnx_encoder import PRECISIONS
+    from tagger.types import PRECISIONS
     from tagger.predict import Tagger
 
     precision = "fp32"

@@ -70,7 +70,7 @@ def main() -> None:
     rows: dict[str, str] = {}
     model_dir = args.model
     if model_dir is None:
-        from tagger.cli import ProgressMonitor
+        from tagger.cli.train import ProgressMonitor
         from tagger.config import load_config
         from tagger.training import train
 

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tagger.types import TaskScores
+
 
 def _pyplot():  # noqa: ANN202
     import matplotlib
@@ -25,7 +27,7 @@ def plot_learning_curve(records: Sequence[dict[str, Any]], path: Path) -> None:
     loss_axis.set(title="training loss", xlabel="epoch")
     tasks = sorted({task for r in records for task in r.get("dev", {})})
     for task in tasks:
-        values = [r["dev"][task].get("f1", r["dev"][task].get("accuracy")) if task in r.get("dev", {}) else None for r in records]
+        values = [TaskScores.from_dict(r["dev"][task]).main if task in r.get("dev", {}) else None for r in records]
         score_axis.plot(epochs, values, marker="o", label=task)
     score_axis.set(title="dev score (accuracy or F1)", xlabel="epoch")
     if tasks:

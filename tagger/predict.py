@@ -15,15 +15,15 @@ import torch
 from tagger.batching import IGNORE, MASKED_LM, BatchEncoder, sorted_batches
 from tagger.config import MaskedLMConfig, TaggerConfig
 from tagger.errors import InputError, TaggerError
+from tagger.masking import mask_sentences
 from tagger.nn.heads import HeadOutput
 from tagger.nn.model import SequenceTagger
 from tagger.runtime import missing_cuda
 from tagger.schemes import tags_to_spans
 from tagger.serialize import LoadedModel, ModelInfo
 from tagger.tasks import TaskSpec
-from tagger.masking import mask_sentences
 from tagger.tokenize import Tokenizer, pieces
-from tagger.types import Blank, FilledSentence, Prediction, Sentence, Span
+from tagger.types import PRECISIONS, QUANTIZED, Blank, FilledSentence, Prediction, Sentence, Span
 from tagger.vocab import MASK, SPECIALS, Vocab
 
 logger = logging.getLogger(__name__)
@@ -97,8 +97,6 @@ class Tagger:
 
     def set_precision(self, precision: str, source: str = "the model") -> None:
         """Run the encoder at ``precision`` from now on (see :meth:`load`)."""
-        from tagger.nn.onnx_encoder import QUANTIZED
-
         check_precision(precision, str(self.device))
         if precision in QUANTIZED and self.config.encoder.kind != "lstm":
             raise TaggerError(f"{source}: precision {precision} needs an LSTM encoder; this model's is a {self.config.encoder.kind.upper()}")
@@ -289,7 +287,7 @@ class Tagger:
 
 def check_precision(precision: str, device: str) -> None:
     """Raise TaggerError for an unknown precision, or an int8 one off the CPU or without onnxruntime."""
-    from tagger.nn.onnx_encoder import PRECISIONS, QUANTIZED, require_onnxruntime
+    from tagger.nn.onnx_encoder import require_onnxruntime
 
     if precision not in PRECISIONS:
         raise TaggerError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")

@@ -171,6 +171,11 @@ class ModelInfo:
         """split -> task -> metrics, as recorded at training."""
         return self.meta.get("scores", {})
 
+    @property
+    def corpora(self) -> dict[str, list[str]]:
+        """split -> the corpora it was trained (dev: selected, test: scored) on."""
+        return self.meta.get("corpora", {})
+
 
 def read_files(directory: str | Path, names: tuple[str, ...] = FILES) -> dict[str, bytes]:
     """The bytes of a model directory's files; ModelFormatError naming a missing one."""

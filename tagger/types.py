@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
+PRECISIONS = ("fp32", "int8", "int8-all")  # how a loaded model's encoder runs (Tagger.load; tagger.nn.onnx_encoder)
+QUANTIZED = ("int8", "int8-all")  # the precisions that run it in ONNX Runtime
 NO_LABEL = ""  # a token without a label of that task: not trained on, not scored (CoNLL-U's "_" in UPOS/XPOS)
 
 

@@ -3,7 +3,6 @@ continue, and models that say when their training was stopped."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal

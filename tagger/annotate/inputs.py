@@ -7,9 +7,9 @@ import glob
 from collections.abc import Iterator
 from pathlib import Path
 
-from tagger.errors import DataFormatError
 from tagger.data.readers import LENIENT_FORMATS, infer_format, read_records
 from tagger.data.readers.text import read_text_files
+from tagger.errors import DataFormatError
 from tagger.types import BadRecord, Sentence
 
 

@@ -13,12 +13,12 @@ from tagger.annotate.inputs import infer_input_format, read_input
 from tagger.annotate.resumable import ResumableOutput, check_outputs, run_identity
 from tagger.annotate.sinks import DocBinSink, FileSink, Sink, StreamSink
 from tagger.annotate.workers import label_chunks
+from tagger.data.readers import EXTENSIONS
+from tagger.data.writers import WRITE_FORMATS, DocBinWriter
 from tagger.errors import DataFormatError, TaggerError
 from tagger.locking import hold
 from tagger.predict import Tagger
-from tagger.data.readers import EXTENSIONS
 from tagger.types import BadRecord, Sentence
-from tagger.data.writers import WRITE_FORMATS, DocBinWriter
 
 Progress = Callable[[int, int], None]  # (records, words) of each chunk done
 

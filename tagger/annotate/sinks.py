@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from tagger.annotate.resumable import ResumableOutput
+from tagger.data.writers import DocBinWriter, format_prediction
 from tagger.errors import DataFormatError
 from tagger.types import BadRecord, Prediction, Sentence
-from tagger.data.writers import DocBinWriter, format_prediction
 
 
 class Sink(Protocol):

@@ -8,9 +8,9 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import corpora
 from tagger.config import SourceConfig, TaskConfig
-from tagger.errors import ConfigError, DataFormatError
 from tagger.data.readers import read_corpus
 from tagger.data.readers.hf_datasets import read_dataset
+from tagger.errors import ConfigError, DataFormatError
 from tagger.schemes import SchemeError, convert, detect_scheme, split_tag
 from tagger.tasks import TaskSpec, task_specs
 from tagger.types import Sentence

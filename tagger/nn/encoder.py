@@ -24,6 +24,7 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from tagger.config import EncoderConfig
+from tagger.types import QUANTIZED
 
 
 def reverse_within_lengths(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -83,7 +84,7 @@ class BiRNNEncoder(nn.Module):
     def set_precision(self, precision: str) -> None:
         """Run evaluation mode at ``precision`` from now on: ``fp32``, ``int8`` or ``int8-all`` (LSTM only;
         see ``tagger.nn.onnx_encoder``). Raises TaggerError for a GRU with an int8 precision."""
-        from tagger.nn.onnx_encoder import QUANTIZED, build_runner
+        from tagger.nn.onnx_encoder import build_runner
 
         self.runner = build_runner(self, precision) if precision in QUANTIZED else None
 

@@ -37,9 +37,8 @@ import torch
 from torch import nn
 
 from tagger.errors import TaggerError
+from tagger.types import PRECISIONS, QUANTIZED
 
-PRECISIONS = ("fp32", "int8", "int8-all")
-QUANTIZED = ("int8", "int8-all")
 EXTRA_HINT = "pip install 'birnn-tagger[onnx]'"
 
 

@@ -55,7 +55,7 @@ def create_app(model: str | Path | Tagger, settings: ServiceSettings | None = No
 
     app = FastAPI(
         title="birnn-tagger",
-        version=str(tagger.meta.get("versions", {}).get("birnn_tagger", "")) or "0",
+        version=str(tagger.info.meta.get("versions", {}).get("birnn_tagger", "")) or "0",
         description=f"Sequence labelling with a deep BiLSTM/GRU tagger: model `{name}`, tasks {', '.join(tagger.tasks)}.",
         lifespan=lifespan,
         default_response_class=SafeJSONResponse,

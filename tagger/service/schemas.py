@@ -2,8 +2,7 @@
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StrictBool, StringConstraints, Tag, WithJsonSchema,
-                      create_model)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StrictBool, StringConstraints, Tag, WithJsonSchema, create_model
 
 from tagger.predict import BLANK
 from tagger.service.settings import ServiceSettings

@@ -11,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from tagger.types import PRECISIONS
+
 MiB = 1024 * 1024
 
 
 def parse_precision(text: str) -> str:
-    """``text`` if it is one of ``tagger.nn.onnx_encoder.PRECISIONS``, else ValueError naming them."""
-    from tagger.nn.onnx_encoder import PRECISIONS  # imports torch: only once a value is parsed
-
+    """``text`` if it is one of the precisions a model loads at, else ValueError naming them."""
     if text not in PRECISIONS:
         raise ValueError(f"{text!r} is not one of {', '.join(PRECISIONS)}")
     return text

@@ -42,7 +42,7 @@ def export_pipeline(
     if occupied and not overwrite:
         raise TaggerError(f"{output} exists and is not empty: --overwrite replaces it, or choose another folder")
     tagger = Tagger.load(model)
-    nlp = spacy.blank(lang or tagger.config.lang)
+    nlp = spacy.blank(lang or tagger.info.config.lang)
     component: BiRNNTagger = nlp.add_pipe(FACTORY)  # type: ignore[assignment]
     component.set_tagger(tagger)
     # spaCy package names a package <lang>_<name>: lower-case letters, digits and underscores.
@@ -60,13 +60,13 @@ def export_pipeline(
 
 
 def _pipeline_meta(tagger: Tagger, component: BiRNNTagger, name: str, version: str) -> dict[str, Any]:
-    test = tagger.meta.get("scores", {}).get("test", {})
+    test = tagger.info.scores.get("test", {})
     performance = {}
     for task, target in component.targets.items():
         for metric, key in SPACY_SCORE_KEYS.get(target, {}).items():
             if metric in test.get(task, {}):
                 performance[key] = test[task][metric]
-    corpora = sorted({source for sources in tagger.meta.get("corpora", {}).values() for source in sources})
+    corpora = sorted({source for sources in tagger.info.corpora.values() for source in sources})
     return {
         "name": name,
         "version": version,

@@ -17,21 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tagger.atomic import write_atomic
 from tagger.config import TaggerConfig
-from tagger.training.distributed import is_main_process, local_device, process_group
 from tagger.locking import hold
 from tagger.runtime import choose_device
-from tagger.atomic import write_atomic
 from tagger.training.checkpoint import check_output_dir, has_checkpoint
+from tagger.training.distributed import is_main_process, local_device, process_group
 from tagger.training.loop import TrainResult, train
 from tagger.training.monitor import TrainingMonitor
+from tagger.types import TaskScores
 
 SUMMARY = "seeds.json"
 
 
 def headline(scores: dict[str, Any]) -> float:
-    """A task's headline metric in a scores dict: F1 for spans, else accuracy."""
-    return float(scores["f1"] if "f1" in scores else scores["accuracy"])
+    """A task's headline metric in a recorded scores dict (:attr:`TaskScores.main`)."""
+    return TaskScores.from_dict(scores).main
 
 
 @dataclass

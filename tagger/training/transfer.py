@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from tagger.config import TaggerConfig
+from tagger.data.vectors import WordVectors, read_vectors
 from tagger.errors import ConfigError
 from tagger.nn.model import SequenceTagger
 from tagger.types import Sentence
-from tagger.data.vectors import WordVectors, read_vectors
 from tagger.vocab import SPECIALS, Vocab, word_key
 
 logger = logging.getLogger(__name__)

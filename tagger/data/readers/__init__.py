@@ -7,12 +7,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tagger.errors import DataFormatError
 from tagger.data.readers.columns import read_columns
 from tagger.data.readers.conllu import read_conllu
 from tagger.data.readers.docbin import read_docbin
 from tagger.data.readers.jsonl import read_jsonl
 from tagger.data.readers.text import read_text
+from tagger.errors import DataFormatError
 from tagger.types import BadRecord, Sentence
 
 FORMATS: dict[str, Callable[..., Iterator[Sentence | BadRecord]]] = {

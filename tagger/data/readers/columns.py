@@ -14,8 +14,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tagger.errors import DataFormatError
 from tagger.data.readers.lines import read_lines
+from tagger.errors import DataFormatError
 from tagger.types import Sentence
 
 

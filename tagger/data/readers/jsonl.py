@@ -10,8 +10,8 @@ import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from tagger.errors import DataFormatError
 from tagger.data.readers.lines import read_lines
+from tagger.errors import DataFormatError
 from tagger.types import BadRecord, Sentence
 
 

@@ -1,0 +1,62 @@
+"""``tagger info``: what a model is, read without loading its weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tagger.cli.common import app, fail, out
+from tagger.errors import TaggerError
+
+
+@app.command()
+def info(model: Annotated[Path, typer.Argument(help="A model directory.")]) -> None:
+    """What a model is: tasks, labels, sizes, training corpora and recorded scores."""
+    from tagger.serialize import describe
+
+    try:
+        described = describe(model)
+    except (TaggerError, OSError) as error:
+        fail(error)
+        return
+    config, meta = described.config, described.meta
+    table = Table(title=f"{model}", show_header=False)
+    table.add_column("key")
+    table.add_column("value")
+    encoder, embeddings = config.encoder, config.embeddings
+    table.add_row("encoder", f"{encoder.num_layers}-layer bidirectional {encoder.kind.upper()}, hidden {encoder.hidden_size} per direction")
+    table.add_row("embeddings", f"words {described.words} x {embeddings.word_dim}, chars {described.chars} ({embeddings.char_encoder})")
+    table.add_row("parameters", f"{meta.get('parameters', 0):,}")
+    vectors = meta.get("vectors")
+    if vectors:
+        table.add_row("vectors", f"{vectors['source']} ({vectors['dim']}-d{', frozen' if vectors.get('frozen') else ''}): "
+                      f"{vectors['words_with_vectors']:,} words start from one; {100 * vectors['training_tokens']:.1f}% of "
+                      f"training tokens, {100 * vectors['training_types']:.1f}% of forms")
+    for task, spec in described.tasks.items():
+        kind = spec.decoder + (f", {spec.scheme} spans" if spec.is_span else "")
+        labels = spec.labels
+        table.add_row(f"task {task}", f"{kind}; {len(labels)} labels: {' '.join(labels[:40])}{' ...' if len(labels) > 40 else ''}")
+    for split, paths in described.corpora.items():
+        table.add_row(f"corpus {split}", ", ".join(paths))
+    training = meta.get("training", {})
+    if training:
+        unfinished = "" if described.finished else "[bold red]UNFINISHED[/]: stopped before its end, the best epoch so far; "
+        table.add_row("training", unfinished + ", ".join(f"{k} {v}" for k, v in training.items() if k != "finished"))
+    if "sha256" in meta:
+        table.add_row("files", f"sha256 of {', '.join(meta['sha256'])} match meta.json")
+    for split, scores in described.scores.items():
+        for task, values in scores.items():
+            shown = ", ".join(f"{m} {100 * values[m]:.2f}" for m in ("accuracy", "precision", "recall", "f1") if m in values)
+            table.add_row(f"{split} {task}", shown)
+    seeds = meta.get("seeds")
+    if seeds:
+        for split, tasks in seeds["summary"].items():
+            for task, value in tasks.items():
+                table.add_row(f"{split} {task} over seeds", f"{100 * value['mean']:.2f} ± {100 * value['sd']:.2f} "
+                              f"({len(seeds['runs'])} seeds; this is seed {seeds['chosen']}, the best by dev)")
+    table.add_row("created", f"{meta.get('created', '?')} with {json.dumps(meta.get('versions', {}))}")
+    out.print(table)

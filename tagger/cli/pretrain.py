@@ -1,0 +1,42 @@
+"""``tagger pretrain``: masked-token pretraining on raw text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from tagger.cli.common import app, fail, out
+from tagger.cli.train import ProgressMonitor
+from tagger.errors import TaggerError
+
+
+@app.command()
+def pretrain(
+    config: Annotated[Path, typer.Argument(help="A TOML config whose data.train is raw text (see configs/pretrain-ewt.toml).")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model directory; default models/<config name>.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: --set pretrain.max_steps=1000")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Pretrain into OUTPUT even if it holds a model, replacing it.")] = False,
+) -> None:
+    """Pretrain embeddings and encoder on raw text by masked-token prediction (for init_from and fill-mask)."""
+    from tagger.config import load_config
+    from tagger.training.pretrain import pretrain as run_pretraining
+
+    try:
+        resolved = load_config(config, ["masked_lm.weight=1.0", *(overrides or [])])  # the only loss: no tasks needed
+        result = run_pretraining(resolved, output or Path("models") / config.stem, resume=resume, overwrite=overwrite,
+                                  monitor=ProgressMonitor())  # type: ignore[arg-type]
+    except TaggerError as error:
+        fail(error)
+        return
+    if result.dev_scores:
+        table = Table(title="dev masked-token prediction")
+        for column in ("blanks", "accuracy", "perplexity"):
+            table.add_column(column, justify="right")
+        scores = result.dev_scores
+        table.add_row(f"{scores['tokens']:,.0f}", f"{100 * scores['accuracy']:.2f}", f"{scores['perplexity']:.1f}")
+        out.print(table)
+    out.print(f"model saved to {result.output_dir} ({result.steps} steps, {result.seconds:.0f}s, {result.tokens_per_second:,.0f} tokens/s)")
