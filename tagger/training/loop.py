@@ -20,7 +20,7 @@ from tagger.data import load_sentences
 from tagger.errors import ConfigError, TaggerError
 from tagger.evaluation import evaluate, main_score, unseen_labels
 from tagger.locking import hold
-from tagger.nn.model import build_model
+from tagger.nn.model import SequenceTagger, build_model
 from tagger.predict import Tagger
 from tagger.runtime import choose_device, cores_per_process, seed_everything, set_threads
 from tagger.serialize import load_model, read_json, save_model
@@ -123,12 +123,71 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
     generator = seed_everything(config.seed)
     set_threads(settings.threads or (cores_per_process(group.local_world_size) if group.active else 0))
     train_sentences, dev_sentences = _read_data(config, group, monitor)
-    checkpoint = output_dir / CHECKPOINT
+    run = _start(config, output_dir, resume, train_sentences, device, generator, group, monitor)
+    config, state = run.config, run.state  # config: with what the start filled in (init_from's shapes, word_dim)
+    trained = group.wrap(run.model, device, find_unused_parameters=_heads_may_lack_targets(config, train_sentences))
+    step = TrainStep(trained, BatchEncoder.for_embeddings(run.vocab, config.embeddings), run.optimizer, run.scheduler, config, device,
+                     monitor, generator, group)
+    evaluator = Tagger(run.model, run.vocab, config) if group.is_main else None
+    lengths = [len(s) for s in train_sentences]
+    started = time.perf_counter() - state.seconds
+    trained_tokens, train_seconds = 0, 0.0
+    for epoch in range(state.epoch + 1, settings.max_epochs + 1):
+        batches = bucket_batches(lengths, settings.batch_size, generator)  # the same on every rank
+        monitor.start_epoch(epoch, len(batches))
+        epoch_start = time.perf_counter()
+        total_loss, epoch_tokens = step.epoch([[train_sentences[i] for i in batch] for batch in batches])
+        epoch_seconds = time.perf_counter() - epoch_start
+        trained_tokens, train_seconds = trained_tokens + epoch_tokens, train_seconds + epoch_seconds
+        dev_scores = evaluate(evaluator, dev_sentences, settings.eval_batch_size) if evaluator and dev_sentences else {}
+        current = group.broadcast(main_score(dev_scores, settings.select_by) if dev_scores else float(epoch))  # no dev: the last is best
+        if settings.schedule == "plateau":
+            run.scheduler.step(current)
+        record = {"epoch": epoch, "train_loss": total_loss / max(len(batches), 1), "learning_rate": run.optimizer.param_groups[0]["lr"],
+                  "tokens_per_second": epoch_tokens / epoch_seconds, "seconds": epoch_seconds,
+                  "dev": {task: s.to_dict() for task, s in dev_scores.items()}, "dev_main": current if dev_scores else None}
+        state.add(record, current, time.perf_counter() - started)
+        if group.is_main:
+            run.save(output_dir, generator)
+        monitor.end_epoch(record)
+        stop = group.broadcast(state.stop_reason(settings))  # rank 0's clock decides the time budget
+        if stop:
+            monitor.message(stop)
+            break
+    monitor.close()
+    tokens_per_second = trained_tokens / train_seconds if train_seconds else 0.0
+    return group.from_main(lambda: _finish(config, run.vocab, output_dir, device, state, dev_sentences, tokens_per_second))
+
+
+@dataclass
+class _Run:
+    """What the epochs work on: the config as training completed it, the network, its optimiser and the state."""
+
+    config: TaggerConfig
+    vocab: Vocab
+    model: SequenceTagger
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    state: TrainingState
+
+    def save(self, output_dir: Path, generator: torch.Generator) -> None:
+        """After an epoch: the model if it was the best so far, the metrics, the checkpoint."""
+        if self.state.records[-1]["best"]:
+            save_model(output_dir, self.model, self.vocab, self.config, _meta(self.config, self.state))
+        write_atomic(output_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.state.records))
+        save_checkpoint(output_dir / CHECKPOINT, self.model, self.vocab, self.config, self.optimizer, self.scheduler, generator,
+                        asdict(self.state))
+
+
+def _start(config: TaggerConfig, output_dir: Path, resume: bool, train_sentences: list[Sentence], device: torch.device,
+           generator: torch.Generator, group: Group, monitor: TrainingMonitor) -> _Run:
+    """Vocabulary, network, optimiser and state: new (from ``init_from`` and pretrained vectors when
+    the config names them), or as the checkpoint left them."""
+    settings, checkpoint = config.training, output_dir / CHECKPOINT
     resuming = group.broadcast(resume)  # check_output_dir made sure rank 0 has a checkpoint
     if resuming and not has_checkpoint(output_dir):
         raise TaggerError(f"rank {group.rank} cannot see {checkpoint}: to resume, every machine needs the model directory "
                           "on a file system they share, at the same path")
-
     base = load_model(config.init_from) if config.init_from else None
     if base is not None:
         config = take_architecture(config, base.config)
@@ -157,42 +216,7 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
     if group.active:
         # The data order and masking (``generator``) stay the same on every rank; dropout should not.
         torch.manual_seed(int(torch.randint(2**62, ())) + group.rank)
-
-    trained = group.wrap(model, device, find_unused_parameters=_heads_may_lack_targets(config, train_sentences))
-    step = TrainStep(trained, BatchEncoder.for_embeddings(vocab, config.embeddings), optimizer, scheduler, config, device, monitor,
-                     generator, group)
-    evaluator = Tagger(model, vocab, config) if group.is_main else None
-    lengths = [len(s) for s in train_sentences]
-    started = time.perf_counter() - state.seconds
-    trained_tokens, train_seconds = 0, 0.0
-    for epoch in range(state.epoch + 1, settings.max_epochs + 1):
-        batches = bucket_batches(lengths, settings.batch_size, generator)  # the same on every rank
-        monitor.start_epoch(epoch, len(batches))
-        epoch_start = time.perf_counter()
-        total_loss, epoch_tokens = step.epoch([[train_sentences[i] for i in batch] for batch in batches])
-        epoch_seconds = time.perf_counter() - epoch_start
-        trained_tokens, train_seconds = trained_tokens + epoch_tokens, train_seconds + epoch_seconds
-        dev_scores = evaluate(evaluator, dev_sentences, settings.eval_batch_size) if evaluator and dev_sentences else {}
-        current = group.broadcast(main_score(dev_scores, settings.select_by) if dev_scores else float(epoch))  # no dev: the last is best
-        if settings.schedule == "plateau":
-            scheduler.step(current)
-        record = {"epoch": epoch, "train_loss": total_loss / max(len(batches), 1), "learning_rate": optimizer.param_groups[0]["lr"],
-                  "tokens_per_second": epoch_tokens / epoch_seconds, "seconds": epoch_seconds,
-                  "dev": {task: s.to_dict() for task, s in dev_scores.items()}, "dev_main": current if dev_scores else None}
-        state.add(record, current, time.perf_counter() - started)
-        if group.is_main:
-            if record["best"]:
-                save_model(output_dir, model, vocab, config, _meta(config, state))
-            write_atomic(output_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.records))
-            save_checkpoint(checkpoint, model, vocab, config, optimizer, scheduler, generator, asdict(state))
-        monitor.end_epoch(record)
-        stop = group.broadcast(state.stop_reason(settings))  # rank 0's clock decides the time budget
-        if stop:
-            monitor.message(stop)
-            break
-    monitor.close()
-    tokens_per_second = trained_tokens / train_seconds if train_seconds else 0.0
-    return group.from_main(lambda: _finish(config, vocab, output_dir, device, state, dev_sentences, tokens_per_second))
+    return _Run(config, vocab, model, optimizer, scheduler, state)
 
 
 def _read_data(config: TaggerConfig, group: Group, monitor: TrainingMonitor) -> tuple[list[Sentence], list[Sentence]]:
