@@ -106,16 +106,11 @@ def random_batches(lengths: list[int], seed: int = 0) -> list[tuple[torch.Tensor
 # --- encoders -----------------------------------------------------------------------------------
 
 def stacked_lstm(encoder: Any = None) -> nn.LSTM:
-    """A real stacked bidirectional nn.LSTM: with a BiRNNEncoder's weights (the mapping its
-    ``_packed`` uses), else freshly initialised."""
+    """A real stacked bidirectional nn.LSTM: with a BiRNNEncoder's weights (``stacked_weights``, the
+    mapping its back ends use), else freshly initialised."""
     lstm = nn.LSTM(INPUT, HIDDEN, num_layers=LAYERS, bidirectional=True, batch_first=True)
     if encoder is not None:
-        state = {}
-        for depth, layer in enumerate(encoder.layers):
-            for suffix, rnn in (("", layer.forward_rnn), ("_reverse", layer.backward_rnn)):
-                for name, parameter in rnn.named_parameters():
-                    state[f"{name[:-1]}{depth}{suffix}"] = parameter.detach().clone()
-        lstm.load_state_dict(state)
+        lstm.load_state_dict({name: parameter.detach().clone() for name, parameter in encoder.stacked_weights().items()})
     return lstm.eval()
 
 
@@ -387,7 +382,7 @@ def full_model_trials(args: argparse.Namespace, options: list[str], factories: d
         encoder = tagger.model.encoder
         if (encoder.input_size, encoder.output_dim, len(encoder.layers)) != (INPUT, 2 * HIDDEN, LAYERS):
             console.print(f"[yellow]{directory}: encoder sizes differ from the benchmark's; measured anyway")
-        spans = any(t.scheme for t in tagger.config.tasks.values())
+        spans = any(spec.is_span for spec in tagger.tasks.values())
         golds = {(corpus, split): load_sentences([SourceConfig(path=f"{corpus}:{split}")], tagger.config.tasks)
                  for split in ("test", "dev") for corpus in ("ud-en-ewt", "uner-en-ewt") if corpus == "ud-en-ewt" or spans}
         inputs = {key: [Sentence(list(s.tokens)) for s in gold] for key, gold in golds.items()}

@@ -63,9 +63,9 @@ def labels_of_docs(docs: list) -> list[tuple]:
 
 def labels_of_predictions(tagger, predictions: list) -> list[tuple]:  # noqa: ANN001 - a Tagger
     """The same for the bare tagger's Predictions, through the tasks the component writes to pos and ents."""
-    from tagger.spacy.component import default_targets
+    from tagger.spacy.targets import default_targets
 
-    kinds = {target.kind: task for task, target in default_targets(tagger).items()}
+    kinds = {target.kind: task for task, target in default_targets(tagger.tasks).items()}
     return [
         (p.tags[kinds["pos"]] if "pos" in kinds else [],
          [(s.start_char, s.end_char, s.label) for s in p.spans.get(kinds.get("ents", ""), [])])
