@@ -382,7 +382,7 @@ def full_model_trials(args: argparse.Namespace, options: list[str], factories: d
         encoder = tagger.model.encoder
         if (encoder.input_size, encoder.output_dim, len(encoder.layers)) != (INPUT, 2 * HIDDEN, LAYERS):
             console.print(f"[yellow]{directory}: encoder sizes differ from the benchmark's; measured anyway")
-        spans = any(spec.is_span for spec in tagger.tasks.values())
+        spans = any(spec.is_span for spec in tagger.task_specs.values())
         golds = {(corpus, split): load_sentences([SourceConfig(path=f"{corpus}:{split}")], tagger.config.tasks)
                  for split in ("test", "dev") for corpus in ("ud-en-ewt", "uner-en-ewt") if corpus == "ud-en-ewt" or spans}
         inputs = {key: [Sentence(list(s.tokens)) for s in gold] for key, gold in golds.items()}
@@ -416,9 +416,9 @@ def full_model_trials(args: argparse.Namespace, options: list[str], factories: d
             using(option)
             metrics: dict[str, dict[str, float]] = {"test": {}, "dev": {}}
             for (corpus, split), gold in golds.items():
-                found = score(gold, tagger.label_sentences(inputs[(corpus, split)], BATCH_SIZE), tagger.tasks)
+                found = score(gold, tagger.label_sentences(inputs[(corpus, split)], BATCH_SIZE), tagger.task_specs)
                 for task, task_scores in found.items():
-                    if (corpus == "uner-en-ewt") == tagger.tasks[task].is_span:
+                    if (corpus == "uner-en-ewt") == tagger.task_specs[task].is_span:
                         metrics[split][task] = 100 * task_scores.main
             model_rows.append({"model": model_name, "option": option, "metrics": metrics["test"], "dev": metrics["dev"]})
 

@@ -65,7 +65,7 @@ def labels_of_predictions(tagger, predictions: list) -> list[tuple]:  # noqa: AN
     """The same for the bare tagger's Predictions, through the tasks the component writes to pos and ents."""
     from tagger.spacy.targets import default_targets
 
-    kinds = {target.kind: task for task, target in default_targets(tagger.tasks).items()}
+    kinds = {target.kind: task for task, target in default_targets(tagger.task_specs).items()}
     return [
         (p.tags[kinds["pos"]] if "pos" in kinds else [],
          [(s.start_char, s.end_char, s.label) for s in p.spans.get(kinds.get("ents", ""), [])])

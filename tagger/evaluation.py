@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from tagger.batching import MASKED_LM
 from tagger.tasks import TaskSpec
 from tagger.types import NO_LABEL, Prediction, Scores, Sentence, TaskScores
 
@@ -15,7 +16,6 @@ if TYPE_CHECKING:
     from tagger.config import MaskedLMConfig
     from tagger.predict import Tagger
 
-MASKED_LM = "masked_lm"  # the score of masked-token prediction, beside the tasks'
 
 
 def evaluate(tagger: Tagger, sentences: Sequence[Sentence], batch_size: int = 256, masking: MaskedLMConfig | None = None) -> Scores:
@@ -27,8 +27,8 @@ def evaluate(tagger: Tagger, sentences: Sequence[Sentence], batch_size: int = 25
 def label_and_score(tagger: Tagger, sentences: Sequence[Sentence], batch_size: int = 256,
                     masking: MaskedLMConfig | None = None) -> tuple[list[Prediction], Scores]:
     """:func:`evaluate`, with the predictions (for error analysis)."""
-    predictions = list(tagger.predict_sentences([s.unlabelled() for s in sentences], batch_size)) if tagger.tasks else []
-    scores = score(sentences, predictions, tagger.tasks)
+    predictions = list(tagger.predict_sentences([s.unlabelled() for s in sentences], batch_size)) if tagger.task_specs else []
+    scores = score(sentences, predictions, tagger.task_specs)
     if masking is not None and (masked := tagger.masked_token_scores(sentences, masking)):
         scores[MASKED_LM] = TaskScores("accuracy", masked)
     return predictions, scores

@@ -47,8 +47,7 @@ class Tagger:
         self.model = model.eval()
         self.vocab = vocab
         self.config = config
-        self.meta = meta or {}
-        self.info = ModelInfo.of("model", config, vocab, self.meta)
+        self.info = ModelInfo.of("model", config, vocab, meta or {})
         self.encoder = BatchEncoder.for_embeddings(vocab, config.embeddings)
         self.tokenizer = Tokenizer(config.lang)
         self.device = next(model.parameters()).device
@@ -114,9 +113,19 @@ class Tagger:
         return self.model.encoder.precision
 
     @property
-    def tasks(self) -> dict[str, TaskSpec]:
-        """Task name -> what the task is (token or span task, scheme, labels), in the model's order."""
+    def tasks(self) -> list[str]:
+        """The model's task names, in its order."""
+        return list(self.info.tasks)
+
+    @property
+    def task_specs(self) -> dict[str, TaskSpec]:
+        """Task name -> what the task is (token or span task, scheme, decoder, labels), in the model's order."""
         return self.info.tasks
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """What ``meta.json`` recorded (scores, corpora, versions, training); the same as ``info.meta``."""
+        return self.info.meta
 
     @property
     def has_masked_lm(self) -> bool:
@@ -202,8 +211,7 @@ class Tagger:
         Words come as the vocabulary keeps them (lower-cased, digits as 0, for models with
         ``embeddings.lowercase``). Raises TaggerError for a model without a masked-token head.
         """
-        if not self.has_masked_lm:
-            raise TaggerError("this model has no masked-token head: train it with masked_lm.weight > 0 or with tagger pretrain")
+        self._require_masked_lm()
         self.model.eval()
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         sentences = [Sentence(self._blank_tokens(item)) for item in texts]
@@ -234,8 +242,7 @@ class Tagger:
         vocabulary are never chosen, so the figures are over in-vocabulary words. Raises TaggerError
         for a model without a masked-token head.
         """
-        if not self.has_masked_lm:
-            raise TaggerError("this model has no masked-token head: train it with masked_lm.weight > 0 or with tagger pretrain")
+        self._require_masked_lm()
         self.model.eval()
         generator = torch.Generator().manual_seed(seed)
         total_nll, correct, count = 0.0, 0, 0
@@ -254,6 +261,10 @@ class Tagger:
         if not count:
             return {}
         return {"accuracy": correct / count, "perplexity": math.exp(total_nll / count), "tokens": float(count)}
+
+    def _require_masked_lm(self) -> None:
+        if not self.has_masked_lm:
+            raise TaggerError("this model has no masked-token head: train it with masked_lm.weight > 0 or with tagger pretrain")
 
     def _blank_tokens(self, item: str | Sequence[str]) -> list[str]:
         """Tokens with ``[MASK]`` (in text or as a token) turned into the mask token."""
@@ -274,7 +285,7 @@ class Tagger:
 
     def _to_prediction(self, sentence: Sentence, tags: dict[str, list[str]], scores: dict[str, list[float]] | None = None) -> Prediction:
         spans: dict[str, list[Span]] = {}
-        for task, spec in self.tasks.items():
+        for task, spec in self.task_specs.items():
             if not spec.is_span:
                 continue
             found = tags_to_spans(tags[task], spec.scheme)  # type: ignore[arg-type]

@@ -32,6 +32,7 @@ def confusion(gold: Sequence[Sentence], predicted: Sequence[Prediction], task: s
         if task not in g.tags:
             continue
         for a, b in zip(spec.to_bio(g.tags[task]), p.tags[task]):
-            counts[spec.label_of(a) or "O", spec.label_of(b) or "O"] += 1
+            a, b = spec.label_of(a), spec.label_of(b)
+            counts[(a or "O", b or "O") if spec.is_span else (a, b)] += 1
     labels = sorted({label for pair in counts for label in pair})
     return labels, [[counts[a, b] for b in labels] for a in labels]

@@ -156,11 +156,6 @@ class ModelInfo:
         return cls(name, config, task_specs(config.tasks, vocab), len(vocab.words), len(vocab.chars), dict(meta))
 
     @property
-    def has_masked_lm(self) -> bool:
-        """Whether the model has a masked-token head (``fill_mask``; ``build_model`` gives it one then)."""
-        return self.config.masked_lm.weight > 0
-
-    @property
     def finished(self) -> bool:
         """False for a model whose training was stopped before its end (the best epoch so far, no test
         scores); True otherwise, also for models saved before this was recorded."""

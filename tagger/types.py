@@ -7,6 +7,8 @@ from typing import Any
 
 PRECISIONS = ("fp32", "int8", "int8-all")  # how a loaded model's encoder runs (Tagger.load; tagger.nn.onnx_encoder)
 QUANTIZED = ("int8", "int8-all")  # the precisions that run it in ONNX Runtime
+PRECISION_HELP = ("fp32, or int8: the LSTM encoder in ONNX Runtime with int8 weights on layers 2+ (CPU, about x1.5 faster; "
+                  "pip install 'birnn-tagger[onnx]'); int8-all: every layer (faster, less accurate).")
 NO_LABEL = ""  # a token without a label of that task: not trained on, not scored (CoNLL-U's "_" in UPOS/XPOS)
 
 

@@ -500,7 +500,7 @@ def test_undecodable_text_is_a_bad_record_and_strict_names_it(tagger: Tagger, tm
         (source / "a.txt").write_bytes(b"Anna works in Oslo.\n")
         (source / "b.txt").write_bytes(b"caf\xe9 au lait\n")
         (source / "c.txt").write_bytes(b"Maria moved to Chicago.\n")
-        line, reason = None, f"{source / 'b.txt'}: not valid UTF-8 (byte 3)"  # a file is one record: named by the file
+        line, reason = None, f"{source / 'b.txt'}: not valid UTF-8 (byte 3): b'\\xe9 au'"  # a file is one record: named by the file
         where = reason
     summary = annotate_file(tagger, source, tmp_path / "out.jsonl", AnnotateOptions(input_format="text", output_format="jsonl"))
     assert (summary.done, summary.failed) == (2, 1)

@@ -214,7 +214,7 @@ def test_shares_average_to_the_whole_batch(size: int, char_lm: bool) -> None:
     optimizer = torch.optim.AdamW(model.parameters())
 
     def step(group: Group) -> TrainStep:
-        return TrainStep(model, BatchEncoder.for_embeddings(vocab, config.embeddings), optimizer, build_scheduler(optimizer, config.training, config.training.max_epochs), config,
+        return TrainStep(model, BatchEncoder.for_embeddings(vocab, config.embeddings), optimizer, build_scheduler(optimizer, config.training, total_steps=config.training.max_epochs), config,
                      torch.device("cpu"), TrainingMonitor(), torch.Generator(), group)
 
     batch = sentences[:size]

@@ -396,7 +396,7 @@ def test_training_step_masks_batches_only_with_a_positive_weight(sample_sentence
         seen = []
         model.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        step = TrainStep(model, BatchEncoder(sample_vocab), optimizer, build_scheduler(optimizer, config.training, 10 * config.training.max_epochs), config,
+        step = TrainStep(model, BatchEncoder(sample_vocab), optimizer, build_scheduler(optimizer, config.training, total_steps=10 * config.training.max_epochs), config,
                      torch.device("cpu"), TrainingMonitor(), torch.Generator().manual_seed(0))
         loss = step.batch(sample_sentences[:8])
         assert loss is not None and bool(torch.isfinite(loss))
@@ -717,3 +717,28 @@ def test_vocab_max_words_keeps_the_most_frequent() -> None:
     extended = Vocab.build(sentences, (), max_words=2, base=base)
     assert extended.words.items == [*SPECIALS, "zebra", "rare", "common", "often"]
     assert all(extended.word_id(w) == base.word_id(w) for w in base.words.items)
+
+
+def test_pretraining_learns_from_the_masked_token_loss_alone_whatever_its_weight(pretrained: tuple[Path, str], pretrain_toml: Path,
+                                                                                  tmp_path: Path) -> None:
+    # The weight says there is a masked-token head; in pretraining it is the only loss, so it is not scaled.
+    result = pretrain(load_config(pretrain_toml, ["masked_lm.weight=0.5"]), tmp_path / "half")
+    assert result.steps == MAX_STEPS
+    assert json.loads((tmp_path / "half" / "config.json").read_text())["masked_lm"]["weight"] == 0.5
+    reference = load_file(str(pretrained[0] / "model.safetensors"))
+    assert all(torch.equal(tensor, reference[name]) for name, tensor in load_file(str(tmp_path / "half" / "model.safetensors")).items())
+
+
+def test_pretraining_refuses_to_resume_a_checkpoint_that_cut_the_text_another_way(pretrain_toml: Path, tmp_path: Path) -> None:
+    config = load_config(pretrain_toml, ["masked_lm.weight=1.0"])
+    with pytest.raises(Interrupted):
+        pretrain(config, tmp_path / "old", monitor=Recorder(stop_at=STOP_AT))
+    trainer_file = tmp_path / "old" / "checkpoint" / "trainer.pt"
+    trainer = torch.load(trainer_file, weights_only=True)
+    state = json.loads(trainer["state"])
+    assert state["pieces"] == "sentences of at most 200 tokens"
+    del state["pieces"]  # as versions that cut the stream every 128 tokens wrote it
+    trainer["state"] = json.dumps(state)
+    torch.save(trainer, trainer_file)
+    with pytest.raises(TaggerError, match="its checkpoint cut the text every 128 tokens, this version cuts it into sentences"):
+        pretrain(config, tmp_path / "old", resume=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import IO
@@ -88,11 +88,12 @@ def annotate_file(tagger: Tagger, input_path: str | Path, output: str | Path, op
 def annotate_stream(tagger: Tagger, input_path: str | Path, options: AnnotateOptions = AnnotateOptions(), stream: IO[str] | None = None, *,
                     model_dir: str | Path | None = None, on_progress: Progress | None = None) -> AnnotateSummary:
     """Label ``input_path`` onto ``stream`` (standard output by default) as it goes: no errors file and
-    no resume, so the first bad record stops the run."""
+    no resume, so the first bad record stops the run, ``strict`` or not."""
     input_path = Path(input_path)
     input_format, output_format = options.formats(input_path, None)
     if output_format == "spacy":
         raise TaggerError("a .spacy output needs a file: give -o OUTPUT.spacy")
+    options = replace(options, strict=False)  # the sink stops at a bad record itself, naming it
     return _run(tagger, input_path, input_format, StreamSink(output_format, stream), options, model_dir, on_progress)
 
 

@@ -120,9 +120,13 @@ class ResumableOutput:
             self._continue(input_path, input_format, identity)
         output.parent.mkdir(parents=True, exist_ok=True)
         errors_path.parent.mkdir(parents=True, exist_ok=True)
-        self.prefix = LinePrefix(input_path) if by_lines(input_path, input_format) else None
         self.out = _open_at(self.partial, self.state["output_bytes"])
-        self.errors = _open_at(self.errors_partial, self.state["errors_bytes"])
+        try:
+            self.errors = _open_at(self.errors_partial, self.state["errors_bytes"])
+        except BaseException:
+            self.out.close()
+            raise
+        self.prefix = LinePrefix(input_path) if by_lines(input_path, input_format) else None
 
     def _continue(self, input_path: Path, input_format: str, identity: dict[str, Any]) -> None:
         state = json.loads(self.progress_file.read_text(encoding="utf-8"))
@@ -135,10 +139,6 @@ class ResumableOutput:
         if state["errors_bytes"] and not self.errors_partial.exists() and self.errors_path.is_file():
             os.replace(self.errors_path, self.errors_partial)  # stopped between the two final renames
         self.state, self.resumed = state, state["records"]
-
-    @property
-    def records_done(self) -> int:
-        return self.state["records"]
 
     def write(self, text: str) -> None:
         self.out.write(text)
@@ -186,8 +186,8 @@ def run_identity(tagger: Any, input_path: Path, input_format: str, output_format
     return {
         "input": str(input_path.resolve()),
         "input_content": "read line by line" if by_lines(input_path, input_format) else input_digest(input_path),
-        "model_weights": tagger.meta.get("sha256", {}).get("model.safetensors", ""),
-        "labels": {task: list(spec.labels) for task, spec in tagger.tasks.items()},
+        "model_weights": tagger.info.meta.get("sha256", {}).get("model.safetensors", ""),
+        "labels": {task: list(spec.labels) for task, spec in tagger.task_specs.items()},
         "precision": tagger.precision,
         "options": {"input_format": input_format, "output_format": output_format, "text_field": text_field,
                     "tokens_field": tokens_field, "split": split},

@@ -6,6 +6,3 @@ from tagger.cli import annotate, evaluate, export_spacy, fill_mask, info, pretra
 from tagger.cli.common import app
 
 __all__ = ["app"]
-
-if __name__ == "__main__":
-    app()

@@ -58,8 +58,9 @@ def annotate(
     from tagger.predict import Tagger
     from tagger.runtime import set_threads
 
-    options = AnnotateOptions(input_format, output_format, batch_size, text_field, tokens_field, errors, resume, overwrite, strict,
-                              split, workers or 1)
+    options = AnnotateOptions(input_format=input_format, output_format=output_format, batch_size=batch_size, text_field=text_field,
+                              tokens_field=tokens_field, errors_path=errors, resume=resume, overwrite=overwrite, strict=strict,
+                              split=split, workers=workers or 1)
     if engine not in ("local", "ray"):
         fail(TaggerError(f"--engine: unknown engine {engine!r}; choose local or ray"))
     if engine == "ray":

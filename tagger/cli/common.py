@@ -9,14 +9,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tagger.types import TaskScores
+from tagger.types import PRECISION_HELP, TaskScores
 
 app = typer.Typer(help="Sequence labelling with deep bidirectional LSTM/GRU taggers.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)
 console = Console(stderr=True, soft_wrap=True)  # progress, summaries, errors
 out = Console(soft_wrap=True)  # results: tables and JSON on standard output
 
-PrecisionOption = Annotated[str, typer.Option(help=escape("fp32, or int8: the LSTM encoder in ONNX Runtime with int8 weights on layers 2+ (CPU, about x1.5 faster; pip install 'birnn-tagger[onnx]'); int8-all: every layer (faster, less accurate)."))]
+PrecisionOption = Annotated[str, typer.Option(help=escape(PRECISION_HELP))]
 
 
 def fail(error: Exception) -> None:
@@ -25,7 +25,7 @@ def fail(error: Exception) -> None:
     raise typer.Exit(code=1)
 
 
-def headline(scores: dict[str, Any]) -> str:
+def headline_text(scores: dict[str, Any]) -> str:
     """A task's headline metric (F1 for span tasks, else accuracy) as recorded, in percent."""
     return f"{100 * TaskScores.from_dict(scores).main:.2f}"
 

@@ -33,7 +33,7 @@ def evaluate(
         tagger = Tagger.load(model, precision=precision)
         source = source_for_file(corpus, fmt, tagger.config.data.train)
         gold = load_sentences([source], tagger.config.tasks)
-        unseen = unseen_labels(gold, tagger.tasks)
+        unseen = unseen_labels(gold, tagger.task_specs)
         if unseen:
             console.print(f"[yellow]warning[/]: {escape(unseen)}", highlight=False)
         predictions, scores = label_and_score(tagger, gold, batch_size)
@@ -45,7 +45,7 @@ def evaluate(
     if report:
         from tagger.report import write_report
 
-        write_report(report, gold, predictions, scores, tagger.tasks)
+        write_report(report, gold, predictions, scores, tagger.task_specs)
     if as_json:
         out.print(json.dumps({task: s.to_dict() for task, s in scores.items()}), highlight=False)
         return

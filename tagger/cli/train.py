@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from tagger.cli.common import app, console, fail, headline, out, scores_table
+from tagger.cli.common import app, console, fail, headline_text, out, scores_table
 from tagger.errors import TaggerError
 
 
@@ -21,7 +21,7 @@ def _epochs_table(records: list[dict[str, Any]]) -> Table:
     for column in ("epoch", "loss", "tokens/s", "seconds", *(f"dev {t}" for t in tasks), "best"):
         table.add_column(column, justify="right")
     for r in records:
-        dev = [headline(r["dev"][t]) if t in r["dev"] else "-" for t in tasks]
+        dev = [headline_text(r["dev"][t]) if t in r["dev"] else "-" for t in tasks]
         table.add_row(str(r["epoch"]), f"{r['train_loss']:.4f}", f"{r['tokens_per_second']:,.0f}", f"{r['seconds']:.0f}", *dev, "*" if r["best"] else "")
     return table
 
@@ -54,7 +54,7 @@ class ProgressMonitor:
     def end_epoch(self, record: dict[str, Any]) -> None:
         self.progress.remove_task(self.task_id)
         self.task_id = None
-        dev = "  ".join(f"{task} {headline(s)}" for task, s in record["dev"].items())
+        dev = "  ".join(f"{task} {headline_text(s)}" for task, s in record["dev"].items())
         mark = " *" if record["best"] else ""
         self.progress.console.print(
             f"epoch {record['epoch']:>3}  loss {record['train_loss']:.4f}  {record['tokens_per_second']:,.0f} tok/s  "
@@ -87,8 +87,8 @@ def _seeds_table(result: Any) -> Table:
     for column in ("seed", "best epoch", "minutes", *(f"dev {t}" for t in dev_tasks), *(f"test {t}" for t in test_tasks)):
         table.add_column(column, justify="right")
     for run in runs:
-        scores = [headline(run.dev[t]) if t in run.dev else "-" for t in dev_tasks]
-        scores += [headline(run.test[t]) if t in run.test else "-" for t in test_tasks]
+        scores = [headline_text(run.dev[t]) if t in run.dev else "-" for t in dev_tasks]
+        scores += [headline_text(run.test[t]) if t in run.test else "-" for t in test_tasks]
         table.add_row(f"{run.seed}{' *' if run is result.best else ''}", f"{run.best_epoch}/{run.epochs}", f"{run.seconds / 60:.1f}", *scores)
     summary = result.summary()
     cells = [summary.get(split, {}).get(t) for split, tasks in (("dev", dev_tasks), ("test", test_tasks)) for t in tasks]

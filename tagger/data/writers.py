@@ -121,7 +121,7 @@ class DocBinWriter:
         from tagger.spacy.targets import DocTargets
 
         self.vocab = spacy.blank(tagger.info.config.lang).vocab
-        self.targets = DocTargets(tagger.tasks)
+        self.targets = DocTargets(tagger.task_specs)
         self.doc_bin = DocBin(store_user_data=True)
 
     def add(self, prediction: Prediction) -> None:

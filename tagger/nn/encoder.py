@@ -24,7 +24,7 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from tagger.config import EncoderConfig
-from tagger.types import QUANTIZED
+from tagger.types import PRECISIONS, QUANTIZED
 
 
 def reverse_within_lengths(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -86,6 +86,8 @@ class BiRNNEncoder(nn.Module):
         see ``tagger.nn.onnx_encoder``). Raises TaggerError for a GRU with an int8 precision."""
         from tagger.nn.onnx_encoder import build_runner
 
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         self.runner = build_runner(self, precision) if precision in QUANTIZED else None
 
     def stacked_weights(self) -> dict[str, nn.Parameter]:

@@ -14,8 +14,8 @@ from fastapi.security import HTTPBearer
 from tagger.errors import TaggerError
 from tagger.predict import BLANK, Tagger
 from tagger.service.batcher import MicroBatcher
-from tagger.service.guard import TOKEN_ENV, SafeJSONResponse, _Guard
-from tagger.service.schemas import AnnotateResponse, FillMaskResponse, HealthResponse, InfoResponse, _request_models
+from tagger.service.guard import TOKEN_ENV, Guard, SafeJSONResponse
+from tagger.service.schemas import AnnotateResponse, FillMaskResponse, HealthResponse, InfoResponse, request_models
 from tagger.service.settings import ServiceSettings
 from tagger.types import Sentence
 
@@ -43,7 +43,7 @@ def create_app(model: str | Path | Tagger, settings: ServiceSettings | None = No
     name = tagger.info.name
     token = os.environ.get(TOKEN_ENV) if token is None else token
     batcher = MicroBatcher(tagger, settings.max_batch, settings.max_wait_ms, settings.queue_limit, settings.request_timeout_s)
-    AnnotateRequest, FillMaskRequest = _request_models(list(tagger.tasks), settings)
+    AnnotateRequest, FillMaskRequest = request_models(tagger.tasks, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
@@ -62,8 +62,8 @@ def create_app(model: str | Path | Tagger, settings: ServiceSettings | None = No
     )
     app.state.batcher = batcher
     app.state.settings = settings
-    app.add_middleware(_Guard, token=token or None, max_body_bytes=settings.max_body_bytes)
-    # Documents the token in the OpenAPI schema; the check itself is in _Guard (which also covers /docs).
+    app.add_middleware(Guard, token=token or None, max_body_bytes=settings.max_body_bytes)
+    # Documents the token in the OpenAPI schema; the check itself is in Guard (which also covers /docs).
     protected = [Depends(HTTPBearer(auto_error=False, description=f"Required when {TOKEN_ENV} is set."))] if token else []
 
     @app.exception_handler(RequestValidationError)
@@ -89,7 +89,7 @@ def create_app(model: str | Path | Tagger, settings: ServiceSettings | None = No
         return {
             "model": name,
             "lang": tagger.info.config.lang,
-            "tasks": {task: {"decoder": spec.decoder, "spans": spec.is_span, "labels": list(spec.labels)} for task, spec in tagger.tasks.items()},
+            "tasks": {task: {"decoder": spec.decoder, "spans": spec.is_span, "labels": list(spec.labels)} for task, spec in tagger.task_specs.items()},
             "fill_mask": tagger.has_masked_lm,
             "scores": meta.get("scores", {}),
             "versions": {k: str(v) for k, v in meta.get("versions", {}).items()},

@@ -12,7 +12,7 @@ TOKEN_ENV = "BIRNN_TAGGER_TOKEN"  # bearer token required on every endpoint but 
 OPEN_PATHS = frozenset({"/health"})
 
 
-class _Guard:
+class Guard:
     """ASGI middleware: the bearer token (every path but /health), then the body size (413)."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], *, token: str | None, max_body_bytes: int) -> None:

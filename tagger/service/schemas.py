@@ -8,7 +8,7 @@ from tagger.predict import BLANK
 from tagger.service.settings import ServiceSettings
 
 # ---------------------------------------------------------------------------------------------
-# Response bodies (request bodies depend on the app's limits and tasks: see _request_models)
+# Response bodies (request bodies depend on the app's limits and tasks: see request_models)
 
 
 class SpanOut(BaseModel):
@@ -96,7 +96,7 @@ def _item_kind(item: Any) -> str | None:
     return "text" if isinstance(item, str) else "tokens" if isinstance(item, list) else None
 
 
-def _request_models(tasks: list[str], settings: ServiceSettings) -> tuple[type[BaseModel], type[BaseModel]]:
+def request_models(tasks: list[str], settings: ServiceSettings) -> tuple[type[BaseModel], type[BaseModel]]:
     """AnnotateRequest and FillMaskRequest for these settings' limits and these tasks (so /docs shows them)."""
 
     def tokens_fit(tokens: list[str]) -> list[str]:

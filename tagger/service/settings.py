@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from tagger.types import PRECISIONS
+from tagger.types import PRECISION_HELP, PRECISIONS
 
 MiB = 1024 * 1024
 
@@ -49,9 +49,7 @@ class ServiceSettings:
                                      shown="max(4 x max-batch, max-texts)")
     request_timeout_s: float | None = _option(30.0, "Seconds a request waits for its results before it gets 503; 0: no limit.",
                                               low=0, flag="--request-timeout")
-    precision: str = _option("fp32", "fp32; int8: the LSTM encoder in ONNX Runtime with int8 weights on layers 2+ (CPU, about x1.5 "
-                                     "faster; pip install 'birnn-tagger[onnx]'); int8-all: every layer (faster, less accurate).",
-                             parse=parse_precision)
+    precision: str = _option("fp32", PRECISION_HELP, parse=parse_precision)
 
     @property
     def queue_limit(self) -> int:

@@ -113,7 +113,7 @@ class BiRNNTagger:
 
     def set_tagger(self, tagger: Tagger) -> None:
         """Use ``tagger`` and work out, and check, where each task's labels go."""
-        self._targets = DocTargets(tagger.tasks, self.attrs, self.scores)
+        self._targets = DocTargets(tagger.task_specs, self.attrs, self.scores)
         self._tagger = tagger
 
     @property
@@ -127,7 +127,7 @@ class BiRNNTagger:
         """The labels of every task, entity types for span tasks; empty until a model is loaded."""
         if self._tagger is None:
             return ()
-        return tuple(dict.fromkeys(label for spec in self._tagger.tasks.values() for label in spec.span_labels))
+        return tuple(dict.fromkeys(label for spec in self._tagger.task_specs.values() for label in spec.span_labels))
 
     def __call__(self, doc: Doc) -> Doc:
         self._label([doc])
@@ -180,7 +180,7 @@ class BiRNNTagger:
 
         examples = list(examples)
         scores: dict[str, Any] = {}
-        for target in self._targets.targets.values():  # type: ignore[union-attr]
+        for target in self._targets.targets.values() if self._targets is not None else ():
             if target.kind in ("pos", "tag", "lemma"):
                 scores.update(Scorer.score_token_attr(examples, target.kind, **kwargs))
             elif target.kind == "morph":

@@ -46,7 +46,7 @@ def export_pipeline(
     component: BiRNNTagger = nlp.add_pipe(FACTORY)  # type: ignore[assignment]
     component.set_tagger(tagger)
     # spaCy package names a package <lang>_<name>: lower-case letters, digits and underscores.
-    name = re.sub(r"[^a-z0-9_]+", "_", (name or Path(model).resolve().name).lower()).strip("_") or "birnn"
+    name = re.sub(r"[^a-z0-9_]+", "_", (name or tagger.info.name).lower()).strip("_") or "birnn"
     nlp.meta.update(_pipeline_meta(tagger, component, name, version))
     nlp.meta["requirements"] = [f"birnn-tagger>={__version__}"]
     partial = output.with_name(f".{output.name}.partial")

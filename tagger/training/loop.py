@@ -132,6 +132,7 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
     lengths = [len(s) for s in train_sentences]
     started = time.perf_counter() - state.seconds
     trained_tokens, train_seconds = 0, 0.0
+    best_dev: Scores = {}  # the best epoch's scores in full (the records keep only what meta.json shows)
     for epoch in range(state.epoch + 1, settings.max_epochs + 1):
         batches = bucket_batches(lengths, settings.batch_size, generator)  # the same on every rank
         monitor.start_epoch(epoch, len(batches))
@@ -147,6 +148,7 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
                   "tokens_per_second": epoch_tokens / epoch_seconds, "seconds": epoch_seconds,
                   "dev": {task: s.to_dict() for task, s in dev_scores.items()}, "dev_main": current if dev_scores else None}
         state.add(record, current, time.perf_counter() - started)
+        best_dev = dev_scores if record["best"] else best_dev
         if group.is_main:
             run.save(output_dir, generator)
         monitor.end_epoch(record)
@@ -156,7 +158,8 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
             break
     monitor.close()
     tokens_per_second = trained_tokens / train_seconds if train_seconds else 0.0
-    return group.from_main(lambda: _finish(config, run.vocab, output_dir, device, state, dev_sentences, tokens_per_second))
+    return group.from_main(lambda: _finish(config, run.vocab, output_dir, device, state, best_dev or state.best_dev, dev_sentences,
+                                           tokens_per_second))
 
 
 @dataclass
@@ -209,7 +212,7 @@ def _start(config: TaggerConfig, output_dir: Path, resume: bool, train_sentences
         vectors.start(table, fill=not resuming, freeze=config.embeddings.freeze_vectors)
         frozen = [table] if config.embeddings.freeze_vectors else []
     optimizer = build_optimizer(model, settings, device, no_decay=frozen)
-    scheduler = build_scheduler(optimizer, settings, settings.max_epochs * math.ceil(len(train_sentences) / settings.batch_size))
+    scheduler = build_scheduler(optimizer, settings, total_steps=settings.max_epochs * math.ceil(len(train_sentences) / settings.batch_size))
     if resuming:
         state = TrainingState(**load_checkpoint(checkpoint, model, optimizer, scheduler, generator))  # every rank: rank 0's
         monitor.message(f"resuming after epoch {state.epoch}")
@@ -237,7 +240,7 @@ def _heads_may_lack_targets(config: TaggerConfig, sentences: list[Sentence]) -> 
     return config.masked_lm.weight > 0 or any(not s.tags.get(task) for s in sentences for task in config.tasks)
 
 
-def _finish(config: TaggerConfig, vocab: Vocab, output_dir: Path, device: torch.device, state: TrainingState,
+def _finish(config: TaggerConfig, vocab: Vocab, output_dir: Path, device: torch.device, state: TrainingState, best_dev: Scores,
             dev_sentences: list[Sentence], tokens_per_second: float) -> TrainResult:
     """Score the best model on test (its dev scores are the loop's), complete meta.json, draw the learning curve."""
     test_sentences = load_sentences(config.data.test, config.tasks) if config.data.test else []
@@ -257,7 +260,7 @@ def _finish(config: TaggerConfig, vocab: Vocab, output_dir: Path, device: torch.
         plot_learning_curve(state.records, output_dir / "learning_curve.png")
     except ImportError:  # matplotlib is a dependency, but a broken install should not lose the model
         logger.warning("matplotlib unavailable: no learning curve written")
-    return TrainResult(output_dir, state.best_epoch, state.records, state.best_dev, test_scores, state.seconds, tokens_per_second)
+    return TrainResult(output_dir, state.best_epoch, state.records, best_dev, test_scores, state.seconds, tokens_per_second)
 
 
 def _meta(config: TaggerConfig, state: TrainingState, test: Scores | None = None, tokens_per_second: float | None = None) -> dict[str, Any]:

@@ -18,17 +18,17 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
-from tagger.batching import BatchEncoder, bucket_batches
+from tagger.batching import MASKED_LM, BatchEncoder, bucket_batches
 from tagger.config import TaggerConfig
 from tagger.data import read_source
-from tagger.errors import ConfigError
-from tagger.evaluation import MASKED_LM, evaluate
+from tagger.errors import ConfigError, TaggerError
+from tagger.evaluation import evaluate
 from tagger.locking import hold
 from tagger.nn.model import build_model
 from tagger.predict import Tagger
 from tagger.runtime import choose_device, seed_everything, set_threads
 from tagger.serialize import save_model
-from tagger.tokenize import Tokenizer, pieces
+from tagger.tokenize import LONG_SENTENCE, Tokenizer, pieces
 from tagger.training.checkpoint import CHECKPOINT, check_output_dir, checkpoint_vocab, load_checkpoint, save_checkpoint
 from tagger.training.monitor import TrainingMonitor
 from tagger.training.step import TrainStep, build_optimizer, build_scheduler
@@ -54,6 +54,10 @@ class PretrainState:
     consumed: int = 0  # sentences of this epoch's stream trained on
     seconds: float = 0.0
     tokens: int = 0
+    pieces: str = ""  # how the stream was cut (PIECES): a resume must cut it the same way
+
+
+PIECES = f"sentences of at most {LONG_SENTENCE} tokens"  # what stream_sentences gives (tagger.tokenize.pieces)
 
 
 def stream_sentences(config: TaggerConfig, split: str = "train") -> Iterator[Sentence]:
@@ -101,13 +105,17 @@ def _pretrain(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Tra
         monitor.message(f"vocabulary: {len(vocab.words)} words, {len(vocab.chars)} characters")
     model = build_model(config, vocab).to(device)
     optimizer = build_optimizer(model, settings, device)
-    scheduler = build_scheduler(optimizer, settings, plan.max_steps or None)
-    state = PretrainState()
+    scheduler = build_scheduler(optimizer, settings, total_steps=plan.max_steps or None)
+    state = PretrainState(pieces=PIECES)
     if resume:
-        state = PretrainState(**load_checkpoint(checkpoint, model, optimizer, scheduler, generator))
+        state = PretrainState(**{"pieces": "every 128 tokens", **load_checkpoint(checkpoint, model, optimizer, scheduler, generator)})
+        if state.pieces != PIECES:  # the stream would be cut otherwise, and resume at another place in it
+            raise TaggerError(f"cannot resume {output_dir}: its checkpoint cut the text {state.pieces}, this version cuts it into "
+                              f"{PIECES}; pretrain again without --resume (with --overwrite)")
         monitor.message(f"resuming at step {state.step} (epoch {state.epoch}, {state.consumed} sentences in)")
 
-    step = TrainStep(model, BatchEncoder.for_embeddings(vocab, config.embeddings), optimizer, scheduler, config, device, monitor, generator)
+    step = TrainStep(model, BatchEncoder.for_embeddings(vocab, config.embeddings), optimizer, scheduler, config, device, monitor, generator,
+                     weights={MASKED_LM: 1.0})
     tagger = Tagger(model, vocab, config)
     dev = list(stream_sentences(config, "dev")) if config.data.dev else []
     started = time.perf_counter() - state.seconds

@@ -19,6 +19,7 @@ from typing import Any
 
 from tagger.atomic import write_atomic
 from tagger.config import TaggerConfig
+from tagger.evaluation import main_score
 from tagger.locking import hold
 from tagger.runtime import choose_device
 from tagger.training.checkpoint import check_output_dir, has_checkpoint
@@ -116,8 +117,8 @@ def _train_seed(config: TaggerConfig, seed: int, directory: Path, resume: bool, 
 
 
 def _dev_main(dev: dict[str, dict[str, Any]], config: TaggerConfig) -> float:
-    chosen = [headline(s) for task, s in dev.items() if not config.training.select_by or task in config.training.select_by]
-    return statistics.fmean(chosen) if chosen else 0.0
+    """What picks the best seed: what picks the best epoch (:func:`tagger.evaluation.main_score`)."""
+    return main_score({task: TaskScores.from_dict(scores) for task, scores in dev.items()}, config.training.select_by)
 
 
 def _from_result(seed: int, result: TrainResult, config: TaggerConfig) -> SeedRun:

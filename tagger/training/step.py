@@ -4,7 +4,7 @@ learning-rate schedule; how losses are shared out over the ranks of a distribute
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -21,18 +21,21 @@ from tagger.vocab import Vocab
 
 class TrainStep:
     """One optimisation step per batch: blank tokens for masked-token prediction (when that is on),
-    encode, forward, the weighted sum of every head's loss, backward, clip, update. ``tagger train``
-    and ``tagger pretrain`` (whose only loss is the masked-token one) both step through it."""
+    encode, forward, the weighted sum of the heads' losses, backward, clip, update. ``tagger train``
+    and ``tagger pretrain`` both step through it.
+
+    ``weights``: each loss's weight, by task name, ``MASKED_LM`` or ``CHAR_LM`` (default: the
+    config's); a loss it does not name is left out (pretraining's only loss is the masked-token one).
+    """
 
     def __init__(self, model: torch.nn.Module, encoder: BatchEncoder, optimizer: torch.optim.Optimizer, scheduler: Any,
                  config: TaggerConfig, device: torch.device, monitor: TrainingMonitor, generator: torch.Generator,
-                 group: Group = Group()) -> None:
+                 group: Group = Group(), weights: Mapping[str, float] | None = None) -> None:
         self.model, self.encoder, self.optimizer, self.scheduler = model, encoder, optimizer, scheduler
-        self.settings, self.weights = config.training, {task: t.weight for task, t in config.tasks.items()}
-        self.tasks = config.tasks
+        self.settings, self.tasks = config.training, config.tasks
         self.masking = config.masked_lm if config.masked_lm.weight > 0 else None
-        self.weights[MASKED_LM] = config.masked_lm.weight
-        self.weights[CHAR_LM] = config.char_lm.weight
+        self.weights = dict(weights) if weights is not None else {
+            **{task: t.weight for task, t in config.tasks.items()}, MASKED_LM: config.masked_lm.weight, CHAR_LM: config.char_lm.weight}
         self.char_lm = encoder if config.char_lm.weight > 0 else None
         self.device, self.monitor, self.generator, self.group = device, monitor, generator, group
 
@@ -86,10 +89,11 @@ class TrainStep:
         batch = self.encoder.encode(sentences, masked_targets=targets).to(self.device)
         with self._autocast():
             outputs = self.model(batch)
+            counted = [(task, out.loss) for task, out in outputs.items() if out.loss is not None and task in self.weights]
             if scales is None:
-                losses = [self.weights[task] * out.loss for task, out in outputs.items() if out.loss is not None]
+                losses = [self.weights[task] * loss for task, loss in counted]
             else:
-                losses = [self.weights[task] * scales[task] * out.loss for task, out in outputs.items() if out.loss is not None]
+                losses = [self.weights[task] * scales[task] * loss for task, loss in counted]
         if not losses:
             if scales is not None:  # the other ranks would wait for this one's gradients forever
                 raise RuntimeError("a rank's share has no loss although loss_tokens counted targets in it")
@@ -164,7 +168,7 @@ def build_optimizer(model: torch.nn.Module, settings: TrainingConfig, device: to
                              weight_decay=settings.weight_decay, fused=fused)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, settings: TrainingConfig, total_steps: int | None) -> Any:
+def build_scheduler(optimizer: torch.optim.Optimizer, settings: TrainingConfig, *, total_steps: int | None) -> Any:
     """The learning-rate schedule over ``total_steps`` optimiser steps, after ``warmup_steps``; with
     ``total_steps`` None (a stream of unknown length) constant after warmup. ``plateau`` halves the
     rate when the dev score stalls (the loop steps it with that score, once per epoch)."""

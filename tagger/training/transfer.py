@@ -10,7 +10,6 @@ of its exact key, else of its lower-cased, digit-folded key (see :meth:`WordVect
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from tagger.config import TaggerConfig
 from tagger.data.vectors import WordVectors, read_vectors
 from tagger.errors import ConfigError
 from tagger.nn.model import SequenceTagger
+from tagger.training.checkpoint import checkpoint_vocab
 from tagger.types import Sentence
 from tagger.vocab import SPECIALS, Vocab, word_key
 
@@ -63,7 +63,7 @@ def build_vocabulary(config: TaggerConfig, sentences: Sequence[Sentence], checkp
     words of ``base``) and, with ``embeddings.pretrained``, the rows its vectors start."""
     embeddings = config.embeddings
     lowercase = base.lowercase if base is not None else embeddings.lowercase
-    vocab = Vocab.from_dict(json.loads((checkpoint / "vocab.json").read_text(encoding="utf-8"))) if checkpoint else None
+    vocab = checkpoint_vocab(checkpoint) if checkpoint else None
     vectors = None
     if embeddings.pretrained:
         wanted = vocab.words.items if vocab is not None else {word_key(t, lowercase) for s in sentences for t in s.tokens}

@@ -61,13 +61,13 @@ def read_corpus(path: str | Path, fmt: str | None = None, **options: Any) -> Ite
 
 def read_records(path: str | Path, fmt: str | None = None, **options: Any) -> Iterator[Sentence | BadRecord]:
     """As :func:`read_corpus`, for labelling: text and JSONL files give each line that cannot be read
-    (or holds nothing to label) as a :class:`BadRecord` and go on; other formats are read strictly,
-    and an empty file gives nothing."""
+    (or holds nothing to label) as a :class:`BadRecord` and go on, and may be empty; other formats
+    are read strictly."""
     fmt = fmt or infer_format(path)
-    return _read(path, fmt, lenient=fmt in LENIENT_FORMATS, allow_empty=True, **options)
+    return _read(path, fmt, lenient=fmt in LENIENT_FORMATS, **options)
 
 
-def _read(path: str | Path, fmt: str | None, lenient: bool, allow_empty: bool = False, **options: Any) -> Iterator[Sentence | BadRecord]:
+def _read(path: str | Path, fmt: str | None, lenient: bool, **options: Any) -> Iterator[Sentence | BadRecord]:
     fmt = fmt or infer_format(path)
     if fmt not in FORMATS:
         raise DataFormatError(path, None, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -83,5 +83,5 @@ def _read(path: str | Path, fmt: str | None, lenient: bool, allow_empty: bool = 
     for sentence in reader(path, **options):
         empty = False
         yield sentence
-    if empty and not allow_empty:
+    if empty and not lenient:
         raise DataFormatError(path, None, "the file holds no sentence (empty input)")

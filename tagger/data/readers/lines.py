@@ -9,6 +9,11 @@ from tagger.errors import DataFormatError
 from tagger.types import BadRecord
 
 
+def not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
+    """What is wrong with bytes that are not UTF-8, as every reader says it."""
+    return f"not valid UTF-8 (byte {error.start}): {data[error.start:error.start + 4]!r}"
+
+
 def read_lines(path: str | Path, lenient: bool = False) -> Iterator[tuple[int, str | BadRecord]]:
     """Yield ``(line_number, text)`` with the newline stripped; 1-based line numbers.
 
@@ -23,7 +28,7 @@ def read_lines(path: str | Path, lenient: bool = False) -> Iterator[tuple[int, s
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                reason = f"not valid UTF-8 (byte {error.start}): {raw[error.start:error.start + 4]!r}"
+                reason = not_utf8(raw, error)
                 if not lenient:
                     raise DataFormatError(path, number, reason) from None
                 yield number, BadRecord(str(path), number, reason)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tagger.data.readers.lines import read_lines
+from tagger.data.readers.lines import not_utf8, read_lines
 from tagger.types import BadRecord, Sentence
 
 
@@ -23,10 +23,11 @@ def read_text_files(files: Iterable[Path]) -> Iterator[Sentence | BadRecord]:
     """One document per file, read whole; a file that is not UTF-8, or holds nothing but spaces, is a
     BadRecord with no line (the record is the whole file)."""
     for file in files:
+        data = file.read_bytes()
         try:
-            text = file.read_bytes().decode("utf-8").removeprefix("\ufeff")
+            text = data.decode("utf-8").removeprefix("\ufeff")
         except UnicodeDecodeError as error:
-            yield BadRecord(str(file), None, f"not valid UTF-8 (byte {error.start})")
+            yield BadRecord(str(file), None, not_utf8(data, error))
             continue
         if not text.strip():
             yield BadRecord(str(file), None, "empty document, nothing to label")

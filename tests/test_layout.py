@@ -1,0 +1,74 @@
+"""The seams of the one data path: task kinds decided by TaskSpec, what Tagger shows front ends,
+training that leaves its config alone and scores each epoch once, the CLI as a package."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import tiny_config_dict
+from tagger.config import TaskConfig, from_dict
+from tagger.predict import Tagger
+from tagger.tasks import TaskSpec, task_specs
+
+
+def test_a_task_is_a_span_task_exactly_when_its_config_names_a_scheme() -> None:
+    ner = TaskSpec.of("ner", TaskConfig(decoder="crf", scheme="BIOES"), ["O", "B-PER", "E-PER", "S-LOC"])
+    upos = TaskSpec.of("upos", TaskConfig(), ["NOUN", "VERB"])
+    assert (ner.kind, ner.is_span, ner.scheme, ner.decoder) == ("span", True, "BIOES", "crf")
+    assert (upos.kind, upos.is_span, upos.scheme) == ("token", False, None)
+    assert ner.span_labels == ("LOC", "PER") and upos.span_labels == ("NOUN", "VERB")
+    assert ner.to_bio(["B-PER", "E-PER", "S-LOC", "O"]) == ["B-PER", "I-PER", "B-LOC", "O"]
+    assert upos.to_bio(["NOUN"]) == ["NOUN"]
+    assert (ner.label_of("E-PER"), ner.label_of("O"), upos.label_of("NOUN")) == ("PER", "", "NOUN")
+    assert list(task_specs({"upos": TaskConfig(), "ner": TaskConfig(scheme="BIO")})) == ["upos", "ner"]
+
+
+def test_a_tagger_names_its_tasks_and_says_what_each_is(trained_tiny_model: Path) -> None:
+    tagger = Tagger.load(trained_tiny_model)
+    assert tagger.tasks == ["upos", "ner"]  # a list of names, as always
+    assert [spec.kind for spec in tagger.task_specs.values()] == ["token", "span"]
+    assert tagger.task_specs["ner"].labels == tuple(tagger.vocab.labels["ner"].items)
+    assert not tagger.has_masked_lm and tagger.precision == "fp32" and tagger.finished
+    assert tagger.info.name == trained_tiny_model.name and tagger.meta is tagger.info.meta
+
+
+def test_training_leaves_its_config_alone_and_scores_the_best_epoch_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tagger.training.loop as loop
+    from tagger.training import train
+
+    words = ["maria", "paris", "the", "saw", ".", "in"]
+    vectors = np.random.default_rng(0).standard_normal((len(words), 6)).round(4)
+    (tmp_path / "v.txt").write_text("".join(f"{w} {' '.join(map(str, row))}\n" for w, row in zip(words, vectors)), encoding="utf-8")
+    raw = tiny_config_dict(limit=40)
+    raw["data"]["test"] = "sample:test"
+    raw["training"]["max_epochs"] = 3
+    raw["embeddings"] = {**raw["embeddings"], "word_dim": 0, "pretrained": str(tmp_path / "v.txt")}
+    config = from_dict(raw)
+    before = config.to_dict()
+    calls: list[int] = []
+    scored = loop.evaluate
+
+    def counted(tagger: Tagger, sentences: list, *args: object) -> dict:
+        calls.append(len(sentences))
+        return scored(tagger, sentences, *args)
+
+    monkeypatch.setattr(loop, "evaluate", counted)
+    result = train(config, tmp_path / "model")
+    assert config.to_dict() == before  # word_dim 0 still: the vectors' size went into the model's own config
+    assert from_dict(json.loads((tmp_path / "model" / "config.json").read_text())).embeddings.word_dim == 6
+    assert len(calls) == 3 + 1  # dev after each epoch, test once at the end; the best epoch's dev is not scored again
+    best = result.epochs[result.best_epoch - 1]["dev"]
+    assert {task: scores.to_dict() for task, scores in result.dev_scores.items()} == best
+    assert result.dev_scores["upos"].per_label  # the per-label rows of a token task too
+
+
+def test_the_command_line_runs_as_a_module() -> None:
+    done = subprocess.run([sys.executable, "-m", "tagger.cli", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "annotate" in done.stdout and "evaluate" in done.stdout
