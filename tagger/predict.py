@@ -22,7 +22,7 @@ from tagger.runtime import missing_cuda
 from tagger.schemes import tags_to_spans
 from tagger.serialize import LoadedModel, ModelInfo
 from tagger.tasks import TaskSpec
-from tagger.tokenize import Tokenizer, pieces
+from tagger.tokenize import Tokenizer, encodable, pieces
 from tagger.types import PRECISIONS, QUANTIZED, Blank, FilledSentence, Prediction, Sentence, Span
 from tagger.vocab import MASK, SPECIALS, Vocab
 
@@ -339,21 +339,14 @@ def as_sentences(inputs: object) -> list[Sentence]:
     sentences = []
     for number, item in enumerate(inputs):
         if isinstance(item, str):
-            sentences.append(Sentence([], text=_encodable(item, f"input {number}")))
+            sentences.append(Sentence([], text=encodable(item, where=f"input {number}")))
         elif isinstance(item, (list, tuple)):
             for position, token in enumerate(item):
                 if not isinstance(token, str):
                     raise InputError(f"input {number}, token {position}: a token is a string, not {type(token).__name__} ({token!r})")
-                _encodable(token, f"input {number}, token {position}")
+                encodable(token, where=f"input {number}, token {position}")
             sentences.append(Sentence(list(item)))
         else:
             raise InputError(f"input {number}: a text (string) or a token list, not {type(item).__name__}")
     return sentences
 
-
-def _encodable(text: str, where: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise InputError(f"{where}: not encodable text (a lone surrogate {text[error.start]!r} at character {error.start})") from None
-    return text

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from functools import cached_property
+from collections.abc import Iterable, Iterator, Sequence
+from functools import cache, cached_property
+from typing import Any
 
+from tagger.errors import InputError
 from tagger.types import Sentence
 
 # Longer token sequences are labelled in pieces of at most this many tokens, split at sentence
@@ -24,6 +26,16 @@ def pieces(sentence: Sentence) -> list[tuple[int, int]]:
     for start, end in zip(starts, starts[1:]):
         ranges.extend((i, min(i + LONG_SENTENCE, end)) for i in range(start, end, LONG_SENTENCE))
     return ranges
+
+
+def encodable(text: str, *, where: str = "") -> str:
+    """``text``; InputError (a ValueError) if it holds a lone surrogate, which no file or response can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        place = f"{where}: " if where else ""
+        raise InputError(f"{place}not encodable text (a lone surrogate {text[error.start]!r} at character {error.start})") from None
+    return text
 
 
 class Tokenizer:
@@ -52,12 +64,19 @@ class Tokenizer:
             sentence.tokens = [t.text for t in words]
             sentence.offsets = [(t.idx, t.idx + len(t.text)) for t in words]
             if len(words) > LONG_SENTENCE:  # a document, not a sentence: mark where its sentences start
-                self._sentencizer(doc)
-                sentence.meta["sentence_starts"] = [n for n, t in enumerate(words) if n and t.is_sent_start]
+                sentence.meta["sentence_starts"] = sentence_starts(doc, words)
             yield sentence
 
-    @cached_property
-    def _sentencizer(self):  # noqa: ANN202 - spacy.pipeline.Sentencizer
-        from spacy.pipeline import Sentencizer
 
-        return Sentencizer()
+def sentence_starts(doc: Any, words: Sequence[Any]) -> list[int]:
+    """Where spaCy's rule-based sentencizer starts sentences in ``doc``, as positions in ``words`` (its
+    tokens that are not whitespace), after the first; the Doc itself is left as it is."""
+    starts = _sentencizer().predict([doc])[0]
+    return [n for n, token in enumerate(words) if n and starts[token.i]]
+
+
+@cache
+def _sentencizer():  # noqa: ANN202 - spacy.pipeline.Sentencizer, imported lazily (slow import)
+    from spacy.pipeline import Sentencizer
+
+    return Sentencizer()

@@ -6,6 +6,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 
 from tagger.predict import BLANK
 from tagger.service.settings import ServiceSettings
+from tagger.tokenize import encodable
 
 # ---------------------------------------------------------------------------------------------
 # Response bodies (request bodies depend on the app's limits and tasks: see request_models)
@@ -77,14 +78,6 @@ class HealthResponse(BaseModel):
 # Request bodies
 
 
-def _valid_unicode(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise ValueError(f"not valid Unicode text (unpaired surrogate at character {error.start})") from None
-    return text
-
-
 def _not_blank(text: str) -> str:
     """The rule ``tagger annotate`` follows too: a text with nothing but spaces has nothing to label."""
     if not text.strip():
@@ -109,8 +102,8 @@ def request_models(tasks: list[str], settings: ServiceSettings) -> tuple[type[Ba
             raise ValueError(f"unknown task {name!r}; this model's tasks: {', '.join(tasks)}")
         return name
 
-    text = Annotated[str, StringConstraints(max_length=settings.max_chars), AfterValidator(_valid_unicode), AfterValidator(_not_blank)]
-    token = Annotated[str, StringConstraints(min_length=1, max_length=settings.max_chars), AfterValidator(_valid_unicode)]
+    text = Annotated[str, StringConstraints(max_length=settings.max_chars), AfterValidator(encodable), AfterValidator(_not_blank)]
+    token = Annotated[str, StringConstraints(min_length=1, max_length=settings.max_chars), AfterValidator(encodable)]
     token_list = Annotated[list[token], Field(min_length=1, max_length=settings.max_tokens), AfterValidator(tokens_fit)]  # type: ignore[valid-type]
     item = Annotated[
         Union[Annotated[text, Tag("text")], Annotated[token_list, Tag("tokens")]],  # type: ignore[valid-type]

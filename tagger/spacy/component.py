@@ -20,7 +20,7 @@ from spacy.util import minibatch
 
 from tagger.errors import TaggerError
 from tagger.spacy.targets import DocTargets
-from tagger.tokenize import LONG_SENTENCE
+from tagger.tokenize import LONG_SENTENCE, sentence_starts
 from tagger.types import Sentence
 
 if TYPE_CHECKING:
@@ -168,10 +168,7 @@ class BiRNNTagger:
         rule-based sentencizer would set (the Doc itself is left as it is)."""
         sentence = Sentence([token.text for token in words])
         if len(words) > LONG_SENTENCE and not doc.has_annotation("SENT_START"):
-            from spacy.pipeline import Sentencizer
-
-            starts = Sentencizer().predict([doc])[0]
-            sentence.meta["sentence_starts"] = [n for n, token in enumerate(words) if n and starts[token.i]]
+            sentence.meta["sentence_starts"] = sentence_starts(doc, words)
         return sentence
 
     def score(self, examples: Iterable[Any], **kwargs: Any) -> dict[str, Any]:
