@@ -154,6 +154,10 @@ def process_group(device: torch.device) -> Iterator[Group]:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
     try:
         yield Group(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_WORLD_SIZE", "1")), dist.get_backend())
+        if created:
+            # Leave together: a rank that closes its connections while another is still in a
+            # collective can have gloo abort that one at exit ("terminate called ...", SIGABRT).
+            dist.barrier()
     finally:
         if created:
             dist.destroy_process_group()
