@@ -66,7 +66,7 @@ class Tagger:
 
         check_precision(precision, device)  # before the (slower) load
         check_device(device)
-        tagger = cls.of(load_model(directory, device), str(directory), precision)
+        tagger = cls.from_loaded(load_model(directory, device), str(directory), precision)
         tagger.info = dataclasses.replace(tagger.info, name=Path(directory).resolve().name)
         return tagger
 
@@ -78,10 +78,10 @@ class Tagger:
 
         check_precision(precision, device)
         check_device(device)
-        return cls.of(model_from_files(files, source, device), source, precision)
+        return cls.from_loaded(model_from_files(files, source, device), source, precision)
 
     @classmethod
-    def of(cls, loaded: LoadedModel, source: str, precision: str = "fp32") -> Tagger:
+    def from_loaded(cls, loaded: LoadedModel, source: str, precision: str = "fp32") -> Tagger:
         """A Tagger around a model read back from ``source``: warns if its training did not finish."""
         tagger = cls(loaded.model, loaded.vocab, loaded.config, loaded.meta)
         warn_if_unfinished(tagger, source)
