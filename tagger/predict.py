@@ -177,10 +177,11 @@ class Tagger:
         The network is put in evaluation mode first (a model being trained is scored this way).
         """
         self.model.eval()
+        tasks = self.task_specs  # not the ``tasks`` property: it copies the names on every call
         ranges = [(index, start, end) for index, sentence in enumerate(sentences) for start, end in pieces(sentence)]
         inputs = [sentences[i] if end - start == len(sentences[i]) else Sentence(sentences[i].tokens[start:end]) for i, start, end in ranges]
-        tags: list[dict[str, list[str]]] = [{task: [] for task in self.tasks} for _ in sentences]
-        token_scores: list[dict[str, list[float]]] = [{task: [] for task in self.tasks} if scores else {} for _ in sentences]
+        tags: list[dict[str, list[str]]] = [{task: [] for task in tasks} for _ in sentences]
+        token_scores: list[dict[str, list[float]]] = [{task: [] for task in tasks} if scores else {} for _ in sentences]
         found: dict[int, tuple[dict[str, list[str]], dict[str, list[float]]]] = {}
         for positions in sorted_batches([len(s) for s in inputs], batch_size, max_tokens):
             batch = self.encoder.encode([inputs[p] for p in positions], with_targets=False).to(self.device)
@@ -189,11 +190,11 @@ class Tagger:
             probabilities = {task: self._label_probabilities(task, out, batch.mask) for task, out in outputs.items()} if scores else {}
             for row, piece in enumerate(positions):
                 length = len(inputs[piece])
-                found[piece] = ({task: [self.vocab.labels[task].items[j] for j in ids[task][row][:length]] for task in self.tasks},
+                found[piece] = ({task: [self.vocab.labels[task].items[j] for j in ids[task][row][:length]] for task in tasks},
                                 {task: values[row][:length] for task, values in probabilities.items()})
         for piece, (index, _, _) in enumerate(ranges):  # pieces are in input order: join them back
             piece_tags, piece_scores = found[piece]
-            for task in self.tasks:
+            for task in tasks:
                 tags[index][task].extend(piece_tags[task])
             for task, values in piece_scores.items():
                 token_scores[index][task].extend(values)
