@@ -2,21 +2,97 @@
 
 from __future__ import annotations
 
+import platform
+from importlib import metadata
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from tagger.types import PRECISION_HELP, TaskScores
 
-app = typer.Typer(help="Sequence labelling with deep bidirectional LSTM/GRU taggers.", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_show_locals=False)
+# Typer shows an option's type as <int>, <bool> or <path> and a required argument as {model}; these
+# read as words instead: N, PATH, TEXT, no placeholder for a flag, MODEL.
+PLACEHOLDERS = {"bool": "", "int": "N", "int range": "N", "float": "NUMBER", "float range": "NUMBER", "path": "PATH", "str": "TEXT", "list[str]": "TEXT"}
+
+
+def _plain(params: list[Any], ctx: typer.Context) -> None:
+    for param in params:
+        if isinstance(param, TyperArgument):
+            param.metavar = param.metavar or param.name.upper()
+            param.display_type_rich = lambda ctx: None  # the argument's name (MODEL) is its placeholder
+        elif param.metavar is None:
+            param.metavar = PLACEHOLDERS.get(param.display_type(ctx).strip("<>"), "TEXT")
+
+
+class PlainCommand(TyperCommand):
+    """A command whose help prints as written (rich markup in it escaped, so [onnx] stays) with worded placeholders."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = escape(self.help) if self.help else self.help
+        for param in self.params:
+            param.help = escape(param.help) if param.help else param.help
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        params = super().get_params(ctx)
+        _plain(params, ctx)
+        return params
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        pieces = ["[OPTIONS]"]
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.metavar + ("..." if param.nargs != 1 else "")
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+
+class PlainGroup(TyperGroup):
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        params = super().get_params(ctx)
+        _plain(params, ctx)
+        return params
+
+
+class App(typer.Typer):
+    def command(self, *args: Any, cls: type[TyperCommand] = PlainCommand, **kwargs: Any) -> Any:
+        return super().command(*args, cls=cls, **kwargs)
+
+
+app = App(cls=PlainGroup, help="Sequence labelling with deep bidirectional LSTM/GRU taggers.", no_args_is_help=True, add_completion=False,
+          pretty_exceptions_show_locals=False)
 console = Console(stderr=True, soft_wrap=True)  # progress, summaries, errors
 out = Console(soft_wrap=True)  # results: tables and JSON on standard output
 
-PrecisionOption = Annotated[str, typer.Option(help=escape(PRECISION_HELP))]
+PrecisionOption = Annotated[str, typer.Option(help=PRECISION_HELP)]
+
+
+def versions() -> dict[str, str]:
+    """The package's version and those of what it runs on, read from the installed metadata (no import of torch)."""
+    found = {"birnn-tagger": metadata.version("birnn-tagger")}
+    for package in ("torch", "spacy", "onnxruntime", "ray"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    found["python"] = platform.python_version()
+    return found
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print("\n".join(f"{name} {version}" for name, version in versions().items()), highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                               help="Print the versions of birnn-tagger, torch, spaCy (and the optional onnxruntime and Ray) and exit.")] = False) -> None:
+    """Sequence labelling with deep bidirectional LSTM/GRU taggers."""
 
 
 def fail(error: Exception) -> None:

@@ -16,7 +16,7 @@ def export_spacy(
     model: Annotated[Path, typer.Argument(help="A model directory.")],
     output_dir: Annotated[Path, typer.Argument(help="Folder for the spaCy pipeline.")],
     lang: Annotated[Optional[str], typer.Option(help="Language of the pipeline's tokenizer; default the model's.")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Pipeline name in its meta.json (spacy package calls it <lang>_<name>); default the model folder's name.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Pipeline name in its meta.json (spacy package names the package by language and name, e.g. en_quickstart); default the model folder's name.")] = None,
     version: Annotated[str, typer.Option(help="Pipeline version in its meta.json.")] = "0.0.0",
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT_DIR if it exists.")] = False,
 ) -> None:

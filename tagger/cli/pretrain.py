@@ -16,7 +16,7 @@ from tagger.errors import TaggerError
 @app.command()
 def pretrain(
     config: Annotated[Path, typer.Argument(help="A TOML config whose data.train is raw text (see configs/pretrain-ewt.toml).")],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model directory; default models/<config name>.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model directory; default models/ and the config file's name (models/quickstart for quickstart.toml).")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: --set pretrain.max_steps=1000")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Pretrain into OUTPUT even if it holds a model, replacing it.")] = False,

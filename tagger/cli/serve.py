@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.markup import escape
 
 from tagger.cli.common import app, fail
 from tagger.errors import TaggerError
@@ -24,7 +23,7 @@ def _service_options(command: Any) -> Any:
     generated = []
     for option in options():
         kind = Optional[option.kind] if option.optional else option.kind
-        declared = typer.Option(option.flag, min=option.low, max=option.high, parser=option.parse, help=escape(option.help),
+        declared = typer.Option(option.flag, min=option.low, max=option.high, parser=option.parse, help=option.help,
                                 show_default=option.shown or True)
         generated.append(inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=option.default,
                                            annotation=Annotated[kind, declared]))  # type: ignore[valid-type]

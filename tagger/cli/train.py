@@ -99,7 +99,7 @@ def _seeds_table(result: Any) -> Table:
 @app.command()
 def train(
     config: Annotated[Path, typer.Argument(help="A TOML config (see configs/).")],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model directory; default models/<config name>.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model directory; default models/ and the config file's name (models/quickstart for quickstart.toml).")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: --set training.max_epochs=3")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint (with --seeds: each seed's; finished seeds are kept).")] = False,
     seeds: Annotated[Optional[str], typer.Option(callback=_seed_list, help="Train one model per seed, e.g. 13,14,15, into OUTPUT/seed-N; print each "
