@@ -4,9 +4,11 @@ scored on labelled sentences: by training (dev and test), pretraining and ``tagg
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from tagger.batching import MASKED_LM
 from tagger.tasks import TaskSpec
@@ -32,6 +34,46 @@ def label_and_score(tagger: Tagger, sentences: Sequence[Sentence], batch_size: i
     if masking is not None and (masked := tagger.masked_token_scores(sentences, masking)):
         scores[MASKED_LM] = TaskScores("accuracy", masked)
     return predictions, scores
+
+
+@dataclass
+class CorpusEvaluation:
+    """One corpus scored by ``tagger evaluate``: the gold sentences, the predictions, the scores and how long labelling took."""
+
+    corpus: str
+    gold: list[Sentence]
+    predictions: list[Prediction]
+    scores: Scores
+    seconds: float
+
+    @property
+    def words(self) -> int:
+        return sum(len(sentence.tokens) for sentence in self.gold)
+
+    @property
+    def words_per_second(self) -> float:
+        return self.words / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Scores with every task's per-label rows (token tasks too), and the speed."""
+        return {"sentences": len(self.gold), "words": self.words, "seconds": round(self.seconds, 3),
+                "words_per_second": round(self.words_per_second, 1),
+                "scores": {task: {**s.to_dict(), "per_label": s.per_label} for task, s in self.scores.items()}}
+
+
+def evaluate_corpus(tagger: Tagger, corpus: str, fmt: str | None = None, batch_size: int = 256) -> CorpusEvaluation:
+    """Read ``corpus`` (a labelled file or ``name:split``, its columns mapped to tasks as at
+    training) and label and score it; the time counts labelling and scoring, not reading."""
+    from tagger.data import load_sentences, source_for_file
+    from tagger.errors import TaggerError
+
+    gold = load_sentences([source_for_file(corpus, fmt, tagger.config.data.train)], tagger.config.tasks)
+    started = time.perf_counter()
+    predictions, scores = label_and_score(tagger, gold, batch_size)
+    seconds = time.perf_counter() - started
+    if not scores:
+        raise TaggerError(f"{corpus} has labels for none of the model's tasks ({', '.join(tagger.tasks)})")
+    return CorpusEvaluation(corpus, gold, predictions, scores, seconds)
 
 
 def score(gold: Sequence[Sentence], predicted: Sequence[Prediction], tasks: Mapping[str, TaskSpec]) -> Scores:

@@ -19,19 +19,29 @@ def _pyplot():  # noqa: ANN202
 
 
 def plot_learning_curve(records: Sequence[dict[str, Any]], path: Path) -> None:
-    """Training loss and each task's dev metric per epoch."""
+    """Training loss and each task's dev score (accuracy or F1, in percent as the CLI prints them)
+    per epoch, the best epoch (the one saved) marked."""
     plt = _pyplot()
     epochs = [r["epoch"] for r in records]
-    figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    best = max((r["epoch"] for r in records if r.get("best")), default=None)
+    figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(11, 4))
     loss_axis.plot(epochs, [r["train_loss"] for r in records], marker="o")
     loss_axis.set(title="training loss", xlabel="epoch")
     tasks = sorted({task for r in records for task in r.get("dev", {})})
     for task in tasks:
-        values = [TaskScores.from_dict(r["dev"][task]).main if task in r.get("dev", {}) else None for r in records]
-        score_axis.plot(epochs, values, marker="o", label=task)
-    score_axis.set(title="dev score (accuracy or F1)", xlabel="epoch")
+        values = [100 * TaskScores.from_dict(r["dev"][task]).main if task in r.get("dev", {}) else None for r in records]
+        kind = "F1" if "f1" in next(r["dev"][task] for r in records if task in r.get("dev", {})) else "accuracy"
+        line, = score_axis.plot(epochs, values, marker="o", label=f"{task} ({kind})")
+        if best is not None and values[epochs.index(best)] is not None:
+            value = values[epochs.index(best)]
+            score_axis.annotate(f"{value:.2f}", (best, value), textcoords="offset points", xytext=(4, 6), fontsize=8, color=line.get_color())
+    for axis in (loss_axis, score_axis):
+        if best is not None:
+            axis.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"best epoch ({best})" if axis is score_axis else None)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    score_axis.set(title="dev score", xlabel="epoch", ylabel="%")
     if tasks:
-        score_axis.legend()
+        score_axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -41,13 +51,16 @@ def plot_confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], path:
     """A row-normalised confusion matrix (gold rows, predicted columns) with counts."""
     plt = _pyplot()
     size = max(4.0, 0.45 * len(labels) + 2)
-    figure, axis = plt.subplots(figsize=(size, size))
+    figure, axis = plt.subplots(figsize=(size + 1.2, size))
     totals = [max(sum(row), 1) for row in matrix]
     normalised = [[value / total for value in row] for row, total in zip(matrix, totals)]
-    axis.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    from matplotlib.ticker import PercentFormatter
+
+    image = axis.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, format=PercentFormatter(1.0), label="share of the gold row")
     axis.set_xticks(range(len(labels)), labels, rotation=90)
     axis.set_yticks(range(len(labels)), labels)
-    axis.set(xlabel="predicted", ylabel="gold", title=title)
+    axis.set(xlabel="predicted", ylabel="gold", title=f"{title} (numbers: tokens)")
     for i, row in enumerate(matrix):
         for j, value in enumerate(row):
             if value:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -59,23 +60,70 @@ def test_train_records_overrides_in_the_saved_config(cli_model: Path) -> None:
 
 
 def test_evaluate_json_and_report(cli_model: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["evaluate", str(cli_model), str(SAMPLE / "test.conll"), "--json", "--report", str(tmp_path / "report")])
+    corpus = str(SAMPLE / "test.conll")
+    result = runner.invoke(app, ["evaluate", str(cli_model), corpus, "--json", "--report", str(tmp_path / "report")])
     assert result.exit_code == 0, result.output
-    scores = json.loads(result.stdout.strip().splitlines()[-1])
+    evaluation = json.loads(result.stdout.strip().splitlines()[-1])[corpus]
+    scores = evaluation["scores"]
     assert set(scores) == {"upos", "ner"}
     assert 0.0 <= scores["upos"]["accuracy"] <= 1.0
     assert {"precision", "recall", "f1", "per_label"} <= set(scores["ner"])
+    assert "NOUN" in scores["upos"]["per_label"]  # token tasks have their per-label rows too
+    words = sum(1 for line in (SAMPLE / "test.conll").read_text().splitlines() if line.strip())
+    assert evaluation["words"] == words and evaluation["words_per_second"] > 0
     written = {p.name for p in (tmp_path / "report").iterdir()}
-    assert {"upos_per_label.tsv", "ner_per_label.tsv", "upos_confusion.png", "ner_confusion.png", "scores.json"} <= written
+    assert {"upos_per_label.tsv", "ner_per_label.tsv", "upos_confusion.png", "ner_confusion.png", "scores.json", "report.md"} <= written
 
 
-def test_evaluate_skips_tasks_the_file_has_no_column_for(cli_model: Path, tmp_path: Path) -> None:
-    only_upos = tmp_path / "upos.conll"
-    lines = (SAMPLE / "test.conll").read_text().splitlines()
-    only_upos.write_text("\n".join("\t".join(line.split("\t")[:2]) for line in lines) + "\n")
-    result = runner.invoke(app, ["evaluate", str(cli_model), str(only_upos), "--json"])
+def test_evaluate_several_corpora_prints_a_table_each_and_a_summary(cli_model: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["evaluate", str(cli_model), "sample:dev", "sample:test", "--report", str(tmp_path / "report"),
+                                 "-o", str(tmp_path / "pred.jsonl")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert set(json.loads(result.stdout.strip().splitlines()[-1])) == {"upos"}
+    assert "summary" in result.stdout and "upos per label" in result.stdout and "words/s" in result.stdout
+    summary = result.stdout[result.stdout.index("summary"):]
+    assert "sample:dev" in summary and "sample:test" in summary
+    assert {p.name for p in (tmp_path / "report").iterdir()} == {"sample-dev", "sample-test"}
+    records = [json.loads(line) for line in (tmp_path / "pred.sample-test.jsonl").read_text().splitlines()]
+    assert len(records) == sum(1 for block in (SAMPLE / "test.conll").read_text().split("\n\n") if block.strip())
+    first = records[0]
+    assert first["tokens"] and set(first["gold"]) == {"upos", "ner"} and set(first["tags"]) == {"upos", "ner"}
+    assert first["errors"]["upos"] == sum(g != p for g, p in zip(first["gold"]["upos"], first["tags"]["upos"]))
+    assert (tmp_path / "pred.sample-dev.jsonl").is_file()
+
+
+def test_evaluate_output_in_columns_puts_gold_beside_predicted(cli_model: Path, tmp_path: Path) -> None:
+    output = tmp_path / "pred.conll"
+    result = runner.invoke(app, ["evaluate", str(cli_model), "sample:test", "-o", str(output)])
+    assert result.exit_code == 0, result.output
+    gold = [line.split("\t") for line in (SAMPLE / "test.conll").read_text().splitlines() if line.strip()]
+    rows = [line.split("\t") for line in output.read_text().splitlines() if line]
+    assert [r[0] for r in rows] == [g[0] for g in gold]
+    assert [r[1] for r in rows] == [g[1] for g in gold]  # upos gold, then predicted; ner gold (BIO), then predicted
+    assert all(len(r) == 5 and r[4][:2] in ("O", "B-", "I-") for r in rows)
+    again = runner.invoke(app, ["evaluate", str(cli_model), "sample:test", "-o", str(output)])
+    assert again.exit_code == 1 and "--overwrite" in again.output
+    bad = runner.invoke(app, ["evaluate", str(cli_model), "sample:test", "-o", str(tmp_path / "pred.xml")])
+    assert bad.exit_code == 1 and ".jsonl" in bad.output
+    itself = tmp_path / "copy.conll"
+    itself.write_text((SAMPLE / "test.conll").read_text())
+    same = runner.invoke(app, ["evaluate", str(cli_model), str(itself), "-o", str(itself), "--overwrite"])
+    assert same.exit_code == 1 and "is the corpus" in same.output
+    assert itself.read_text() == (SAMPLE / "test.conll").read_text()
+
+
+def test_evaluate_report_lists_confusions_with_examples(cli_model: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["evaluate", str(cli_model), "sample:test", "--report", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    from tagger.evaluation import evaluate_corpus
+    from tagger.predict import Tagger
+
+    evaluation = evaluate_corpus(Tagger.load(cli_model), "sample:test")
+    wrong = [(g, p) for s, pr in zip(evaluation.gold, evaluation.predictions) for g, p in zip(s.tags["upos"], pr.tags["upos"]) if g != p]
+    report = (tmp_path / "report.md").read_text()
+    assert f"{len(wrong):,} of {evaluation.words:,} tokens wrong" in report
+    assert wrong, "a model trained for 3 epochs on 60 sentences makes mistakes"
+    (gold, predicted), n = Counter(wrong).most_common(1)[0]  # the most frequent confusion heads the table and has its examples
+    assert f"| {gold} | {predicted} | {n:,} |" in report and f"### {gold} predicted as {predicted} ({n:,})" in report
 
 
 def test_annotate_text_to_jsonl_and_conllu(cli_model: Path, tmp_path: Path) -> None:

@@ -169,7 +169,7 @@ def test_train_on_docbin_files_and_evaluate_on_one(tmp_path: Path) -> None:
 
     result = runner.invoke(app, ["evaluate", str(model), str(paths["test"]), "--json"])
     assert result.exit_code == 0, result.output
-    scores = json.loads(result.stdout.strip().splitlines()[-1])
+    scores = json.loads(result.stdout.strip().splitlines()[-1])[str(paths["test"])]["scores"]
     assert set(scores) == {"upos", "ner"}
     test = sample("test")
     assert 0.0 <= scores["upos"]["accuracy"] <= 1.0 and scores["upos"]["tokens"] == sum(len(s) for s in test)
@@ -178,4 +178,4 @@ def test_train_on_docbin_files_and_evaluate_on_one(tmp_path: Path) -> None:
     # The same sentences from the column file score the same.
     same = runner.invoke(app, ["evaluate", str(model), "sample:test", "--json"])
     assert same.exit_code == 0, same.output
-    assert json.loads(same.stdout.strip().splitlines()[-1]) == scores
+    assert json.loads(same.stdout.strip().splitlines()[-1])["sample:test"]["scores"] == scores

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
-from tagger.cli.common import PrecisionOption, app, console, fail
+from tagger.cli.common import PrecisionOption, ThreadsOption, app, console, fail
 from tagger.errors import TaggerError
 
 
@@ -48,7 +48,7 @@ def annotate(
     workers: Annotated[Optional[int], typer.Option(min=1, help="Processes labelling in parallel, each with its share of the CPU cores; output stays in input order. Default 1; with --engine ray, Ray actors (default: as many as the cluster's CPUs).")] = None,
     engine: Annotated[str, typer.Option(help="local, or ray: shards labelled by a pool of Ray actors (pip install 'birnn-tagger[ray]').")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (e.g. auto); default a local Ray instance.")] = None,
-    threads: Annotated[int, typer.Option(min=0, help="Torch threads of this process (0: one per core idle at start). On a machine that gets busy later, 1 avoids threads waiting on each other.")] = 0,
+    threads: ThreadsOption = 0,
     precision: PrecisionOption = "fp32",
 ) -> None:
     """Label a file, a folder or glob of text files, or a dataset, streaming; write JSONL, CoNLL-U, columns or .spacy."""

@@ -69,6 +69,7 @@ console = Console(stderr=True, soft_wrap=True)  # progress, summaries, errors
 out = Console(soft_wrap=True)  # results: tables and JSON on standard output
 
 PrecisionOption = Annotated[str, typer.Option(help=PRECISION_HELP)]
+ThreadsOption = Annotated[int, typer.Option(min=0, help="Torch threads of this process (0: one per core idle at start). On a machine that gets busy later, 1 avoids threads waiting on each other.")]
 
 
 def versions() -> dict[str, str]:

@@ -1,62 +1,116 @@
-"""``tagger evaluate``: score a model on a labelled corpus."""
+"""``tagger evaluate``: score a model on labelled corpora."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tagger.cli.common import PrecisionOption, app, console, fail, out, scores_table
+from tagger.cli.common import PrecisionOption, ThreadsOption, app, console, fail, out, scores_table
 from tagger.errors import TaggerError
+
+if TYPE_CHECKING:
+    from tagger.evaluation import CorpusEvaluation
 
 
 @app.command()
 def evaluate(
     model: Annotated[Path, typer.Argument(help="A model directory.")],
-    corpus: Annotated[str, typer.Argument(help="A labelled file, or a catalogue corpus such as ud-en-ewt:test.")],
-    fmt: Annotated[Optional[str], typer.Option("--format", help="conllu, conll, iob2 or jsonl; default from the extension.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object of scores.")] = False,
-    report: Annotated[Optional[Path], typer.Option(help="Write per-label tables and confusion-matrix PNGs here.")] = None,
+    corpora: Annotated[list[str], typer.Argument(metavar="CORPUS", help="Labelled files or catalogue corpora such as ud-en-ewt:test; several give a table each and a summary.")],
+    fmt: Annotated[Optional[str], typer.Option("--format", help="conllu, conll, iob2, jsonl or spacy; default from the extension.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: per corpus, scores (with per-label rows) and speed.")] = False,
+    report: Annotated[Optional[Path], typer.Option(help="Write per-label TSVs, confusion-matrix PNGs and report.md (the most frequent confusions, with examples) here; with several corpora, a folder per corpus.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the predictions beside the gold labels here: .jsonl, or .conll/.tsv columns; with several corpora, one file per corpus (NAME.CORPUS.jsonl).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 256,
+    threads: ThreadsOption = 0,
     precision: PrecisionOption = "fp32",
 ) -> None:
-    """Score a model on a labelled corpus."""
-    from tagger.data import load_sentences, source_for_file
-    from tagger.evaluation import label_and_score, unseen_labels
+    """Score a model on labelled corpora: scores, per-label tables and labelling speed."""
+    from tagger.evaluation import evaluate_corpus, unseen_labels
     from tagger.predict import Tagger
+    from tagger.report import comparison_format, write_comparison, write_report
+    from tagger.runtime import set_threads
 
+    names = _file_names(corpora)
+    outputs = {corpus: _beside(output, name) if len(corpora) > 1 else output for corpus, name in names.items()} if output else {}
     try:
+        for corpus, path in outputs.items():
+            comparison_format(path)
+            if path.exists() and not overwrite:
+                raise TaggerError(f"--output {path} exists; add --overwrite to replace it")
+            if Path(corpus).exists() and path.resolve() == Path(corpus).resolve():
+                raise TaggerError(f"--output {path} is the corpus being evaluated")
+        set_threads(threads)
         tagger = Tagger.load(model, precision=precision)
-        source = source_for_file(corpus, fmt, tagger.config.data.train)
-        gold = load_sentences([source], tagger.config.tasks)
-        unseen = unseen_labels(gold, tagger.task_specs)
-        if unseen:
-            console.print(f"[yellow]warning[/]: {escape(unseen)}", highlight=False)
-        predictions, scores = label_and_score(tagger, gold, batch_size)
+        evaluations = []
+        for corpus in corpora:
+            evaluation = evaluate_corpus(tagger, corpus, fmt, batch_size)
+            unseen = unseen_labels(evaluation.gold, tagger.task_specs)
+            if unseen:
+                console.print(f"[yellow]warning[/]: {escape(corpus)}: {escape(unseen)}", highlight=False)
+            if report:
+                write_report(report / names[corpus] if len(corpora) > 1 else report, evaluation, tagger.task_specs)
+            if corpus in outputs:
+                write_comparison(outputs[corpus], evaluation, tagger.task_specs)
+            evaluations.append(evaluation)
     except TaggerError as error:
         fail(error)
         return
-    if not scores:
-        fail(TaggerError(f"{corpus} has labels for none of the model's tasks ({', '.join(tagger.tasks)})"))
-    if report:
-        from tagger.report import write_report
-
-        write_report(report, gold, predictions, scores, tagger.task_specs)
     if as_json:
-        out.print(json.dumps({task: s.to_dict() for task, s in scores.items()}), highlight=False)
+        out.print(json.dumps({e.corpus: e.to_dict() for e in evaluations}), highlight=False)
         return
-    out.print(scores_table(f"{corpus}", scores))
-    for task, task_scores in scores.items():
-        if task_scores.kind == "spans":
-            table = Table(title=f"{task} per label")
-            for column in ("label", "precision", "recall", "f1", "support"):
-                table.add_column(column)
-            for label, row in task_scores.per_label.items():
-                table.add_row(label, *(f"{100 * row[m]:.2f}" for m in ("precision", "recall", "f1")), f"{row['support']:.0f}")
-            out.print(table)
-    if report:
-        out.print(f"report written to {report}")
+    for evaluation in evaluations:
+        _print_evaluation(evaluation)
+    if len(evaluations) > 1:
+        out.print(_summary(evaluations))
+    for written, what in ((report, "report"), *((path, "predictions") for path in outputs.values())):
+        if written:
+            out.print(f"{what} written to {written}", highlight=False)
+
+
+def _print_evaluation(evaluation: CorpusEvaluation) -> None:
+    speed = f"{len(evaluation.gold):,} sentences, {evaluation.words:,} words in {evaluation.seconds:.2f} s: {evaluation.words_per_second:,.0f} words/s"
+    table = scores_table(evaluation.corpus, evaluation.scores)
+    table.caption = speed
+    out.print(table)
+    for task, task_scores in evaluation.scores.items():
+        table = Table(title=f"{task} per label")
+        for column in ("label", "precision", "recall", "f1", "support"):
+            table.add_column(column, justify="left" if column == "label" else "right")
+        for label, row in task_scores.per_label.items():
+            table.add_row(label, *(f"{100 * row[m]:.2f}" for m in ("precision", "recall", "f1")), f"{row['support']:,.0f}")
+        out.print(table)
+
+
+def _summary(evaluations: list[CorpusEvaluation]) -> Table:
+    table = Table(title="summary")
+    for column in ("corpus", "task", "metric", "score", "words", "words/s"):
+        table.add_column(column, justify="left" if column in ("corpus", "task", "metric") else "right")
+    for evaluation in evaluations:
+        for task, task_scores in evaluation.scores.items():
+            metric = "f1" if task_scores.kind == "spans" else "accuracy"
+            table.add_row(evaluation.corpus, task, metric, f"{100 * task_scores.main:.2f}", f"{evaluation.words:,}", f"{evaluation.words_per_second:,.0f}")
+    return table
+
+
+def _file_names(corpora: list[str]) -> dict[str, str]:
+    """A distinct file-name-safe name per corpus: ``ud-en-ewt:test`` -> ``ud-en-ewt-test``, a path -> its stem."""
+    names: dict[str, str] = {}
+    for corpus in corpora:
+        base = re.sub(r"[^\w.-]+", "-", Path(corpus).stem if Path(corpus).suffix else corpus).strip("-") or "corpus"
+        name, n = base, 2
+        while name in names.values():
+            name, n = f"{base}-{n}", n + 1
+        names[corpus] = name
+    return names
+
+
+def _beside(path: Path, name: str) -> Path:
+    """``pred.jsonl`` -> ``pred.NAME.jsonl``."""
+    return path.with_name(f"{path.stem}.{name}{path.suffix}")
