@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 PRECISIONS = ("fp32", "int8", "int8-all")  # how a loaded model's encoder runs (Tagger.load; tagger.nn.onnx_encoder)
@@ -89,6 +90,13 @@ class Prediction:
 
     def to_sentence(self) -> Sentence:
         return Sentence(list(self.tokens), dict(self.tags), self.text, self.offsets, dict(self.meta))
+
+    def select(self, tasks: Collection[str] | None) -> Prediction:
+        """This prediction with only ``tasks``' labels, spans and scores (all of them for None)."""
+        if tasks is None:
+            return self
+        return replace(self, tags={t: v for t, v in self.tags.items() if t in tasks}, spans={t: v for t, v in self.spans.items() if t in tasks},
+                       scores={t: v for t, v in self.scores.items() if t in tasks})
 
 
 @dataclass

@@ -14,12 +14,13 @@ from tagger.annotate.resumable import ResumableOutput, check_outputs, run_identi
 from tagger.annotate.sinks import DocBinSink, FileSink, Sink, StreamSink
 from tagger.annotate.workers import label_chunks
 from tagger.data.readers import EXTENSIONS
-from tagger.data.writers import WRITE_FORMATS, DocBinWriter
+from tagger.data.writers import WRITE_FORMATS, DocBinWriter, formatter
 from tagger.errors import DataFormatError, TaggerError
 from tagger.locking import hold
 from tagger.predict import Tagger
 from tagger.types import BadRecord, Sentence
 
+OUTPUT_EXTENSIONS = {**EXTENSIONS, ".html": "html", ".htm": "html"}  # an output's format from its name
 Progress = Callable[[int, int], None]  # (records, words) of each chunk done
 
 
@@ -38,10 +39,17 @@ class AnnotateOptions:
     strict: bool = False  # stop at the first bad record instead of listing it
     split: str = "train"  # of a datasets dataset
     workers: int = 1  # processes labelling in parallel (each loads the model directory)
+    tasks: tuple[str, ...] | None = None  # the tasks to write (None: all the model's)
+    scores: bool = False  # also write each token's probability of its label, per task
+
+    def check_tasks(self, known: list[str]) -> None:
+        unknown = [task for task in self.tasks or () if task not in known]
+        if unknown or self.tasks == ():
+            raise TaggerError(f"--tasks: unknown task {', '.join(map(repr, unknown)) or '(none given)'}; this model's tasks: {', '.join(known)}")
 
     def formats(self, input_path: str | Path, output: str | Path | None) -> tuple[str, str]:
         """The input and output formats: as given, else found from the input and the output's name."""
-        output_format = self.output_format or (EXTENSIONS.get(Path(output).suffix.lower()) if output else None) or "jsonl"
+        output_format = self.output_format or (OUTPUT_EXTENSIONS.get(Path(output).suffix.lower()) if output else None) or "jsonl"
         if output_format not in WRITE_FORMATS:
             raise TaggerError(f"cannot write {output_format!r}; choose one of {', '.join(WRITE_FORMATS)}")
         return self.input_format or infer_input_format(input_path), output_format
@@ -71,6 +79,7 @@ def annotate_file(tagger: Tagger, input_path: str | Path, output: str | Path, op
     """
     input_path, output = Path(input_path), Path(output)
     input_format, output_format = options.formats(input_path, output)
+    options.check_tasks(tagger.tasks)
     if output_format == "spacy" and options.resume:
         raise TaggerError("a .spacy output is written whole at the end; it cannot resume (write JSONL to resume)")
     errors_path = Path(options.errors_path) if options.errors_path else output.with_name(output.stem + ".errors.jsonl")
@@ -80,8 +89,8 @@ def annotate_file(tagger: Tagger, input_path: str | Path, output: str | Path, op
         if output_format == "spacy":
             sink = DocBinSink(DocBinWriter(tagger), output)
         else:
-            identity = run_identity(tagger, input_path, input_format, output_format, options.text_field, options.tokens_field, options.split)
-            sink = FileSink(output_format, ResumableOutput(input_path, input_format, output, errors_path, identity, options.resume))
+            identity = run_identity(tagger, input_path, input_format, output_format, options)
+            sink = FileSink(formatter(output_format, tagger), ResumableOutput(input_path, input_format, output, errors_path, identity, options.resume))
         return _run(tagger, input_path, input_format, sink, options, model_dir, on_progress)
 
 
@@ -91,10 +100,11 @@ def annotate_stream(tagger: Tagger, input_path: str | Path, options: AnnotateOpt
     no resume, so the first bad record stops the run, ``strict`` or not."""
     input_path = Path(input_path)
     input_format, output_format = options.formats(input_path, None)
+    options.check_tasks(tagger.tasks)
     if output_format == "spacy":
         raise TaggerError("a .spacy output needs a file: give -o OUTPUT.spacy")
     options = replace(options, strict=False)  # the sink stops at a bad record itself, naming it
-    return _run(tagger, input_path, input_format, StreamSink(output_format, stream), options, model_dir, on_progress)
+    return _run(tagger, input_path, input_format, StreamSink(formatter(output_format, tagger), stream), options, model_dir, on_progress)
 
 
 def _run(tagger: Tagger, input_path: Path, input_format: str, sink: Sink, options: AnnotateOptions, model_dir: str | Path | None,
@@ -102,13 +112,14 @@ def _run(tagger: Tagger, input_path: Path, input_format: str, sink: Sink, option
     started = time.perf_counter()
     records = islice(read_input(input_path, input_format, options.text_field, options.tokens_field, options.split), sink.resumed, None)
     try:
-        for chunk, predictions in label_chunks(tagger, _checked(records, options.strict), options.batch_size, options.workers, model_dir):
+        for chunk, predictions in label_chunks(tagger, _checked(records, options.strict), options.batch_size, options.workers, model_dir,
+                                               options.scores):
             labelled = iter(predictions)
             for item in chunk:
                 if isinstance(item, BadRecord):
                     sink.reject(item)
                 else:
-                    sink.write(next(labelled))
+                    sink.write(next(labelled).select(options.tasks))
             sink.checkpoint(chunk)
             if on_progress:
                 on_progress(len(chunk), sum(len(prediction.tokens) for prediction in predictions))

@@ -23,7 +23,7 @@ from tagger.annotate.resumable import partial_files
 from tagger.errors import TaggerError
 from tagger.predict import check_precision
 
-OUTPUT_EXTENSIONS = {"jsonl": ".jsonl", "conllu": ".conllu", "conll": ".conll", "spacy": ".spacy"}
+OUTPUT_EXTENSIONS = {"jsonl": ".jsonl", "conllu": ".conllu", "conll": ".conll", "html": ".html", "spacy": ".spacy"}
 
 
 @dataclass
@@ -116,6 +116,9 @@ def annotate_with_ray(
         raise TaggerError(f"cannot write {output_format!r}; choose one of {', '.join(OUTPUT_EXTENSIONS)}")
     options = replace(options, output_format=output_format, workers=1, errors_path=None)
     check_precision(precision, "cpu")
+    from tagger.serialize import describe
+
+    options.check_tasks(list(describe(model_dir).tasks))
     plan = shard_plan(input_path, output_dir, output_format)
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False)

@@ -180,17 +180,22 @@ class ResumableOutput:
             self.prefix.close()
 
 
-def run_identity(tagger: Any, input_path: Path, input_format: str, output_format: str, text_field: str, tokens_field: str,
-                 split: str) -> dict[str, object]:
-    """What an annotate run is, as its progress file records it: a resume must match every field."""
+def run_identity(tagger: Any, input_path: Path, input_format: str, output_format: str, options: Any) -> dict[str, object]:
+    """What an annotate run is, as its progress file records it: a resume must match every field.
+    ``options`` is the run's :class:`tagger.annotate.AnnotateOptions`."""
+    shaping = {"input_format": input_format, "output_format": output_format, "text_field": options.text_field,
+               "tokens_field": options.tokens_field, "split": options.split}
+    if options.tasks is not None:  # recorded only when set, so that runs from before these options still resume
+        shaping["tasks"] = list(options.tasks)
+    if options.scores:
+        shaping["scores"] = True
     return {
         "input": str(input_path.resolve()),
         "input_content": "read line by line" if by_lines(input_path, input_format) else input_digest(input_path),
         "model_weights": tagger.info.meta.get("sha256", {}).get("model.safetensors", ""),
         "labels": {task: list(spec.labels) for task, spec in tagger.task_specs.items()},
         "precision": tagger.precision,
-        "options": {"input_format": input_format, "output_format": output_format, "text_field": text_field,
-                    "tokens_field": tokens_field, "split": split},
+        "options": shaping,
     }
 
 

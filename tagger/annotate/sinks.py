@@ -1,5 +1,5 @@
 """Where ``tagger annotate``'s loop puts each prediction and each bad record: standard output, a
-resumable text file (JSONL, CoNLL-U, columns) with its errors file, or a spaCy DocBin."""
+resumable text file (JSONL, CoNLL-U, columns, HTML) with its errors file, or a spaCy DocBin."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from tagger.annotate.resumable import ResumableOutput
-from tagger.data.writers import DocBinWriter, format_prediction
+from tagger.data.writers import DocBinWriter, Formatter
 from tagger.errors import DataFormatError
 from tagger.types import BadRecord, Prediction, Sentence
 
@@ -30,12 +30,12 @@ class StreamSink:
 
     resumed = 0
 
-    def __init__(self, fmt: str, stream: IO[str] | None = None) -> None:
-        self.fmt, self.stream, self.done, self.failed = fmt, stream or sys.stdout, 0, 0
+    def __init__(self, formatter: Formatter, stream: IO[str] | None = None) -> None:
+        self.formatter, self.stream, self.done, self.failed = formatter, stream or sys.stdout, 0, 0
 
     def write(self, prediction: Prediction) -> None:
         self.done += 1
-        self.stream.write(format_prediction(prediction, self.fmt, self.done))
+        self.stream.write(self.formatter(prediction, self.done))
 
     def reject(self, bad: BadRecord) -> None:
         raise DataFormatError(bad.source, bad.line, bad.reason)
@@ -53,8 +53,8 @@ class FileSink:
     """Text formats to a file that survives a stop (:class:`tagger.annotate.resumable.ResumableOutput`);
     bad records go to its errors file as JSON lines with their line number and reason."""
 
-    def __init__(self, fmt: str, output: ResumableOutput) -> None:
-        self.fmt, self.output, self.resumed = fmt, output, output.resumed
+    def __init__(self, formatter: Formatter, output: ResumableOutput) -> None:
+        self.formatter, self.output, self.resumed = formatter, output, output.resumed
 
     @property
     def done(self) -> int:
@@ -65,7 +65,7 @@ class FileSink:
         return self.output.state["failed"]
 
     def write(self, prediction: Prediction) -> None:
-        self.output.write(format_prediction(prediction, self.fmt, self.done + 1))
+        self.output.write(self.formatter(prediction, self.done + 1))
 
     def reject(self, bad: BadRecord) -> None:
         self.output.reject(bad)

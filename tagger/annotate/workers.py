@@ -21,7 +21,8 @@ CHUNK_BATCHES = 16  # a chunk is this many batches of records: tokenized, labell
 
 
 def label_chunks(
-    tagger: Tagger, records: Iterator[Sentence | BadRecord], batch_size: int, workers: int = 1, model_dir: str | Path | None = None
+    tagger: Tagger, records: Iterator[Sentence | BadRecord], batch_size: int, workers: int = 1, model_dir: str | Path | None = None,
+    scores: bool = False,
 ) -> Iterator[tuple[list[Sentence | BadRecord], list[Prediction]]]:
     """Chunks of ``batch_size * CHUNK_BATCHES`` records with the Predictions of their Sentences, in input order.
 
@@ -32,13 +33,13 @@ def label_chunks(
     chunks = iter(lambda: list(islice(records, batch_size * CHUNK_BATCHES)), [])
     if workers <= 1:
         for chunk in chunks:
-            yield chunk, _label_all(tagger, [item for item in chunk if isinstance(item, Sentence)], batch_size)
+            yield chunk, _label_all(tagger, [item for item in chunk if isinstance(item, Sentence)], batch_size, scores)
         return
     if model_dir is None:
         raise TaggerError("workers > 1 need the model directory to load in each worker")
     threads = cores_per_process(workers)
     with ProcessPoolExecutor(workers, initializer=_start_worker,
-                             initargs=(str(model_dir), threads, batch_size, tagger.precision, os.getpid())) as pool:
+                             initargs=(str(model_dir), threads, batch_size, tagger.precision, os.getpid(), scores)) as pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append((chunk, pool.submit(_label_in_worker, [item for item in chunk if isinstance(item, Sentence)])))
@@ -53,12 +54,12 @@ def label_chunks(
 _worker: dict[str, Any] = {}  # a worker process's model, loaded once by _start_worker
 
 
-def _start_worker(model_dir: str, threads: int, batch_size: int, precision: str = "fp32", parent: int = 0) -> None:
+def _start_worker(model_dir: str, threads: int, batch_size: int, precision: str = "fp32", parent: int = 0, scores: bool = False) -> None:
     import torch
 
     die_with_parent(parent)
     torch.set_num_threads(threads)  # before loading: an int8 encoder's ONNX Runtime session takes this many threads
-    _worker.update(tagger=Tagger.load(model_dir, precision=precision), batch_size=batch_size)
+    _worker.update(tagger=Tagger.load(model_dir, precision=precision), batch_size=batch_size, scores=scores)
 
 
 def die_with_parent(parent: int) -> None:
@@ -73,9 +74,9 @@ def die_with_parent(parent: int) -> None:
 
 
 def _label_in_worker(sentences: list[Sentence]) -> list[Prediction]:
-    return _label_all(_worker["tagger"], sentences, _worker["batch_size"])
+    return _label_all(_worker["tagger"], sentences, _worker["batch_size"], _worker["scores"])
 
 
-def _label_all(tagger: Tagger, sentences: list[Sentence], batch_size: int) -> list[Prediction]:
+def _label_all(tagger: Tagger, sentences: list[Sentence], batch_size: int, scores: bool = False) -> list[Prediction]:
     """One chunk, tokenized and labelled in one go (one window over the whole chunk)."""
-    return list(tagger.predict_sentences(sentences, batch_size, window=len(sentences) // batch_size + 1))
+    return list(tagger.predict_sentences(sentences, batch_size, window=len(sentences) // batch_size + 1, scores=scores))

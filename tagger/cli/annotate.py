@@ -36,7 +36,9 @@ def annotate(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Text (one document per line), JSONL, CoNLL-U, column or .spacy file; a folder or glob of text files (one document each); a dataset with --format dataset. With --engine ray: a shard file, or a folder or glob of shards.")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (with --engine ray a folder of output shards); default standard output.")] = None,
     input_format: Annotated[Optional[str], typer.Option("--format", help="Input format; default from the extension.")] = None,
-    output_format: Annotated[Optional[str], typer.Option("--output-format", help="jsonl, conllu, conll or spacy; default from OUTPUT's extension, else jsonl.")] = None,
+    output_format: Annotated[Optional[str], typer.Option("--output-format", help="jsonl, conllu, conll, html (a page to look at: entities highlighted by displaCy, tags below the tokens) or spacy; default from OUTPUT's extension, else jsonl.")] = None,
+    tasks: Annotated[Optional[list[str]], typer.Option("--tasks", help="Write only these tasks' labels: --tasks ner, or --tasks upos,ner; default all the model's.")] = None,
+    scores: Annotated[bool, typer.Option("--scores", help="Also write each token's probability of its label, per task (JSONL: a scores field).")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 256,
     text_field: Annotated[str, typer.Option(help="JSONL field with raw text.")] = "text",
     tokens_field: Annotated[str, typer.Option(help="JSONL field with a token list (used when present).")] = "tokens",
@@ -51,7 +53,7 @@ def annotate(
     threads: ThreadsOption = 0,
     precision: PrecisionOption = "fp32",
 ) -> None:
-    """Label a file, a folder or glob of text files, or a dataset, streaming; write JSONL, CoNLL-U, columns or .spacy."""
+    """Label a file, a folder or glob of text files, or a dataset, streaming; write JSONL, CoNLL-U, columns, HTML or .spacy."""
     from tagger.annotate import AnnotateOptions, annotate_file, annotate_stream
     from tagger.annotate.inputs import count_records
     from tagger.annotate.resumable import resumed_records
@@ -60,7 +62,9 @@ def annotate(
 
     options = AnnotateOptions(input_format=input_format, output_format=output_format, batch_size=batch_size, text_field=text_field,
                               tokens_field=tokens_field, errors_path=errors, resume=resume, overwrite=overwrite, strict=strict,
-                              split=split, workers=workers or 1)
+                              split=split, workers=workers or 1,
+                              tasks=tuple(name.strip() for item in tasks for name in item.split(",") if name.strip()) if tasks is not None else None,
+                              scores=scores)
     if engine not in ("local", "ray"):
         fail(TaggerError(f"--engine: unknown engine {engine!r}; choose local or ray"))
     if engine == "ray":

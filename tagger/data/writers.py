@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,8 @@ from tagger.types import Prediction
 if TYPE_CHECKING:
     from tagger.predict import Tagger
 
-WRITE_FORMATS = ("jsonl", "conllu", "conll", "spacy")
+WRITE_FORMATS = ("jsonl", "conllu", "conll", "html", "spacy")
+Formatter = Callable[[Prediction, int], str]  # (prediction, its 1-based number in the output) -> its text
 
 
 def format_jsonl(prediction: Prediction) -> str:
@@ -96,14 +98,19 @@ def format_conll(prediction: Prediction) -> str:
     return "\n".join(rows) + "\n\n"
 
 
-def format_prediction(prediction: Prediction, fmt: str, index: int) -> str:
+def formatter(fmt: str, tagger: Tagger) -> Formatter:
+    """How each prediction is written in a text format: ``jsonl``, ``conllu``, ``conll`` or ``html``."""
     if fmt == "jsonl":
-        return format_jsonl(prediction)
+        return lambda prediction, index: format_jsonl(prediction)
     if fmt == "conllu":
-        return format_conllu(prediction, index)
+        return format_conllu
     if fmt == "conll":
-        return format_conll(prediction)
-    raise ValueError(f"unknown text output format {fmt!r}; choose one of jsonl, conllu, conll")
+        return lambda prediction, index: format_conll(prediction)
+    if fmt == "html":
+        from tagger.data.html import HtmlFormatter
+
+        return HtmlFormatter(tagger)
+    raise ValueError(f"unknown text output format {fmt!r}; choose one of jsonl, conllu, conll, html")
 
 
 class DocBinWriter:

@@ -1,0 +1,100 @@
+"""Predictions -> an HTML page to look at: each document's entities highlighted by spaCy's displaCy,
+its tokens with their tags below them (every task's tag on hover).
+
+The page is written one document at a time (the head comes with the first), so an HTML output
+streams and resumes like the other text formats; HTML lets a page end without ``</body></html>``.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+from tagger.types import Prediction
+
+if TYPE_CHECKING:
+    from tagger.predict import Tagger
+
+# displaCy's entity colours, given to the model's span labels in order (displaCy knows only spaCy's own labels)
+PALETTE = ("#7aecec", "#feca74", "#aa9cfc", "#bfe1d9", "#ff9561", "#9cc9cc", "#ffeb80", "#c887fb", "#bfeeb7", "#e4e7d2", "#ff8197", "#f0d0ff")
+HEAD = """<!DOCTYPE html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>
+body {{ font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 60em; padding: 0 1em; color: #222; }}
+section.doc {{ border-top: 1px solid #ddd; padding: 0.5em 0 1em; }}
+section.doc h2 {{ font-size: 0.9em; color: #666; font-weight: normal; margin: 0.5em 0; }}
+.task {{ font-size: 0.75em; color: #666; text-transform: uppercase; letter-spacing: 0.05em; }}
+p.tokens {{ line-height: 2.8; }}
+p.tokens ruby {{ margin-right: 0.5em; ruby-position: under; }}
+p.tokens rt {{ font-size: 0.65em; color: #555; font-family: monospace; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p>Model <code>{model}</code>. {legend}</p>
+"""
+
+
+class HtmlFormatter:
+    """One document of the page at a time: ``formatter(prediction, index)``, the head with index 1."""
+
+    def __init__(self, tagger: Tagger) -> None:
+        self.lang = tagger.info.config.lang
+        self.model = tagger.info.name
+        labels = sorted({label for spec in tagger.task_specs.values() if spec.is_span for label in spec.span_labels})
+        self.colors = {escape(label): PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
+
+    def __call__(self, prediction: Prediction, index: int) -> str:
+        token_tasks = [task for task in prediction.tags if task not in prediction.spans]
+        parts = [self._head(token_tasks)] if index == 1 else []
+        parts.append(f'<section class="doc"><h2>{escape(_where(prediction, index))}</h2>')
+        for task in prediction.spans:
+            parts.append(f'<div class="task">{escape(task)}</div>{self._entities(prediction, task)}')
+        if token_tasks:
+            parts.append(_tokens(prediction, token_tasks))
+        parts.append("</section>\n")
+        return "".join(parts)
+
+    def _head(self, token_tasks: list[str]) -> str:
+        legend = f"Below each token: its {escape(token_tasks[0])} tag; hover for every task's." if token_tasks else ""
+        return HEAD.format(lang=escape(self.lang), title="birnn-tagger annotations", model=escape(self.model), legend=legend)
+
+    def _entities(self, prediction: Prediction, task: str) -> str:
+        from spacy import displacy
+
+        text, offsets = _text_and_offsets(prediction)
+        ents = [{"start": offsets[span.start][0], "end": offsets[span.end - 1][1], "label": escape(span.label)} for span in prediction.spans[task]]
+        return displacy.render({"text": text, "ents": ents}, style="ent", manual=True, page=False, minify=True, jupyter=False,
+                               options={"colors": self.colors})
+
+
+def _tokens(prediction: Prediction, tasks: list[str]) -> str:
+    """Each token over its first task's tag, all tasks' tags in its tooltip."""
+    words = []
+    for i, token in enumerate(prediction.tokens):
+        tip = ", ".join(f"{task} {prediction.tags[task][i]}" for task in tasks)
+        words.append(f'<ruby title="{escape(tip)}">{escape(token)}<rt>{escape(prediction.tags[tasks[0]][i])}</rt></ruby>')
+    return f'<p class="tokens">{" ".join(words)}</p>'
+
+
+def _text_and_offsets(prediction: Prediction) -> tuple[str, list[tuple[int, int]]]:
+    """The document's text and each token's offsets into it; token lists are joined by spaces."""
+    if prediction.text is not None and prediction.offsets:
+        return prediction.text, list(prediction.offsets)
+    offsets, position = [], 0
+    for token in prediction.tokens:
+        offsets.append((position, position + len(token)))
+        position += len(token) + 1
+    return " ".join(prediction.tokens), offsets
+
+
+def _where(prediction: Prediction, index: int) -> str:
+    """``document 3 (line 4)``: where the document came from, as far as its reader said."""
+    meta = prediction.meta
+    named = [f"{key} {meta[key]}" for key in ("sent_id", "line") if meta.get(key) not in (None, "")]
+    if not named and meta.get("source"):
+        named = [str(meta["source"])]  # a file of a folder or glob, one document each
+    return f"document {index}" + (f" ({', '.join(named)})" if named else "")
