@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 from importlib import metadata
 from typing import Annotated, Any
@@ -94,6 +95,11 @@ def _print_version(value: bool) -> None:
 def main(version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                                help="Print the versions of birnn-tagger, torch, spaCy (and the optional onnxruntime and Ray) and exit.")] = False) -> None:
     """Sequence labelling with deep bidirectional LSTM/GRU taggers."""
+
+
+def print_json(data: Any) -> None:
+    """``data`` as one line of JSON on standard output, as written (no rich markup or emoji codes read into it)."""
+    typer.echo(json.dumps(data))
 
 
 def fail(error: Exception) -> None:

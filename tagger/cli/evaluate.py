@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -11,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tagger.cli.common import PrecisionOption, ThreadsOption, app, console, fail, out, scores_table
+from tagger.cli.common import PrecisionOption, ThreadsOption, app, console, fail, out, print_json, scores_table
 from tagger.errors import TaggerError
 
 if TYPE_CHECKING:
@@ -63,7 +62,7 @@ def evaluate(
         fail(error)
         return
     if as_json:
-        out.print(json.dumps({e.corpus: e.to_dict() for e in evaluations}), highlight=False)
+        print_json({e.corpus: e.to_dict() for e in evaluations})
         return
     for evaluation in evaluations:
         _print_evaluation(evaluation)

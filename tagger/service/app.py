@@ -8,13 +8,14 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPBearer
 
 from tagger.errors import TaggerError
 from tagger.predict import BLANK, Tagger
 from tagger.service.batcher import MicroBatcher
 from tagger.service.guard import TOKEN_ENV, Guard, SafeJSONResponse
+from tagger.service.page import page
 from tagger.service.schemas import AnnotateResponse, FillMaskResponse, HealthResponse, InfoResponse, request_models
 from tagger.service.settings import ServiceSettings
 from tagger.types import Sentence
@@ -35,8 +36,8 @@ def create_app(model: str | Path | Tagger, settings: ServiceSettings | None = No
     app. ``max_queued`` None gives :attr:`ServiceSettings.queue_limit`; ``request_timeout_s`` 0 or
     None: no time limit; ``precision`` is how a model directory is loaded (``Tagger.load``: fp32,
     int8 or int8-all), a loaded Tagger keeps its own. ``token``: the bearer token required on every
-    endpoint but ``/health``; None reads the ``BIRNN_TAGGER_TOKEN`` environment variable, and an
-    empty token turns the check off.
+    endpoint but ``/health`` and the page at ``/``; None reads the ``BIRNN_TAGGER_TOKEN`` environment
+    variable, and an empty token turns the check off.
     """
     settings = replace(settings or ServiceSettings(), **overrides)
     tagger = model if isinstance(model, Tagger) else Tagger.load(model, precision=settings.precision)
@@ -79,6 +80,13 @@ def create_app(model: str | Path | Tagger, settings: ServiceSettings | None = No
     async def server_error(request: Request, error: Exception) -> JSONResponse:
         return SafeJSONResponse({"detail": f"internal error: {type(error).__name__}"}, status_code=500)
 
+    html, page_headers = page()  # read now: a missing page.html fails here, not on the first visit
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def home() -> HTMLResponse:
+        """A page that labels pasted text through /annotate (static, so no token needed; its requests carry one)."""
+        return HTMLResponse(html, headers=page_headers)
+
     @app.get("/health", response_model=HealthResponse, summary="Liveness (no token needed)")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -104,13 +112,7 @@ def create_app(model: str | Path | Tagger, settings: ServiceSettings | None = No
     async def annotate(body: AnnotateRequest) -> dict[str, Any]:  # type: ignore[valid-type]
         sentences = [Sentence([], text=item) if isinstance(item, str) else Sentence(list(item)) for item in body.texts]
         predictions = await batcher.annotate(sentences, body.scores)
-        results = [prediction.to_dict() for prediction in predictions]
-        if body.tasks is not None:
-            for record in results:
-                for key in ("tags", "spans", "scores"):
-                    if key in record:
-                        record[key] = {task: values for task, values in record[key].items() if task in body.tasks}
-        return {"results": results}
+        return {"results": [prediction.select(body.tasks).to_dict() for prediction in predictions]}
 
     @app.post("/fill-mask", response_model=FillMaskResponse, dependencies=protected,
               responses={404: {"description": "The model has no masked-token head."}, **BUSY},
