@@ -90,20 +90,23 @@ def score(gold: Sequence[Sentence], predicted: Sequence[Prediction], tasks: Mapp
     return scores
 
 
-def unseen_labels(gold: Sequence[Sentence], tasks: Mapping[str, TaskSpec]) -> str:
-    """One line naming the gold labels of each task that the model's labels lack, with their counts,
-    or "" when there are none. The model cannot predict them, so they count as errors."""
-    parts = []
+def unseen_label_counts(gold: Sequence[Sentence], tasks: Mapping[str, TaskSpec]) -> dict[str, dict[str, int]]:
+    """Per task, the gold labels (entity types for span tasks, whatever the scheme of the file) that
+    the model's labels lack, with their counts, most frequent first."""
+    unseen = {}
     for task, spec in tasks.items():
-        known = set(spec.span_labels)  # entity types for span tasks, whatever the scheme of the file
-        counts: Counter[str] = Counter()
-        for sentence in gold:
-            for tag in sentence.tags.get(task) or ():
-                label = spec.label_of(tag)
-                if label not in known and label != NO_LABEL:
-                    counts[label] += 1
+        known = set(spec.span_labels)
+        counts = Counter(label for sentence in gold for tag in sentence.tags.get(task) or ()
+                         if (label := spec.label_of(tag)) not in known and label != NO_LABEL)
         if counts:
-            parts.append(f"{task}: " + ", ".join(f"{label} x{n}" for label, n in counts.most_common()))
+            unseen[task] = dict(counts.most_common())
+    return unseen
+
+
+def unseen_labels(gold: Sequence[Sentence], tasks: Mapping[str, TaskSpec]) -> str:
+    """One line naming :func:`unseen_label_counts`, or "" when there are none. The model cannot
+    predict those labels, so they count as errors."""
+    parts = [f"{task}: " + ", ".join(f"{label} x{n}" for label, n in counts.items()) for task, counts in unseen_label_counts(gold, tasks).items()]
     return f"labels the model never saw in training (scored as errors): {'; '.join(parts)}" if parts else ""
 
 

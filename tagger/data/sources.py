@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import corpora
 from tagger.config import SourceConfig, TaskConfig
@@ -48,18 +48,22 @@ def read_source(source: SourceConfig) -> Iterator[Sentence]:
 
 
 def load_sentences(
-    sources: Iterable[SourceConfig], tasks: Mapping[str, TaskConfig], limit: int = 0
+    sources: Iterable[SourceConfig], tasks: Mapping[str, TaskConfig], limit: int = 0,
+    on_read: Callable[[SourceConfig, list[Sentence]], None] | None = None,
 ) -> list[Sentence]:
     """Read, merge and prepare every source: only the model's tasks, span tags in each task's scheme.
 
     Sentences with the same ``sent_id`` (or, without one, the same tokens) in several
     sources are merged into one carrying all their tasks, e.g. UD UPOS and UNER NER
-    over the same EWT sentences.
+    over the same EWT sentences. ``on_read`` sees each source's sentences as read, before
+    their span tags are converted (``tagger debug-data`` counts the stray I- tags there).
     """
     merged: dict[object, Sentence] = {}
     mismatched = 0
     for source in sources:
         sentences = [_only_tasks(s, tasks) for s in read_source(source)]
+        if on_read is not None:
+            on_read(source, sentences)
         for spec in task_specs(tasks).values():
             if spec.is_span:
                 _to_scheme(sentences, spec)
