@@ -8,12 +8,12 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-TOKEN_ENV = "BIRNN_TAGGER_TOKEN"  # bearer token required on every endpoint but /health when set
-OPEN_PATHS = frozenset({"/health"})
+TOKEN_ENV = "BIRNN_TAGGER_TOKEN"  # bearer token required on every endpoint but the open paths when set
+OPEN_PATHS = frozenset({"/health", "/"})  # liveness, and the static page (it holds no data; its calls carry the token)
 
 
 class Guard:
-    """ASGI middleware: the bearer token (every path but /health), then the body size (413)."""
+    """ASGI middleware: the bearer token (every path but OPEN_PATHS), then the body size (413)."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], *, token: str | None, max_body_bytes: int) -> None:
         self.app = app
