@@ -121,6 +121,15 @@ def main() -> None:
         ("evaluate an unknown corpus", [*tagger, "evaluate", str(model), "nosuchcorpus:test"]),
         ("evaluate a non-span tag in a span task", [*tagger, "evaluate", str(model), str(work / "span.conll")]),
         ("export-spacy into a non-empty folder", [*tagger, "export-spacy", str(model), str(work)]),
+        ("annotate --tasks an unknown task", [*tagger, "annotate", str(model), str(text), "-o", str(work / "o3.jsonl"), "--tasks", "upos,pos"]),
+        ("evaluate -o an existing file", [*tagger, "evaluate", str(model), "sample:test", "-o", str(work / "existing.jsonl")]),
+        ("evaluate -o the corpus", [*tagger, "evaluate", str(model), str(work / "span.conll"), "-o", str(work / "span.conll"), "--overwrite"]),
+        ("evaluate -o an unknown extension", [*tagger, "evaluate", str(model), "sample:test", "-o", str(work / "pred.xml")]),
+        ("debug-data an invalid TOML file", [*tagger, "debug-data", str(work / "bad.toml")]),
+        ("debug-data --set an unknown key", [*tagger, "debug-data", str(config), "--set", "encoder.hiden_size=3"]),
+        ("benchmark --batch-sizes 0", [*tagger, "benchmark", str(model), "sample:test", "--batch-sizes", "0"]),
+        ("benchmark --threads 99", [*tagger, "benchmark", str(model), "sample:test", "--threads", "99"]),
+        ("benchmark a model with no test corpus", [*tagger, "benchmark", str(model)]),
         ("serve.py --port 99999", [sys.executable, str(ROOT / "serve.py"), "--model", str(model), "--port", "99999"]),
     ]
     rows = []

@@ -203,3 +203,16 @@ def test_percentile_matches_numpy() -> None:
 def test_agreement_counts_tokens() -> None:
     reference = [[("NOUN", "O"), ("VERB", "O")], [("PROPN", "B-PER")]]
     assert agreement_with(reference, [[("NOUN", "O"), ("VERB", "B-LOC")], [("PROPN", "B-PER")]]) == pytest.approx(2 / 3)
+
+
+def test_format_reads_a_file_whose_name_does_not_say(trained_tiny_model: Path, tmp_path: Path, one_thread: None) -> None:
+    from conftest import SAMPLE
+
+    corpus = tmp_path / "test.data"
+    corpus.write_text((SAMPLE / "test.conll").read_text(encoding="utf-8"), encoding="utf-8")
+    result = runner.invoke(app, ["benchmark", str(trained_tiny_model), str(corpus), *SMALL, "--format", "conll", "--json"])
+    assert result.exit_code == 0, result.output
+    same = runner.invoke(app, ["benchmark", str(trained_tiny_model), "sample:test", *SMALL, "--json"])
+    assert json.loads(result.stdout)["corpus"]["words"] == json.loads(same.stdout)["corpus"]["words"] > 0
+    unknown = runner.invoke(app, ["benchmark", str(trained_tiny_model), str(corpus), *SMALL])
+    assert unknown.exit_code == 1 and "test.data" in unknown.output

@@ -156,6 +156,16 @@ def test_annotate_threads_sets_torch_threads(cli_model: Path, tmp_path: Path, mo
     assert seen == [1]
 
 
+def test_evaluate_threads_sets_torch_threads(cli_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.append(n))
+    seen: list[int] = []
+    result = runner.invoke(app, ["evaluate", str(cli_model), "sample:test", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert seen == [1]
+
+
 def test_annotated_conllu_reads_back(cli_model: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["annotate", str(cli_model), str(SAMPLE / "dev.conll"), "-o", str(tmp_path / "dev.conllu")])
     assert result.exit_code == 0, result.output

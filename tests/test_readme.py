@@ -42,3 +42,23 @@ def test_using_a_model_snippet_runs(trained_tiny_model: Path) -> None:
     prediction = namespace["prediction"]
     assert prediction.tokens == ["Maria", "Lopez", "moved", "to", "Chicago", "."]
     assert len(prediction.tags["upos"]) == len(prediction.tokens)
+
+
+def test_the_commands_table_lists_every_command_and_option() -> None:
+    """The README's commands table is the one list of commands: each has a row naming each of its options
+    (a row that ends its options with "..." points to a section, where the rest are named)."""
+    import typer
+
+    from tagger.cli import app
+
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("## Commands\n"):]
+    table = table[: table.index("\n\n", table.index("| command |"))]
+    rows = {match.group(1): match.group(0) for match in re.finditer(r"^\| `tagger ([a-z-]+)[^|]*\|.*$", table, re.MULTILINE)}
+    group = typer.main.get_command(app)
+    assert set(rows) == set(group.commands) | {"--version"}  # type: ignore[attr-defined]
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        where = text if "...`" in rows[name].split("|")[1] else rows[name]
+        options = [param.opts for param in command.params if any(flag.startswith("-") for flag in param.opts) and "--help" not in param.opts]
+        missing = [opts[0] for opts in options if not any(re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", where) for flag in opts)]
+        assert not missing, f"tagger {name}: {missing} not in the README"
