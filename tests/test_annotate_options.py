@@ -63,19 +63,54 @@ def test_an_unknown_task_is_refused_before_anything_is_written(trained_tiny_mode
     assert list(tmp_path.iterdir()) == [docs]
 
 
-def test_a_resume_with_other_tasks_is_refused(tagger: Tagger, docs: Path, tmp_path: Path) -> None:
+def test_a_resume_with_other_tasks_or_scores_is_refused_and_the_same_one_continues(tagger: Tagger, tmp_path: Path) -> None:
+    source = tmp_path / "many.txt"
+    source.write_text("".join(f"{TEXTS[i % 3]} Number {i}.\n" for i in range(40)), encoding="utf-8")  # 3 chunks at batch size 1
+    reference = tmp_path / "ref.jsonl"
+    annotate_file(tagger, source, reference, AnnotateOptions(batch_size=1, tasks=("ner",)))
     output = tmp_path / "out.jsonl"
 
     def stop(records: int, words: int) -> None:
         raise KeyboardInterrupt
 
-    options = AnnotateOptions(batch_size=1, tasks=("ner",))
     with pytest.raises(KeyboardInterrupt):
-        annotate_file(tagger, docs, output, options, on_progress=stop)
-    with pytest.raises(TaggerError, match="tasks"):
-        annotate_file(tagger, docs, output, AnnotateOptions(batch_size=1, tasks=("upos",), resume=True))
-    summary = annotate_file(tagger, docs, output, AnnotateOptions(batch_size=1, tasks=("ner",), resume=True))
+        annotate_file(tagger, source, output, AnnotateOptions(batch_size=1, tasks=("ner",)), on_progress=stop)
+    for changed in (AnnotateOptions(batch_size=1, tasks=("upos",), resume=True), AnnotateOptions(batch_size=1, tasks=("ner",), scores=True, resume=True)):
+        with pytest.raises(TaggerError, match="cannot resume"):
+            annotate_file(tagger, source, output, changed)
+    summary = annotate_file(tagger, source, output, AnnotateOptions(batch_size=1, tasks=("ner", "ner"), resume=True))  # the same set of tasks
+    assert summary.resumed == 16 and summary.done == 40
+    assert output.read_text(encoding="utf-8") == reference.read_text(encoding="utf-8")
+
+
+def test_all_tasks_named_is_the_same_run_as_none_named(tagger: Tagger, docs: Path, tmp_path: Path) -> None:
+    from tagger.annotate.resumable import output_options
+
+    every = AnnotateOptions(tasks=tuple(reversed(tagger.tasks)))
+    assert output_options(every, "text", "jsonl", tagger.tasks) == output_options(AnnotateOptions(), "text", "jsonl", tagger.tasks)
+    assert output_options(AnnotateOptions(tasks=("ner",)), "text", "jsonl", tagger.tasks)["tasks"] == ["ner"]
+
+
+def test_spacy_output_keeps_only_the_tasks_asked_for_with_their_scores(tagger: Tagger, docs: Path, tmp_path: Path) -> None:
+    import spacy
+    from spacy.tokens import DocBin
+
+    output = tmp_path / "out.spacy"
+    summary = annotate_file(tagger, docs, output, AnnotateOptions(tasks=("ner",), scores=True))
     assert summary.done == len(TEXTS)
+    docs_read = list(DocBin().from_disk(output).get_docs(spacy.blank("en").vocab))
+    expected = tagger.predict(TEXTS, scores=True)
+    for doc, prediction in zip(docs_read, expected):
+        assert [(e.text, e.label_) for e in doc.ents] == [(prediction.text[s.start_char:s.end_char], s.label) for s in prediction.spans["ner"]]
+        assert not any(token.pos_ for token in doc)  # upos was not asked for
+        assert [token._.birnn_scores["ner"] for token in doc] == pytest.approx(prediction.scores["ner"])
+
+
+@pytest.mark.parametrize("suffix", [".conllu", ".conll"])
+def test_scores_are_refused_where_the_format_has_no_place_for_them(trained_tiny_model: Path, docs: Path, tmp_path: Path, suffix: str) -> None:
+    result = runner.invoke(app, ["annotate", str(trained_tiny_model), str(docs), "-o", str(tmp_path / f"out{suffix}"), "--scores"])
+    assert result.exit_code == 1 and "no place for scores" in result.output
+    assert list(tmp_path.iterdir()) == [docs]
 
 
 class _Marks(HTMLParser):

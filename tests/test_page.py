@@ -5,6 +5,7 @@ text's entities and tags exactly as Tagger.predict gives them, and asks for the 
 from __future__ import annotations
 
 import os
+import json
 import re
 import socket
 import threading
@@ -53,6 +54,9 @@ def test_the_page_needs_no_token_but_annotate_does(tagger: Tagger) -> None:
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert '<textarea id="text"' in page.text and 'fetch("annotate"' in page.text
         assert not re.search(r"https?://|//cdn", page.text)  # nothing loaded or sent anywhere else
+        from tagger.data.html import ENTITY_COLOURS
+
+        assert f"const COLOURS = {json.dumps(ENTITY_COLOURS)};" in page.text  # the colours of annotate's HTML output
         policy = page.headers["content-security-policy"]
         assert "connect-src 'self'" in policy and "'sha256-" in policy and "unsafe-inline" not in policy
         assert client.post("/annotate", json={"texts": ["Hi"]}).status_code == 401

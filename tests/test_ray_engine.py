@@ -104,6 +104,23 @@ def test_resume_continues_an_interrupted_shard_and_skips_finished_ones(
     assert not list(out.glob("*.partial*"))
 
 
+def test_a_resume_with_other_tasks_or_scores_is_refused_before_a_shard_is_skipped(
+    ray_instance: None, trained_tiny_model: Path, tmp_path: Path
+) -> None:
+    from tagger.annotate.ray import annotate_with_ray
+
+    write_shards(tmp_path / "in", bad_line_in=0)
+    out = tmp_path / "out"
+    annotate_with_ray(trained_tiny_model, tmp_path / "in", out, AnnotateOptions(batch_size=4, tasks=("ner",)))
+    written = {path: path.read_bytes() for path in out.glob("*.jsonl")}
+    for changed in (AnnotateOptions(batch_size=4, tasks=("upos",), resume=True), AnnotateOptions(batch_size=4, tasks=("ner",), scores=True, resume=True)):
+        with pytest.raises(TaggerError, match="cannot resume"):
+            annotate_with_ray(trained_tiny_model, tmp_path / "in", out, changed)
+    results = annotate_with_ray(trained_tiny_model, tmp_path / "in", out, AnnotateOptions(batch_size=4, tasks=("ner",), resume=True))
+    assert {r.status for r in results} == {"skipped"}
+    assert {path: path.read_bytes() for path in out.glob("*.jsonl")} == written
+
+
 def test_strict_stops_the_bad_shard_only_and_the_cli_says_so(ray_instance: None, trained_tiny_model: Path, tmp_path: Path) -> None:
     write_shards(tmp_path / "in")
     result = CliRunner().invoke(app, ["annotate", str(trained_tiny_model), str(tmp_path / "in"), "-o", str(tmp_path / "out"),

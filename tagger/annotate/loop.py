@@ -42,6 +42,12 @@ class AnnotateOptions:
     tasks: tuple[str, ...] | None = None  # the tasks to write (None: all the model's)
     scores: bool = False  # also write each token's probability of its label, per task
 
+    def check_output_format(self, output_format: str) -> None:
+        if output_format not in WRITE_FORMATS:
+            raise TaggerError(f"cannot write {output_format!r}; choose one of {', '.join(WRITE_FORMATS)}")
+        if self.scores and output_format in ("conllu", "conll"):
+            raise TaggerError(f"--scores: {output_format} output has no place for scores; write jsonl, html or spacy")
+
     def check_tasks(self, known: list[str]) -> None:
         unknown = [task for task in self.tasks or () if task not in known]
         if unknown or self.tasks == ():
@@ -50,8 +56,7 @@ class AnnotateOptions:
     def formats(self, input_path: str | Path, output: str | Path | None) -> tuple[str, str]:
         """The input and output formats: as given, else found from the input and the output's name."""
         output_format = self.output_format or (OUTPUT_EXTENSIONS.get(Path(output).suffix.lower()) if output else None) or "jsonl"
-        if output_format not in WRITE_FORMATS:
-            raise TaggerError(f"cannot write {output_format!r}; choose one of {', '.join(WRITE_FORMATS)}")
+        self.check_output_format(output_format)
         return self.input_format or infer_input_format(input_path), output_format
 
 
@@ -87,7 +92,7 @@ def annotate_file(tagger: Tagger, input_path: str | Path, output: str | Path, op
         check_outputs(input_path, output, errors_path, options.resume, options.overwrite)
         sink: Sink
         if output_format == "spacy":
-            sink = DocBinSink(DocBinWriter(tagger), output)
+            sink = DocBinSink(DocBinWriter(tagger, options.tasks, options.scores), output)
         else:
             identity = run_identity(tagger, input_path, input_format, output_format, options)
             sink = FileSink(formatter(output_format, tagger), ResumableOutput(input_path, input_format, output, errors_path, identity, options.resume))

@@ -19,10 +19,11 @@ from typing import Any
 
 from tagger.annotate import AnnotateOptions, annotate_file
 from tagger.annotate.inputs import input_files
-from tagger.annotate.resumable import partial_files
+from tagger.annotate.resumable import output_options, partial_files
 from tagger.errors import TaggerError
 from tagger.predict import check_precision
 
+RUN_FILE = ".birnn-tagger-run.json"  # what the run that writes an output folder is (record_run)
 OUTPUT_EXTENSIONS = {"jsonl": ".jsonl", "conllu": ".conllu", "conll": ".conll", "html": ".html", "spacy": ".spacy"}
 
 
@@ -56,6 +57,27 @@ def shard_plan(input_path: str | Path, output_dir: str | Path, output_format: st
             raise TaggerError(f"{seen[output]} and {file} would both be written to {output}; rename one")
         seen[output] = file
     return list(zip(files, outputs))
+
+
+def record_run(output_dir: Path, identity: dict[str, Any], options: AnnotateOptions, outputs: list[Path]) -> None:
+    """Keep what this run is in ``output_dir/RUN_FILE``. A resume skips the shards an earlier run
+    finished, so it must be the same run: one that differs (another model, precision, --tasks,
+    --scores or output format) is refused, naming what changed. A run that will be refused its
+    existing shards (no --resume or --overwrite) leaves the record of the run that wrote them."""
+    import json
+
+    from tagger.atomic import write_atomic
+    from tagger.config import changed_keys
+
+    path = output_dir / RUN_FILE
+    if not options.resume and not options.overwrite and any(output.exists() for output in outputs):
+        return
+    if options.resume and path.is_file():
+        changed = [f"{key}: {old!r} -> {new!r}" for key, old, new in changed_keys(json.loads(path.read_text(encoding="utf-8")), identity)]
+        if changed:
+            raise TaggerError(f"cannot resume {output_dir}: this run differs from the one that wrote its shards ({'; '.join(changed)}); "
+                              "rerun without --resume and with --overwrite to start again")
+    write_atomic(path, json.dumps(identity, indent=2) + "\n")
 
 
 class ShardAnnotator:
@@ -112,14 +134,17 @@ def annotate_with_ray(
     except ImportError as error:
         raise TaggerError("the Ray engine needs Ray: pip install 'birnn-tagger[ray]'") from error
     output_format = options.output_format or "jsonl"
-    if output_format not in OUTPUT_EXTENSIONS:
-        raise TaggerError(f"cannot write {output_format!r}; choose one of {', '.join(OUTPUT_EXTENSIONS)}")
+    options.check_output_format(output_format)
     options = replace(options, output_format=output_format, workers=1, errors_path=None)
     check_precision(precision, "cpu")
     from tagger.serialize import describe
 
-    options.check_tasks(list(describe(model_dir).tasks))
+    model = describe(model_dir)
+    options.check_tasks(list(model.tasks))
     plan = shard_plan(input_path, output_dir, output_format)
+    record_run(Path(output_dir), {"model_weights": model.meta.get("sha256", {}).get("model.safetensors", ""), "precision": precision,
+                                  "options": output_options(options, options.input_format or "by extension", output_format, list(model.tasks))},
+               options, [output for _, output in plan])
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False)
     if actors is None:

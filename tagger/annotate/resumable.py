@@ -183,20 +183,27 @@ class ResumableOutput:
 def run_identity(tagger: Any, input_path: Path, input_format: str, output_format: str, options: Any) -> dict[str, object]:
     """What an annotate run is, as its progress file records it: a resume must match every field.
     ``options`` is the run's :class:`tagger.annotate.AnnotateOptions`."""
-    shaping = {"input_format": input_format, "output_format": output_format, "text_field": options.text_field,
-               "tokens_field": options.tokens_field, "split": options.split}
-    if options.tasks is not None:  # recorded only when set, so that runs from before these options still resume
-        shaping["tasks"] = list(options.tasks)
-    if options.scores:
-        shaping["scores"] = True
     return {
         "input": str(input_path.resolve()),
         "input_content": "read line by line" if by_lines(input_path, input_format) else input_digest(input_path),
         "model_weights": tagger.info.meta.get("sha256", {}).get("model.safetensors", ""),
         "labels": {task: list(spec.labels) for task, spec in tagger.task_specs.items()},
         "precision": tagger.precision,
-        "options": shaping,
+        "options": output_options(options, input_format, output_format, tagger.tasks),
     }
+
+
+def output_options(options: Any, input_format: str, output_format: str, model_tasks: list[str]) -> dict[str, object]:
+    """The options that shape an output, as a resume must find them again. ``tasks`` is recorded as
+    a set, and only when it leaves some of the model's tasks out; ``scores`` only when set: so
+    equivalent runs match, and runs from before these options still resume."""
+    shaping: dict[str, object] = {"input_format": input_format, "output_format": output_format, "text_field": options.text_field,
+                                  "tokens_field": options.tokens_field, "split": options.split}
+    if options.tasks is not None and set(options.tasks) != set(model_tasks):
+        shaping["tasks"] = sorted(set(options.tasks))
+    if options.scores:
+        shaping["scores"] = True
+    return shaping
 
 
 def _check_prefix(input_path: Path, state: dict[str, object], output: Path) -> None:

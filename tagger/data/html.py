@@ -15,8 +15,26 @@ from tagger.types import Prediction
 if TYPE_CHECKING:
     from tagger.predict import Tagger
 
-# displaCy's entity colours, given to the model's span labels in order (displaCy knows only spaCy's own labels)
-PALETTE = ("#7aecec", "#feca74", "#aa9cfc", "#bfe1d9", "#ff9561", "#9cc9cc", "#ffeb80", "#c887fb", "#bfeeb7", "#e4e7d2", "#ff8197", "#f0d0ff")
+# displaCy's colours for the labels NER corpora share (PER as PERSON, LOC as displaCy's LOC); any other
+# label gets a hue from its name (entity_colour). The service's page at GET / takes this table too.
+ENTITY_COLOURS = {
+    "PER": "#aa9cfc", "PERSON": "#aa9cfc", "ORG": "#7aecec", "LOC": "#ff9561", "GPE": "#feca74", "MISC": "#c887fb",
+    "NORP": "#c887fb", "FAC": "#9cc9cc", "PRODUCT": "#bfeeb7", "EVENT": "#ffeb80", "WORK_OF_ART": "#f0d0ff", "LAW": "#ff8197",
+    "LANGUAGE": "#ff8197", "DATE": "#bfe1d9", "TIME": "#bfe1d9", "MONEY": "#e4e7d2", "QUANTITY": "#e4e7d2",
+    "PERCENT": "#e4e7d2", "ORDINAL": "#e4e7d2", "CARDINAL": "#e4e7d2",
+}
+
+
+def entity_colour(label: str) -> str:
+    """``label``'s colour: from ENTITY_COLOURS, else a hue from its name (the page's script does the same)."""
+    if label in ENTITY_COLOURS:
+        return ENTITY_COLOURS[label]
+    hue = 0
+    for character in label:
+        hue = (hue * 31 + ord(character)) % 360
+    return f"hsl({hue}, 75%, 82%)"
+
+
 HEAD = """<!DOCTYPE html>
 <html lang="{lang}">
 <head>
@@ -44,8 +62,8 @@ class HtmlFormatter:
     def __init__(self, tagger: Tagger) -> None:
         self.lang = tagger.info.config.lang
         self.model = tagger.info.name
-        labels = sorted({label for spec in tagger.task_specs.values() if spec.is_span for label in spec.span_labels})
-        self.colors = {escape(label): PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
+        labels = {label for spec in tagger.task_specs.values() if spec.is_span for label in spec.span_labels}
+        self.colors = {escape(label): entity_colour(label) for label in labels}
 
     def __call__(self, prediction: Prediction, index: int) -> str:
         token_tasks = [task for task in prediction.tags if task not in prediction.spans]
@@ -54,12 +72,12 @@ class HtmlFormatter:
         for task in prediction.spans:
             parts.append(f'<div class="task">{escape(task)}</div>{self._entities(prediction, task)}')
         if token_tasks:
-            parts.append(_tokens(prediction, token_tasks))
+            parts.append(_tokens(prediction, token_tasks[0]))
         parts.append("</section>\n")
         return "".join(parts)
 
     def _head(self, token_tasks: list[str]) -> str:
-        legend = f"Below each token: its {escape(token_tasks[0])} tag; hover for every task's." if token_tasks else ""
+        legend = f"Below each token: its {escape(token_tasks[0])} tag; hover for every task's (and, with --scores, its probability)." if token_tasks else ""
         return HEAD.format(lang=escape(self.lang), title="birnn-tagger annotations", model=escape(self.model), legend=legend)
 
     def _entities(self, prediction: Prediction, task: str) -> str:
@@ -71,12 +89,13 @@ class HtmlFormatter:
                                options={"colors": self.colors})
 
 
-def _tokens(prediction: Prediction, tasks: list[str]) -> str:
-    """Each token over its first task's tag, all tasks' tags in its tooltip."""
+def _tokens(prediction: Prediction, shown: str) -> str:
+    """Each token over its ``shown`` task's tag; every task's tag (and probability, with scores) in its tooltip."""
     words = []
     for i, token in enumerate(prediction.tokens):
-        tip = ", ".join(f"{task} {prediction.tags[task][i]}" for task in tasks)
-        words.append(f'<ruby title="{escape(tip)}">{escape(token)}<rt>{escape(prediction.tags[tasks[0]][i])}</rt></ruby>')
+        tip = ", ".join(f"{task} {tags[i]}" + (f" ({prediction.scores[task][i]:.2f})" if task in prediction.scores else "")
+                        for task, tags in prediction.tags.items())
+        words.append(f'<ruby title="{escape(tip)}">{escape(token)}<rt>{escape(prediction.tags[shown][i])}</rt></ruby>')
     return f'<p class="tokens">{" ".join(words)}</p>'
 
 

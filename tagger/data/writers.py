@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -121,14 +121,17 @@ class DocBinWriter:
     A DocBin is serialized whole, so it is kept in memory (compact arrays, not Docs) until ``save``.
     """
 
-    def __init__(self, tagger: Tagger) -> None:
+    def __init__(self, tagger: Tagger, tasks: Collection[str] | None = None, scores: bool = False) -> None:
+        """``tasks``: only those tasks' labels (None: all); each keeps the place it has with all of them.
+        ``scores``: each token's label probabilities in ``token._.birnn_scores``."""
         import spacy
         from spacy.tokens import DocBin
 
         from tagger.spacy.targets import DocTargets
 
         self.vocab = spacy.blank(tagger.info.config.lang).vocab
-        self.targets = DocTargets(tagger.task_specs)
+        left_out = {task: "" for task in tagger.tasks if tasks is not None and task not in tasks}
+        self.targets = DocTargets(tagger.task_specs, left_out, scores)
         self.doc_bin = DocBin(store_user_data=True)
 
     def add(self, prediction: Prediction) -> None:
