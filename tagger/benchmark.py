@@ -197,16 +197,16 @@ def load_corpus(tagger: Tagger, corpus: str | None = None, fmt: str | None = Non
     """The sentences to time: ``corpus`` (a file or catalogue name, as ``tagger evaluate`` reads it;
     raw text is tokenized here, once), or the model's own test corpus (``data.test`` of its config).
     ``limit``: the first that many sentences (0: all). Raises TaggerError naming what is missing."""
-    from tagger.data import load_sentences, source_for_file
+    from tagger.data import load_corpus, load_sentences
 
     if corpus is None:
         sources = list(tagger.config.data.test)
         if not sources:
             raise TaggerError(f"{tagger.info.name}: its config names no test corpus (data.test is empty): give a CORPUS to benchmark on")
         name = ", ".join(s.path or s.dataset for s in sources)
+        read = load_sentences(sources, tagger.config.tasks, limit)
     else:
-        sources, name = [source_for_file(corpus, fmt, tagger.config.data.train)], corpus
-    read = load_sentences(sources, tagger.config.tasks, limit)
+        name, read = corpus, load_corpus(corpus, fmt, tagger.config, limit)
     sentences = [Sentence(list(s.tokens), meta=dict(s.meta)) for s in tagger.tokenizer.tokenize(read)]
     sentences = [s for s in sentences if s.tokens]
     if not sentences:

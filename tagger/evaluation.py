@@ -63,17 +63,17 @@ class CorpusEvaluation:
 
 def evaluate_corpus(tagger: Tagger, corpus: str, fmt: str | None = None, batch_size: int = 256) -> CorpusEvaluation:
     """Read ``corpus`` (a labelled file or ``name:split``, its columns mapped to tasks as at
-    training) and label and score it; the time counts labelling and scoring, not reading."""
-    from tagger.data import load_sentences, source_for_file
+    training), label and score it; the time counts labelling alone, not reading or scoring."""
+    from tagger.data import load_corpus
     from tagger.errors import TaggerError
 
-    gold = load_sentences([source_for_file(corpus, fmt, tagger.config.data.train)], tagger.config.tasks)
-    started = time.perf_counter()
-    predictions, scores = label_and_score(tagger, gold, batch_size)
-    seconds = time.perf_counter() - started
-    if not scores:
+    gold = load_corpus(corpus, fmt, tagger.config)
+    if not any(task in sentence.tags for sentence in gold for task in tagger.tasks):
         raise TaggerError(f"{corpus} has labels for none of the model's tasks ({', '.join(tagger.tasks)})")
-    return CorpusEvaluation(corpus, gold, predictions, scores, seconds)
+    started = time.perf_counter()
+    predictions = list(tagger.predict_sentences([s.unlabelled() for s in gold], batch_size))
+    seconds = time.perf_counter() - started
+    return CorpusEvaluation(corpus, gold, predictions, score(gold, predictions, tagger.task_specs), seconds)
 
 
 def score(gold: Sequence[Sentence], predicted: Sequence[Prediction], tasks: Mapping[str, TaskSpec]) -> Scores:

@@ -100,16 +100,24 @@ def confusions_markdown(evaluation: CorpusEvaluation, tasks: Mapping[str, TaskSp
     return "\n".join(lines)
 
 
+def _around(tokens: Sequence[str], focus: int) -> tuple[int, int]:
+    """The token range shown around ``focus``."""
+    return max(0, focus - CONTEXT), min(len(tokens), focus + CONTEXT + 1)
+
+
+def _cut(words: list[str], start: int, end: int, length: int) -> str:
+    return ("… " if start else "") + " ".join(words) + (" …" if end < length else "")
+
+
 def _window(tokens: Sequence[str], focus: int) -> str:
     """The tokens around ``focus``, that one in bold."""
-    start, end = max(0, focus - CONTEXT), min(len(tokens), focus + CONTEXT + 1)
-    shown = [f"**{_md(w)}**" if i == focus else _md(w) for i, w in enumerate(tokens[start:end], start)]
-    return ("… " if start else "") + " ".join(shown) + (" …" if end < len(tokens) else "")
+    start, end = _around(tokens, focus)
+    return _cut([f"**{_md(w)}**" if i == focus else _md(w) for i, w in enumerate(tokens[start:end], start)], start, end, len(tokens))
 
 
 def _entities(tokens: Sequence[str], bio: Sequence[str], focus: int) -> str:
     """The tokens around ``focus`` with each entity bracketed and labelled: ``[Maria Lopez]_PER_``; ``focus`` in bold."""
-    start, end = max(0, focus - CONTEXT), min(len(tokens), focus + CONTEXT + 1)
+    start, end = _around(tokens, focus)
     out: list[str] = []
     label = ""
     for i in range(start, end):
@@ -123,7 +131,7 @@ def _entities(tokens: Sequence[str], bio: Sequence[str], focus: int) -> str:
         out.append(word)
     if label:
         out[-1] += f"]_{_md(label)}_"
-    return ("… " if start else "") + " ".join(out) + (" …" if end < len(tokens) else "")
+    return _cut(out, start, end, len(tokens))
 
 
 def _md(text: str) -> str:
@@ -143,9 +151,10 @@ def comparison_format(path: Path) -> str:
 def format_comparison(gold: Sentence, prediction: Prediction, tasks: Mapping[str, TaskSpec], fmt: str) -> str:
     """One sentence's predictions beside its gold labels (span tasks in BIO, as predicted).
 
-    JSONL: the record ``tagger annotate`` writes plus ``gold`` (task -> labels) and ``errors``
-    (task -> tokens wrong). Columns: the token, then gold and predicted label per task, as CoNLL's
-    evaluation script reads them.
+    JSONL: the record ``tagger annotate`` writes plus ``gold`` (task -> labels, for the tasks the
+    sentence has) and ``errors`` (task -> tokens wrong). Columns: the token, then gold and predicted
+    label for every task of the model, as CoNLL's evaluation script reads them; ``_`` where the
+    sentence has no gold label.
     """
     gold_tags = {task: spec.to_bio(gold.tags[task]) if spec.is_span else list(gold.tags[task])
                  for task, spec in tasks.items() if task in gold.tags}
@@ -158,8 +167,8 @@ def format_comparison(gold: Sentence, prediction: Prediction, tasks: Mapping[str
     rows = []
     for i, token in enumerate(prediction.tokens):
         columns = [token]
-        for task, tags in gold_tags.items():
-            columns += [tags[i], prediction.tags[task][i]]
+        for task in tasks:
+            columns += [gold_tags[task][i] or "_" if task in gold_tags else "_", prediction.tags[task][i]]
         rows.append("\t".join(columns))
     return "\n".join(rows) + "\n\n"
 

@@ -216,3 +216,18 @@ def test_format_reads_a_file_whose_name_does_not_say(trained_tiny_model: Path, t
     assert json.loads(result.stdout)["corpus"]["words"] == json.loads(same.stdout)["corpus"]["words"] > 0
     unknown = runner.invoke(app, ["benchmark", str(trained_tiny_model), str(corpus), *SMALL])
     assert unknown.exit_code == 1 and "test.data" in unknown.output
+
+
+def test_output_is_never_the_corpus_nor_an_existing_file_without_overwrite(trained_tiny_model: Path, tmp_path: Path) -> None:
+    text = tmp_path / "in.txt"
+    text.write_text("Alice lives in Paris.\n", encoding="utf-8")
+    itself = runner.invoke(app, ["benchmark", str(trained_tiny_model), str(text), *SMALL, "-o", str(text), "--overwrite"])
+    assert itself.exit_code == 1 and "is the corpus" in itself.output
+    assert text.read_text(encoding="utf-8") == "Alice lives in Paris.\n"
+    existing = tmp_path / "bench.json"
+    existing.write_text("kept\n", encoding="utf-8")
+    refused = runner.invoke(app, ["benchmark", str(trained_tiny_model), str(text), *SMALL, "-o", str(existing)])
+    assert refused.exit_code == 1 and "--overwrite" in refused.output and existing.read_text(encoding="utf-8") == "kept\n"
+    replaced = runner.invoke(app, ["benchmark", str(trained_tiny_model), str(text), *SMALL, "-o", str(existing), "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert json.loads(existing.read_text(encoding="utf-8"))["corpus"]["sentences"] == 1

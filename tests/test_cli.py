@@ -107,8 +107,22 @@ def test_evaluate_output_in_columns_puts_gold_beside_predicted(cli_model: Path, 
     itself = tmp_path / "copy.conll"
     itself.write_text((SAMPLE / "test.conll").read_text())
     same = runner.invoke(app, ["evaluate", str(cli_model), str(itself), "-o", str(itself), "--overwrite"])
-    assert same.exit_code == 1 and "is the corpus" in same.output
+    assert same.exit_code == 1 and "is a corpus being evaluated" in same.output
     assert itself.read_text() == (SAMPLE / "test.conll").read_text()
+
+
+def test_evaluate_refuses_a_corpus_twice_and_writes_nothing_when_one_corpus_fails(cli_model: Path, tmp_path: Path) -> None:
+    twice = runner.invoke(app, ["evaluate", str(cli_model), "sample:test", str(SAMPLE / "dev.conll"), "sample:test"])
+    assert twice.exit_code == 1 and "sample:test is given twice" in twice.output
+    unlabelled = tmp_path / "unlabelled.jsonl"
+    unlabelled.write_text(json.dumps({"text": "Anna moved to Oslo."}) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    failed = runner.invoke(app, ["evaluate", str(cli_model), "sample:test", str(unlabelled), "--report", str(out / "report"), "-o", str(out / "p.jsonl")])
+    assert failed.exit_code == 1 and "has labels for none of the model's tasks" in failed.output
+    assert not out.exists()  # the first corpus's files are not written either: a rerun needs no --overwrite
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    report_file = runner.invoke(app, ["evaluate", str(cli_model), "sample:test", "--report", str(tmp_path / "file")])
+    assert report_file.exit_code == 1 and "is a file" in report_file.output
 
 
 def test_evaluate_report_lists_confusions_with_examples(cli_model: Path, tmp_path: Path) -> None:

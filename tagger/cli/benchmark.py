@@ -33,6 +33,7 @@ def benchmark(
     limit: Annotated[int, typer.Option(min=0, help="Only the first N sentences (0: all).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (machine, options, rows) instead of the table.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write that JSON object to this file.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
 ) -> None:
     """Time a model over a sweep (like spacy benchmark speed, several settings in one run): words/s with a 95% interval, ms per batch, peak memory, int8 agreement with fp32."""
     from tagger.benchmark import SweepOptionError, SweepOptions, default_threads, load_corpus, machine, run_sweep
@@ -45,6 +46,11 @@ def benchmark(
         fail(TaggerError(f"--{error.option.replace('_', '-')}: {error.reason}"))
         return
     try:
+        if output is not None:  # before minutes of timing
+            if corpus is not None and Path(corpus).exists() and output.resolve() == Path(corpus).resolve():
+                raise TaggerError(f"--output {output} is the corpus being timed")
+            if output.exists() and not overwrite:
+                raise TaggerError(f"--output {output} exists; add --overwrite to replace it")
         tagger = Tagger.load(model)
         timed = load_corpus(tagger, corpus, fmt, limit)
         measured_on = machine()

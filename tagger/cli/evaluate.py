@@ -33,23 +33,18 @@ def evaluate(
     """Score a model on labelled corpora: scores, per-label tables and labelling speed."""
     from tagger.evaluation import evaluate_corpus, unseen_labels
     from tagger.predict import Tagger
-    from tagger.report import comparison_format, write_comparison, write_report
+    from tagger.report import write_comparison, write_report
     from tagger.runtime import set_threads
 
     names = _file_names(corpora)
     outputs = {corpus: _beside(output, name) if len(corpora) > 1 else output for corpus, name in names.items()} if output else {}
     try:
-        for corpus, path in outputs.items():
-            comparison_format(path)
-            if path.exists() and not overwrite:
-                raise TaggerError(f"--output {path} exists; add --overwrite to replace it")
-            if Path(corpus).exists() and path.resolve() == Path(corpus).resolve():
-                raise TaggerError(f"--output {path} is the corpus being evaluated")
+        _check_destinations(corpora, report, outputs, overwrite)
         set_threads(threads)
         tagger = Tagger.load(model, precision=precision)
-        evaluations = []
-        for corpus in corpora:
-            evaluation = evaluate_corpus(tagger, corpus, fmt, batch_size)
+        evaluations = [evaluate_corpus(tagger, corpus, fmt, batch_size) for corpus in corpora]
+        for evaluation in evaluations:  # written once every corpus has been scored: a bad one leaves nothing half done
+            corpus = evaluation.corpus
             unseen = unseen_labels(evaluation.gold, tagger.task_specs)
             if unseen:
                 console.print(f"[yellow]warning[/]: {escape(corpus)}: {escape(unseen)}", highlight=False)
@@ -57,7 +52,6 @@ def evaluate(
                 write_report(report / names[corpus] if len(corpora) > 1 else report, evaluation, tagger.task_specs)
             if corpus in outputs:
                 write_comparison(outputs[corpus], evaluation, tagger.task_specs)
-            evaluations.append(evaluation)
     except TaggerError as error:
         fail(error)
         return
@@ -96,6 +90,28 @@ def _summary(evaluations: list[CorpusEvaluation]) -> Table:
             metric = "f1" if task_scores.kind == "spans" else "accuracy"
             table.add_row(evaluation.corpus, task, metric, f"{100 * task_scores.main:.2f}", f"{evaluation.words:,}", f"{evaluation.words_per_second:,.0f}")
     return table
+
+
+def _check_destinations(corpora: list[str], report: Path | None, outputs: dict[str, Path], overwrite: bool) -> None:
+    """Before any work: each corpus once, --report a folder, each --output a known format that is
+    not a corpus and does not exist (unless --overwrite)."""
+    from tagger.report import comparison_format
+
+    seen: dict[str, str] = {}
+    for corpus in corpora:
+        key = str(Path(corpus).resolve()) if Path(corpus).exists() else corpus
+        if key in seen:
+            raise TaggerError(f"{corpus} is given twice (as {seen[key]} before); give each corpus once")
+        seen[key] = corpus
+    if report is not None and report.exists() and not report.is_dir():
+        raise TaggerError(f"--report {report} is a file; give a folder for the report")
+    inputs = {Path(corpus).resolve() for corpus in corpora if Path(corpus).exists()}
+    for path in outputs.values():
+        comparison_format(path)
+        if path.resolve() in inputs:
+            raise TaggerError(f"--output {path} is a corpus being evaluated")
+        if path.exists() and not overwrite:
+            raise TaggerError(f"--output {path} exists; add --overwrite to replace it")
 
 
 def _file_names(corpora: list[str]) -> dict[str, str]:

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import corpora
-from tagger.config import SourceConfig, TaskConfig
+from tagger.config import SourceConfig, TaggerConfig, TaskConfig
 from tagger.data.readers import read_corpus
 from tagger.data.readers.hf_datasets import read_dataset
 from tagger.errors import ConfigError, DataFormatError
@@ -148,6 +148,12 @@ def source_for_file(corpus: str, fmt: str | None, trained_on: Iterable[SourceCon
     width = _first_row_width(corpus)
     columns = {task: index for task, index in columns.items() if isinstance(index, int) and index < width}
     return SourceConfig(path=corpus, format=fmt, columns=columns, token_column=token_column)
+
+
+def load_corpus(corpus: str, fmt: str | None, config: TaggerConfig, limit: int = 0) -> list[Sentence]:
+    """``corpus`` (a file or ``name:split``) read for a model of ``config``: its columns mapped to
+    tasks as at training (:func:`source_for_file`), only the model's tasks, span tags in their scheme."""
+    return load_sentences([source_for_file(corpus, fmt, config.data.train)], config.tasks, limit)
 
 
 def _first_row_width(path: str) -> int:
