@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from tagger.errors import ConfigError
+from tagger.errors import ConfigError, not_utf8
 
 
 @dataclass(frozen=True)
@@ -210,6 +210,10 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TaggerC
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError("", "no such config file", str(path)) from None
+    except IsADirectoryError:
+        raise ConfigError("", "a directory, not a config file", str(path)) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError("", not_utf8(error.object, error), str(path)) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError("", f"invalid TOML: {error}", str(path)) from None
     for override in overrides or []:

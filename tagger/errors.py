@@ -36,3 +36,8 @@ class ConfigError(TaggerError):
 
 class ModelFormatError(TaggerError):
     """A model directory that is incomplete, of another format version or inconsistent."""
+
+
+def not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
+    """What is wrong with bytes that are not UTF-8, as every reader (and the config) says it."""
+    return f"not valid UTF-8 (byte {error.start}): {data[error.start:error.start + 4]!r}"

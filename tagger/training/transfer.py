@@ -81,7 +81,8 @@ def build_vocabulary(config: TaggerConfig, sentences: Sequence[Sentence], checkp
                             base, keep_rare=with_vector)
         unlabelled = [task for task, labels in vocab.labels.items() if not len(labels)]
         if unlabelled:
-            raise ConfigError("tasks." + unlabelled[0], "no training sentence has labels for this task; "
+            others = f" (nor for {', '.join(unlabelled[1:])})" if unlabelled[1:] else ""
+            raise ConfigError("tasks." + unlabelled[0], f"no training sentence has labels for this task{others}; "
                               "map it to a column of the corpus, e.g. data.train = { path = ..., columns = { upos = 1 } }")
     # A model started from another (init_from) keeps that one's word rows: they were trained with its encoder.
     first = len(base.words) if base is not None else 0

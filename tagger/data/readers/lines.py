@@ -5,13 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from tagger.errors import DataFormatError
+from tagger.errors import DataFormatError, not_utf8
 from tagger.types import BadRecord
-
-
-def not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
-    """What is wrong with bytes that are not UTF-8, as every reader says it."""
-    return f"not valid UTF-8 (byte {error.start}): {data[error.start:error.start + 4]!r}"
 
 
 def read_lines(path: str | Path, lenient: bool = False) -> Iterator[tuple[int, str | BadRecord]]:

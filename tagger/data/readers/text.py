@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tagger.data.readers.lines import not_utf8, read_lines
+from tagger.data.readers.lines import read_lines
+from tagger.errors import not_utf8
 from tagger.types import BadRecord, Sentence
 
 
