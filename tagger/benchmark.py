@@ -203,7 +203,7 @@ def load_corpus(tagger: Tagger, corpus: str | None = None, fmt: str | None = Non
         sources = list(tagger.config.data.test)
         if not sources:
             raise TaggerError(f"{tagger.info.name}: its config names no test corpus (data.test is empty): give a CORPUS to benchmark on")
-        name = ", ".join(s.path or s.dataset for s in sources)
+        name = ", ".join(s.name for s in sources)
         read = load_sentences(sources, tagger.config.tasks, limit)
     else:
         name, read = corpus, load_corpus(corpus, fmt, tagger.config, limit)

@@ -61,6 +61,11 @@ class SourceConfig:
     split: str = "train"
     tokens_field: str = "tokens"
 
+    @property
+    def name(self) -> str:
+        """How the source is named in meta.json and reports: its path, or ``dataset:split``."""
+        return self.path or f"{self.dataset}:{self.split}"
+
 
 @dataclass
 class DataConfig:

@@ -202,7 +202,7 @@ def debug_data(config: TaggerConfig, name: str = "") -> DataReport:
     splits = {}
     for split, sentences in data.items():
         splits[split] = SplitReport(
-            sources=[_source_name(s) for s in getattr(config.data, split)], sentences=len(sentences), tokens=sum(map(len, sentences)),
+            sources=[s.name for s in getattr(config.data, split)], sentences=len(sentences), tokens=sum(map(len, sentences)),
             skipped=skipped if split == "train" else 0, lengths=LengthStats.of([len(s) for s in sentences]),
             words=_word_stats(sentences, vocab, covered, None if split == "train" else train_keys),
             tasks={task: _task_counts(sentences, spec) for task, spec in specs.items()},
@@ -223,10 +223,6 @@ def debug_data(config: TaggerConfig, name: str = "") -> DataReport:
     _warn(report, data, specs, findings)
     report.warnings, report.errors = findings.warnings, findings.errors
     return report
-
-
-def _source_name(source: SourceConfig) -> str:
-    return source.path or f"{source.dataset}:{source.split}"
 
 
 def _read_split(config: TaggerConfig, split: str, schemes: list[SchemeCheck], findings: _Findings) -> list[Sentence]:
@@ -281,7 +277,7 @@ def _scheme_checks(split: str, source: SourceConfig, sentences: list[Sentence], 
             stray = sum(_stray_tags(tags, detected) for tags in labelled)
         except ValueError:  # a tag that is no span tag (or a SchemeError): the loader names it with its line
             continue
-        checks.append(SchemeCheck(split, _source_name(source), task, detected, spec.scheme or "", spec.strict, len(labelled), stray))
+        checks.append(SchemeCheck(split, source.name, task, detected, spec.scheme or "", spec.strict, len(labelled), stray))
     return checks
 
 

@@ -20,11 +20,12 @@ from typing import Any
 from tagger.annotate import AnnotateOptions, annotate_file
 from tagger.annotate.inputs import input_files
 from tagger.annotate.resumable import output_options, partial_files
+from tagger.data.writers import WRITE_FORMATS
 from tagger.errors import TaggerError
 from tagger.predict import check_precision
 
 RUN_FILE = ".birnn-tagger-run.json"  # what the run that writes an output folder is (record_run)
-OUTPUT_EXTENSIONS = {"jsonl": ".jsonl", "conllu": ".conllu", "conll": ".conll", "html": ".html", "spacy": ".spacy"}
+OUTPUT_EXTENSIONS = {fmt: f".{fmt}" for fmt in WRITE_FORMATS}  # an output shard's extension
 
 
 @dataclass

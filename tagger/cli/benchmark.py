@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tagger.cli.common import app, console, fail, out, print_json
+from tagger.cli.common import app, check_output_file, console, fail, out, print_json
 from tagger.errors import TaggerError
 
 if TYPE_CHECKING:
@@ -47,10 +47,7 @@ def benchmark(
         return
     try:
         if output is not None:  # before minutes of timing
-            if corpus is not None and Path(corpus).exists() and output.resolve() == Path(corpus).resolve():
-                raise TaggerError(f"--output {output} is the corpus being timed")
-            if output.exists() and not overwrite:
-                raise TaggerError(f"--output {output} exists; add --overwrite to replace it")
+            check_output_file(output, [corpus] if corpus else [], overwrite, "the corpus being timed")
         tagger = Tagger.load(model)
         timed = load_corpus(tagger, corpus, fmt, limit)
         measured_on = machine()

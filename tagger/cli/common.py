@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Iterable
 from importlib import metadata
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
+from tagger.errors import TaggerError
 from tagger.types import PRECISION_HELP, TaskScores
 
 # Typer shows an option's type as <int>, <bool> or <path> and a required argument as {model}; these
@@ -95,6 +98,15 @@ def _print_version(value: bool) -> None:
 def main(version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                                help="Print the versions of birnn-tagger, torch, spaCy (and the optional onnxruntime and Ray) and exit.")] = False) -> None:
     """Sequence labelling with deep bidirectional LSTM/GRU taggers."""
+
+
+def check_output_file(output: Path, corpora: Iterable[str], overwrite: bool, what: str) -> None:
+    """Refuse an ``--output`` file that is one of the ``corpora`` read (``what`` says how it is read),
+    or that exists, unless ``overwrite``: checked before any work."""
+    if output.resolve() in {Path(corpus).resolve() for corpus in corpora if Path(corpus).exists()}:
+        raise TaggerError(f"--output {output} is {what}")
+    if output.exists() and not overwrite:
+        raise TaggerError(f"--output {output} exists; add --overwrite to replace it")
 
 
 def print_json(data: Any) -> None:

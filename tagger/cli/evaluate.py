@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tagger.cli.common import PrecisionOption, ThreadsOption, app, console, fail, out, print_json, scores_table
+from tagger.cli.common import PrecisionOption, ThreadsOption, app, check_output_file, console, fail, out, print_json, scores_table
 from tagger.errors import TaggerError
 
 if TYPE_CHECKING:
@@ -105,13 +105,9 @@ def _check_destinations(corpora: list[str], report: Path | None, outputs: dict[s
         seen[key] = corpus
     if report is not None and report.exists() and not report.is_dir():
         raise TaggerError(f"--report {report} is a file; give a folder for the report")
-    inputs = {Path(corpus).resolve() for corpus in corpora if Path(corpus).exists()}
     for path in outputs.values():
         comparison_format(path)
-        if path.resolve() in inputs:
-            raise TaggerError(f"--output {path} is a corpus being evaluated")
-        if path.exists() and not overwrite:
-            raise TaggerError(f"--output {path} exists; add --overwrite to replace it")
+        check_output_file(path, corpora, overwrite, "a corpus being evaluated")
 
 
 def _file_names(corpora: list[str]) -> dict[str, str]:

@@ -266,7 +266,7 @@ def _finish(config: TaggerConfig, vocab: Vocab, output_dir: Path, device: torch.
 def _meta(config: TaggerConfig, state: TrainingState, test: Scores | None = None, tokens_per_second: float | None = None) -> dict[str, Any]:
     """What meta.json records of a training: its corpora, how it went, the best epoch's dev scores and,
     once it is finished, the test scores (``test`` None: not finished yet)."""
-    corpora = {split: [s.path or f"{s.dataset}:{s.split}" for s in sources]
+    corpora = {split: [s.name for s in sources]
                for split, sources in (("train", config.data.train), ("dev", config.data.dev), ("test", config.data.test)) if sources}
     meta: dict[str, Any] = {
         "corpora": corpora,
