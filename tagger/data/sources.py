@@ -22,7 +22,7 @@ def source_layout(source: SourceConfig) -> tuple[str | None, dict[str, int | str
     """Format, task columns and token column of a file source: the config's, else its catalogue entry's."""
     fmt, columns, token_column = source.format or None, dict(source.columns) or None, source.token_column
     if corpora.is_reference(source.path):
-        entry = corpora.catalogue()[source.path.partition(":")[0]]
+        entry = corpora.entry(source.path.partition(":")[0])
         fmt = fmt or entry.format
         if columns is None and entry.columns:
             columns, token_column = dict(entry.columns), entry.token_column
@@ -30,7 +30,8 @@ def source_layout(source: SourceConfig) -> tuple[str | None, dict[str, int | str
 
 
 def read_source(source: SourceConfig) -> Iterator[Sentence]:
-    """Stream the Sentences of one configured source, labels as they are in the file."""
+    """Stream the Sentences of one configured source, labels as they are in the file (a catalogue corpus's
+    ``relabel`` applied: UNER's OTH and stray B-O tags read as O)."""
     if source.dataset:
         columns = dict(source.columns) or None
         yield from read_dataset(source.dataset, source.split, columns, source.tokens_field, source.data_files)  # type: ignore[arg-type]
@@ -38,13 +39,18 @@ def read_source(source: SourceConfig) -> Iterator[Sentence]:
     if not source.path:
         raise ConfigError("data", "a source needs a path, a corpus name:split, or a dataset")
     path = source.path
+    relabel: dict[str, str] = {}
     if corpora.looks_like_reference(path):
         try:
-            path = str(corpora.resolve(path)[0])
+            found, entry = corpora.resolve(path)
         except corpora.CorpusError as error:
             raise DataFormatError(source.path, None, str(error)) from None
+        path, relabel = str(found), entry.relabel  # UNER: its OTH entities and stray B-O tags are O
     fmt, columns, token_column = source_layout(source)
-    yield from read_corpus(path, fmt, columns=columns, token_column=token_column, tokens_field=source.tokens_field)
+    for sentence in read_corpus(path, fmt, columns=columns, token_column=token_column, tokens_field=source.tokens_field):
+        if relabel:
+            sentence.tags = {task: [relabel.get(tag, tag) for tag in tags] for task, tags in sentence.tags.items()}
+        yield sentence
 
 
 def load_sentences(
