@@ -44,6 +44,7 @@ class Batch:
     mask: torch.Tensor  # [batch, seq] bool
     targets: dict[str, torch.Tensor] = field(default_factory=dict)  # task -> [batch, seq], IGNORE where absent
     stream: CharStream | None = None  # for the sentence-level character encoder only
+    features: dict[str, torch.Tensor] = field(default_factory=dict)  # feature -> [batch, seq] value ids (Sentence.features)
 
     def to(self, device: torch.device | str) -> Batch:
         if torch.device(device).type == "cpu":
@@ -53,7 +54,7 @@ class Batch:
 
         return Batch(move(self.word_ids), move(self.char_ids), move(self.char_index), self.lengths,
                      move(self.mask), {k: move(v) for k, v in self.targets.items()},
-                     self.stream.to(device) if self.stream is not None else None)
+                     self.stream.to(device) if self.stream is not None else None, {k: move(v) for k, v in self.features.items()})
 
     @property
     def num_tokens(self) -> int:
@@ -121,7 +122,19 @@ class BatchEncoder:
         if masked_targets is not None:
             targets[MASKED_LM] = torch.tensor([list(row) + [IGNORE] * (longest - len(row)) for row in masked_targets], dtype=torch.long)
         stream = self._stream(sentences, longest) if self.char_stream else None
-        return Batch(word_ids, char_ids, char_index, lengths, mask, targets, stream)
+        return Batch(word_ids, char_ids, char_index, lengths, mask, targets, stream, self._features(sentences, longest))
+
+    def _features(self, sentences: Sequence[Sentence], longest: int) -> dict[str, torch.Tensor]:
+        """Each feature's value ids, [batch, seq]; ``<unk>`` for a value the vocabulary lacks or a sentence without it."""
+        features = {}
+        for name, index in self.vocab.features.items():
+            unknown = index.unk_id
+            rows = []
+            for sentence in sentences:
+                ids = [index.ids.get(value, unknown) for value in sentence.features.get(name, ())] or [unknown] * len(sentence)
+                rows.append(ids + [0] * (longest - len(ids)))
+            features[name] = torch.tensor(rows, dtype=torch.long)
+        return features
 
     def stream_length(self, sentence: Sentence) -> int:
         """Length of the sentence's CharStream row: its characters and a space before each word and after the last."""

@@ -105,6 +105,7 @@ class EmbeddingsConfig:
     max_vectors: Count = 200_000  # the vectors' first (most frequent) words that join the training words; 0: training words only
     freeze_vectors: bool = False  # keep the pretrained rows as read (small data); the others still train
     max_words: Count = 0  # keep only the most frequent training words; 0: no limit
+    features: dict[str, Positive] = field(default_factory=dict)  # extra per-token features (Sentence.features) -> embedding size
     dropout: Annotated[float, DROPOUT] = 0.33
 
 
@@ -171,9 +172,34 @@ class PretrainConfig:
 
 
 @dataclass
+class SegmenterConfig:
+    """A word (and sentence) segmenter learned from the corpus's raw text, which then reads raw text in
+    place of spaCy's tokenizer (see :mod:`tagger.segmenter`). The other keys size its network and training;
+    threads, device and time budget are ``[training]``'s."""
+
+    train: bool = False  # train one in this run, from data.train's text and words (dev and test score it)
+    model: str = ""  # or carry a trained one: a model directory holding segmenter/ (or a segmenter directory)
+    sentences: bool = True  # also learn where sentences start, from consecutive sentences of a document
+    folds: Annotated[int, Range(2)] = 5  # training sentences see the lexicon of the other folds
+    unit_dim: Positive = 64  # characters
+    bigram_dim: Positive = 64
+    lexicon_dim: Positive = 16  # each of the two lexicon features
+    kind_dim: Positive = 8  # the character's Unicode category (and script)
+    min_freq: Positive = 2  # characters and bigrams rarer than this in training are <unk>
+    unit_dropout: Annotated[float, DROPOUT] = 0.1  # chance that a training unit's character and features are <unk>
+    hidden_size: Positive = 128
+    num_layers: Positive = 2
+    dropout: Annotated[float, DROPOUT] = 0.33
+    batch_size: Positive = 32
+    learning_rate: Annotated[float, POSITIVE] = 2e-3
+    max_epochs: Positive = 30
+    patience: Count = 5
+
+
+@dataclass
 class TaggerConfig:
     seed: int = 13
-    lang: str = "en"  # spaCy language of the tokenizer used for raw text
+    lang: str = "en"  # spaCy language of the tokenizer used for raw text (unless a segmenter reads it)
     init_from: str = ""  # a model directory (e.g. from tagger pretrain) whose embeddings and encoder start this model
     data: DataConfig = field(default_factory=DataConfig)
     tasks: dict[str, TaskConfig] = field(default_factory=dict)
@@ -183,6 +209,12 @@ class TaggerConfig:
     char_lm: CharLMConfig = field(default_factory=CharLMConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+
+    @property
+    def has_segmenter(self) -> bool:
+        """Whether the model reads raw text through a segmenter of its own (trained or carried)."""
+        return self.segmenter.train or bool(self.segmenter.model)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -209,7 +241,18 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, An
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TaggerConfig:
-    """Read a TOML config, apply ``key.sub=value`` overrides, validate and fill defaults."""
+    """Read a TOML config, apply ``key.sub=value`` overrides, validate and fill defaults.
+
+    ``path`` may also name a Universal Dependencies treebank or a Universal NER dataset of the corpus
+    catalogue (``ud-fr-gsd``, ``uner-da-ddt``): then the config is that family's (UPOS, or NER), with
+    the corpus's splits as data, its language, and a segmenter learned from its text where spaCy
+    cannot find the language's words (:func:`corpus_config`).
+    """
+    if not Path(path).exists() and (raw_corpus := corpus_config(str(path))) is not None:
+        path, raw = raw_corpus
+        for override in overrides or []:
+            apply_override(raw, override)
+        return _finish_loading(raw, path)
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -223,10 +266,45 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TaggerC
         raise ConfigError("", f"invalid TOML: {error}", str(path)) from None
     for override in overrides or []:
         apply_override(raw, override)
+    return _finish_loading(raw, path)
+
+
+def _finish_loading(raw: dict[str, Any], path: Path) -> TaggerConfig:
     config = from_dict(raw, source=str(path))
-    _check_language(config.lang, str(path))  # here, not in from_dict: loading a model need not import spaCy
+    _check_language(config, str(path))  # here, not in from_dict: loading a model need not import spaCy
     _resolve_relative_paths(config, path.parent)
     return config
+
+
+def corpus_config(name: str) -> tuple[Path, dict[str, Any]] | None:
+    """The config (its template's path and its raw values) that trains the catalogue corpus ``name``, a UD
+    treebank (UPOS) or a UNER dataset (NER); None when ``name`` is no such corpus."""
+    import corpora
+    from tagger.tokenize import UNSPACED
+
+    try:
+        entry = corpora.entry(name)
+    except corpora.CorpusError:
+        return None
+    if entry.family not in ("ud", "uner"):
+        return None
+    template = corpora.CATALOGUE_DIR / "configs" / f"{entry.family}.toml"
+    raw = tomllib.loads(template.read_text(encoding="utf-8"))
+    raw["data"] = {split: f"{name}:{split}" for split in entry.files}
+    raw["lang"] = entry.lang if _spacy_knows(entry.lang) else "xx"
+    if entry.lang in UNSPACED:
+        raw["segmenter"] = {"train": True}
+    return template, raw
+
+
+def _spacy_knows(lang: str) -> bool:
+    from spacy.util import get_lang_class
+
+    try:
+        get_lang_class(lang)
+    except (ImportError, KeyError, ValueError):
+        return False
+    return True
 
 
 def from_dict(raw: dict[str, Any], source: str | None = None) -> TaggerConfig:
@@ -255,8 +333,9 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
 
 
 def validate(config: TaggerConfig, source: str | None = None) -> None:
-    if not config.tasks and config.masked_lm.weight <= 0:
-        raise ConfigError("tasks", "name at least one task, e.g. [tasks.upos] (or set masked_lm.weight to pretrain)", source)
+    if not config.tasks and config.masked_lm.weight <= 0 and not config.segmenter.train:
+        raise ConfigError("tasks", "name at least one task, e.g. [tasks.upos] (or set masked_lm.weight to pretrain, "
+                          "or segmenter.train = true to train a segmenter alone)", source)
     masked = config.masked_lm
     if masked.mask + masked.random > 1.0:
         raise ConfigError("masked_lm.random", f"mask + random must be at most 1, got {masked.mask + masked.random}", source)
@@ -277,18 +356,29 @@ def validate(config: TaggerConfig, source: str | None = None) -> None:
         raise ConfigError("embeddings.char_kernel", f"must be odd (the convolution is centred on each character), got {embeddings.char_kernel}", source)
     if len(config.training.betas) != 2:
         raise ConfigError("training.betas", f"AdamW takes two betas, got {len(config.training.betas)}", source)
+    if config.segmenter.train and config.segmenter.model:
+        raise ConfigError("segmenter.model", "give a trained segmenter or segmenter.train = true, not both", source)
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", config.training.device):
         raise ConfigError("training.device", f'{config.training.device!r} is not "auto", "cpu", "cuda" or "cuda:N"', source)
 
 
-def _check_language(lang: str, source: str | None) -> None:
-    """An unknown spaCy language fails here, not at the first raw text after training."""
+def _check_language(config: TaggerConfig, source: str | None) -> None:
+    """An unknown spaCy language, or one whose tokenizer needs a package that is missing (unless a segmenter
+    reads raw text), fails here, not at the first raw text after training."""
     from spacy.util import get_lang_class
 
+    from tagger.errors import TaggerError
+    from tagger.tokenize import TOKENIZER_PACKAGES, spacy_tokenizer
+
     try:
-        get_lang_class(lang)
+        get_lang_class(config.lang)
     except (ImportError, KeyError, ValueError):
-        raise ConfigError("lang", f"{lang!r} is not a spaCy language code (such as en, de, fr, xx for many)", source) from None
+        raise ConfigError("lang", f"{config.lang!r} is not a spaCy language code (such as en, de, fr, xx for many)", source) from None
+    if config.lang in TOKENIZER_PACKAGES and not config.has_segmenter:
+        try:
+            spacy_tokenizer(config.lang)
+        except TaggerError as error:
+            raise ConfigError("lang", str(error), source) from None
 
 
 def _resolve_relative_paths(config: TaggerConfig, base: Path) -> None:
@@ -302,8 +392,10 @@ def _resolve_relative_paths(config: TaggerConfig, base: Path) -> None:
     pretrained = config.embeddings.pretrained
     if pretrained and not pretrained.startswith("spacy:") and not Path(pretrained).exists() and (base / pretrained).exists():
         config.embeddings.pretrained = str(base / pretrained)
-    if config.init_from and not Path(config.init_from).exists() and (base / config.init_from).exists():
-        config.init_from = str(base / config.init_from)
+    for section, key in ((config, "init_from"), (config.segmenter, "model")):
+        value = getattr(section, key)
+        if value and not Path(value).exists() and (base / value).exists():
+            setattr(section, key, str(base / value))
 
 
 def _convert(value: Any, kind: Any, key: str, source: str | None) -> Any:

@@ -22,7 +22,7 @@ from tagger.runtime import missing_cuda
 from tagger.schemes import tags_to_spans
 from tagger.serialize import LoadedModel, ModelInfo
 from tagger.tasks import TaskSpec
-from tagger.tokenize import Tokenizer, encodable, pieces
+from tagger.tokenize import LONG_SENTENCE, TOKENIZER_PACKAGES, Tokenizer, encodable, pieces, spacy_tokenizer
 from tagger.types import PRECISIONS, QUANTIZED, Blank, FilledSentence, Prediction, Sentence, Span
 from tagger.vocab import MASK, SPECIALS, Vocab
 
@@ -41,15 +41,23 @@ class Tagger:
         vocab: its vocabularies.
         config: the resolved config it was built from.
         meta: what ``meta.json`` recorded (scores, corpora, versions).
+        segmenter: the model's own segmenter (a Tagger of characters, see :mod:`tagger.segmenter`),
+            which then reads raw text in place of spaCy's tokenizer.
     """
 
-    def __init__(self, model: SequenceTagger, vocab: Vocab, config: TaggerConfig, meta: dict[str, Any] | None = None) -> None:
+    def __init__(self, model: SequenceTagger, vocab: Vocab, config: TaggerConfig, meta: dict[str, Any] | None = None,
+                 segmenter: Tagger | None = None) -> None:
+        from tagger.segmenter import Segmenter
+
         self.model = model.eval()
         self.vocab = vocab
         self.config = config
-        self.info = ModelInfo.of("model", config, vocab, meta or {})
+        self.info = ModelInfo.of("model", config, vocab, meta or {}, segmenter.meta if segmenter is not None else None)
         self.encoder = BatchEncoder.for_embeddings(vocab, config.embeddings)
-        self.tokenizer = Tokenizer(config.lang)
+        self.segmenter = Segmenter(segmenter) if segmenter is not None else None
+        self.tokenizer: Tokenizer | Segmenter = self.segmenter or Tokenizer(config.lang)
+        if self.segmenter is None and config.lang in TOKENIZER_PACKAGES:
+            spacy_tokenizer(config.lang)  # a package missing for it: an error now, not at the first text
         self.device = next(model.parameters()).device
 
     @classmethod
@@ -66,7 +74,9 @@ class Tagger:
 
         check_precision(precision, device)  # before the (slower) load
         check_device(device)
-        tagger = cls.from_loaded(load_model(directory, device), str(directory), precision)
+        loaded = load_model(directory, device)
+        check_not_segmenter(loaded.config, str(directory))
+        tagger = cls.from_loaded(loaded, str(directory), precision)
         tagger.info = dataclasses.replace(tagger.info, name=Path(directory).resolve().name)
         return tagger
 
@@ -78,21 +88,27 @@ class Tagger:
 
         check_precision(precision, device)
         check_device(device)
-        return cls.from_loaded(model_from_files(files, source, device), source, precision)
+        loaded = model_from_files(files, source, device)
+        check_not_segmenter(loaded.config, source)
+        return cls.from_loaded(loaded, source, precision)
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel, source: str, precision: str = "fp32") -> Tagger:
         """A Tagger around a model read back from ``source``: warns if its training did not finish."""
-        tagger = cls(loaded.model, loaded.vocab, loaded.config, loaded.meta)
+        segmenter = loaded.segmenter
+        own = cls(segmenter.model, segmenter.vocab, segmenter.config, segmenter.meta) if segmenter is not None else None
+        tagger = cls(loaded.model, loaded.vocab, loaded.config, loaded.meta, own)
         warn_if_unfinished(tagger, source)
         tagger.set_precision(precision, source)
         return tagger
 
     def files(self) -> dict[str, bytes]:
-        """The model as the bytes of its files (config.json, vocab.json, model.safetensors, meta.json)."""
+        """The model as the bytes of its files (config.json, vocab.json, model.safetensors, meta.json, and
+        its segmenter's in segmenter/)."""
         from tagger.serialize import model_files
 
-        return model_files(self.model, self.vocab, self.config, self.meta)
+        segmenter = self.segmenter.model.files() if self.segmenter is not None else None
+        return model_files(self.model, self.vocab, self.config, self.meta, segmenter)
 
     def set_precision(self, precision: str, source: str = "the model") -> None:
         """Run the encoder at ``precision`` from now on (see :meth:`load`)."""
@@ -166,20 +182,21 @@ class Tagger:
 
     @torch.inference_mode()
     def label_sentences(
-        self, sentences: list[Sentence], batch_size: int = 256, scores: bool = False, max_tokens: int = MAX_BATCH_TOKENS
+        self, sentences: list[Sentence], batch_size: int = 256, scores: bool = False, max_tokens: int = MAX_BATCH_TOKENS,
+        max_length: int = LONG_SENTENCE,
     ) -> list[Prediction]:
         """Label tokenized sentences in one go: sorted by length and cut into batches of at most
         ``batch_size`` sentences and ``max_tokens`` padded tokens. Predictions in input order.
 
-        A sentence longer than ``tagger.tokenize.LONG_SENTENCE`` tokens (a whole document, say) is labelled in
+        A sentence longer than ``max_length`` tokens (a whole document, say) is labelled in
         pieces split at its sentence starts (``meta["sentence_starts"]``, set by the tokenizer)
         or, lacking those, every ``LONG_SENTENCE`` tokens (:func:`tagger.tokenize.pieces`); the labels are joined back in order.
         The network is put in evaluation mode first (a model being trained is scored this way).
         """
         self.model.eval()
         tasks = self.task_specs  # not the ``tasks`` property: it copies the names on every call
-        ranges = [(index, start, end) for index, sentence in enumerate(sentences) for start, end in pieces(sentence)]
-        inputs = [sentences[i] if end - start == len(sentences[i]) else Sentence(sentences[i].tokens[start:end]) for i, start, end in ranges]
+        ranges = [(index, start, end) for index, sentence in enumerate(sentences) for start, end in pieces(sentence, max_length)]
+        inputs = [sentences[i] if end - start == len(sentences[i]) else sentences[i].piece(start, end) for i, start, end in ranges]
         tags: list[dict[str, list[str]]] = [{task: [] for task in tasks} for _ in sentences]
         token_scores: list[dict[str, list[float]]] = [{task: [] for task in tasks} if scores else {} for _ in sentences]
         found: dict[int, tuple[dict[str, list[str]], dict[str, list[float]]]] = {}
@@ -307,6 +324,15 @@ def check_precision(precision: str, device: str) -> None:
         if torch.device(device).type != "cpu":
             raise TaggerError(f"precision {precision} runs on the CPU only (ONNX Runtime): use device='cpu', not {device!r}")
         require_onnxruntime()
+
+
+def check_not_segmenter(config: TaggerConfig, source: str) -> None:
+    """TaggerError for a segmenter's own directory: it labels characters, not words."""
+    from tagger.segmenter import SEGMENT
+
+    if SEGMENT in config.tasks:
+        raise TaggerError(f"{source} is a segmenter (it finds words in raw text), not a tagger: name it in a tagger's config "
+                          "as segmenter.model, or load it with tagger.segmenter.Segmenter.load")
 
 
 def warn_if_unfinished(tagger: Tagger, source: str) -> None:

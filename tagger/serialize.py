@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # torch is imported where weights are read or written: descri
 
 FORMAT_VERSION = 1
 FILES = ("config.json", "vocab.json", "model.safetensors", "meta.json")
+SEGMENTER = "segmenter"  # the folder of a model's own segmenter: a model directory itself (tagger.segmenter)
 
 
 def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -65,20 +66,30 @@ def versions() -> dict[str, str]:
     return {"birnn_tagger": __version__, "torch": torch.__version__, "spacy": spacy.__version__, "python": platform.python_version()}
 
 
-DIGESTED = ("config.json", "vocab.json", "model.safetensors")  # meta.json records their sha256
+# meta.json records their sha256; a segmenter's own meta.json records those of its files
+DIGESTED = ("config.json", "vocab.json", "model.safetensors", f"{SEGMENTER}/meta.json")
 
 
-def model_files(model: SequenceTagger, vocab: Vocab, config: TaggerConfig, meta: dict[str, Any]) -> dict[str, bytes]:
-    """A model as the bytes of its files (the same whether it goes to a folder or into a spaCy pipeline)."""
+def model_files(model: SequenceTagger, vocab: Vocab, config: TaggerConfig, meta: dict[str, Any],
+                segmenter: Mapping[str, bytes] | None = None) -> dict[str, bytes]:
+    """A model as the bytes of its files (the same whether it goes to a folder or into a spaCy pipeline);
+    ``segmenter``: the files of its segmenter, which go into ``segmenter/``."""
     from safetensors.torch import save
 
     files = {
         "config.json": config.to_json().encode("utf-8"),
         "vocab.json": json.dumps(vocab.to_dict(), ensure_ascii=False).encode("utf-8"),
         "model.safetensors": save(cpu_state(model), metadata={"format_version": str(FORMAT_VERSION)}),
+        **{f"{SEGMENTER}/{name}": data for name, data in (segmenter or {}).items()},
     }
-    meta = {**meta, "sha256": {name: hashlib.sha256(files[name]).hexdigest() for name in DIGESTED}}
+    meta = {**meta, "sha256": {name: hashlib.sha256(files[name]).hexdigest() for name in DIGESTED if name in files}}
     return {**files, "meta.json": json.dumps(meta, indent=2).encode("utf-8")}
+
+
+def segmenter_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The files of the segmenter among a model's files (``segmenter/...``), by their own names; {} for none."""
+    prefix = f"{SEGMENTER}/"
+    return {name.removeprefix(prefix): data for name, data in files.items() if name.startswith(prefix)}
 
 
 def check_digests(files: Mapping[str, bytes], meta: Mapping[str, Any], source: str) -> None:
@@ -88,15 +99,19 @@ def check_digests(files: Mapping[str, bytes], meta: Mapping[str, Any], source: s
     if not isinstance(recorded, dict):
         return
     for name in DIGESTED:
+        if name in recorded and name not in files:
+            raise ModelFormatError(f"{source}/{name} is missing: meta.json recorded it when the model was saved (copy or train the model again)")
         if name in recorded and hashlib.sha256(files[name]).hexdigest() != recorded[name]:
             raise ModelFormatError(f"{source}/{name}: its sha256 is not the one meta.json recorded when the model was saved: "
                                    "the file was damaged or changed (copy or train the model again)")
 
 
 def save_model(
-    directory: str | Path, model: SequenceTagger, vocab: Vocab, config: TaggerConfig, meta: dict[str, Any] | None = None
+    directory: str | Path, model: SequenceTagger, vocab: Vocab, config: TaggerConfig, meta: dict[str, Any] | None = None,
+    segmenter: Mapping[str, bytes] | None = None,
 ) -> None:
-    """Write a model directory; ``meta`` is added to what is always recorded (format version, versions)."""
+    """Write a model directory (with ``segmenter``'s files in ``segmenter/``); ``meta`` is added to what
+    is always recorded (format version, versions)."""
     full_meta = {
         "format_version": FORMAT_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -104,14 +119,15 @@ def save_model(
         "parameters": sum(p.numel() for p in model.parameters()),
         **(meta or {}),
     }
-    write_files(directory, model_files(model, vocab, config, full_meta))
+    write_files(directory, model_files(model, vocab, config, full_meta, segmenter))
 
 
-def write_files(directory: str | Path, files: dict[str, bytes]) -> None:
+def write_files(directory: str | Path, files: Mapping[str, bytes]) -> None:
+    """Write each file (``meta.json`` last, so that a model is whole once it is there), folders as needed."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        write_atomic(directory / name, data)
+    for name in sorted(files, key=lambda name: name == "meta.json"):
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(directory / name, files[name])
 
 
 def read_json(path: Path) -> Any:
@@ -137,6 +153,7 @@ class LoadedModel:
     vocab: Vocab
     config: TaggerConfig
     meta: dict[str, Any] = field(default_factory=dict)
+    segmenter: LoadedModel | None = None  # the model's own segmenter (tagger.segmenter), when it has one
 
 
 @dataclass(frozen=True)
@@ -150,10 +167,13 @@ class ModelInfo:
     words: int
     chars: int
     meta: dict[str, Any]
+    segmentation: dict[str, Any] = field(default_factory=dict)  # of the segmenter it carries (or is): scores, lexicon
 
     @classmethod
-    def of(cls, name: str, config: TaggerConfig, vocab: Vocab, meta: Mapping[str, Any]) -> ModelInfo:
-        return cls(name, config, task_specs(config.tasks, vocab), len(vocab.words), len(vocab.chars), dict(meta))
+    def of(cls, name: str, config: TaggerConfig, vocab: Vocab, meta: Mapping[str, Any],
+           segmenter_meta: Mapping[str, Any] | None = None) -> ModelInfo:
+        segmentation = dict((segmenter_meta or meta).get("segmentation", {}))
+        return cls(name, config, task_specs(config.tasks, vocab), len(vocab.words), len(vocab.chars), dict(meta), segmentation)
 
     @property
     def finished(self) -> bool:
@@ -173,7 +193,8 @@ class ModelInfo:
 
 
 def read_files(directory: str | Path, names: tuple[str, ...] = FILES) -> dict[str, bytes]:
-    """The bytes of a model directory's files; ModelFormatError naming a missing one."""
+    """The bytes of a model directory's files, with its segmenter's (``segmenter/...``) when it has one;
+    ModelFormatError naming a missing one."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelFormatError(f"{directory}: no such model directory")
@@ -183,6 +204,8 @@ def read_files(directory: str | Path, names: tuple[str, ...] = FILES) -> dict[st
             files[name] = (directory / name).read_bytes()
         except FileNotFoundError:
             raise ModelFormatError(f"{directory} is not a model directory: {name} is missing (expected {', '.join(FILES)})") from None
+    if names == FILES and (directory / SEGMENTER).is_dir():
+        files.update({f"{SEGMENTER}/{name}": data for name, data in read_files(directory / SEGMENTER, FILES).items()})
     return files
 
 
@@ -190,7 +213,9 @@ def describe(directory: str | Path) -> ModelInfo:
     """What the model in ``directory`` is, its files' digests checked, without building the network."""
     files = read_files(directory)
     config, vocab, meta = _parts(files, str(directory))
-    return ModelInfo.of(Path(directory).resolve().name, config, vocab, meta)
+    segmenter = segmenter_files(files)
+    segmenter_meta = _parse_json(segmenter["meta.json"], f"{directory}/{SEGMENTER}/meta.json") if segmenter else None
+    return ModelInfo.of(Path(directory).resolve().name, config, vocab, meta, segmenter_meta)
 
 
 def load_model(directory: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
@@ -220,6 +245,9 @@ def _parts(files: Mapping[str, bytes], source: str) -> tuple[TaggerConfig, Vocab
     missing_labels = set(config.tasks) - set(vocab.labels)
     if missing_labels:
         raise ModelFormatError(f"{source}/vocab.json has no labels for tasks {sorted(missing_labels)}")
+    missing_features = set(config.embeddings.features) - set(vocab.features)
+    if missing_features:
+        raise ModelFormatError(f"{source}/vocab.json has no values for the features {sorted(missing_features)}")
     return config, vocab, meta
 
 
@@ -236,4 +264,6 @@ def model_from_files(files: Mapping[str, bytes], source: str, device: str | torc
     except Exception as error:  # safetensors raises its own error types for malformed headers
         raise ModelFormatError(f"{source}/model.safetensors: not a safetensors file ({error})") from None
     check_and_load(model, state, f"{source}/model.safetensors")
-    return LoadedModel(model.to(device).eval(), vocab, config, meta)
+    segmenter = segmenter_files(files)
+    return LoadedModel(model.to(device).eval(), vocab, config, meta,
+                       model_from_files(segmenter, f"{source}/{SEGMENTER}", device) if segmenter else None)

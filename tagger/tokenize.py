@@ -6,25 +6,30 @@ from collections.abc import Iterable, Iterator, Sequence
 from functools import cache, cached_property
 from typing import Any
 
-from tagger.errors import InputError
+from tagger.errors import InputError, TaggerError
 from tagger.types import Sentence
+
+# spaCy languages whose tokenizer needs a package of its own: the package to install.
+TOKENIZER_PACKAGES = {"vi": "pyvi", "ja": "sudachipy sudachidict_core", "ko": "natto-py (and the mecab-ko library)", "th": "pythainlp"}
+# Languages whose words spaCy's rules cannot find: not written apart (zh, ja, th, ...), or holding spaces (vi).
+UNSPACED = ("zh", "ja", "th", "vi", "lo", "km", "my", "bo")
 
 # Longer token sequences are labelled in pieces of at most this many tokens, split at sentence
 # boundaries where known: the model was trained on sentences, and long inputs cost memory.
 LONG_SENTENCE = 200
 
 
-def pieces(sentence: Sentence) -> list[tuple[int, int]]:
+def pieces(sentence: Sentence, limit: int = LONG_SENTENCE) -> list[tuple[int, int]]:
     """Token ranges to label (or train on) separately: the whole sentence unless it is longer than
-    LONG_SENTENCE; then pieces split at its sentence starts (``meta["sentence_starts"]``) and, within
-    a sentence still too long, every LONG_SENTENCE tokens."""
+    ``limit``; then pieces split at its sentence starts (``meta["sentence_starts"]``) and, within
+    a sentence still too long, every ``limit`` tokens."""
     length = len(sentence)
-    if length <= LONG_SENTENCE:
+    if length <= limit:
         return [(0, length)] if length else []
     starts = [0, *(i for i in sentence.meta.get("sentence_starts", []) if 0 < i < length), length]
     ranges = []
     for start, end in zip(starts, starts[1:]):
-        ranges.extend((i, min(i + LONG_SENTENCE, end)) for i in range(start, end, LONG_SENTENCE))
+        ranges.extend((i, min(i + limit, end)) for i in range(start, end, limit))
     return ranges
 
 
@@ -38,6 +43,19 @@ def encodable(text: str, *, where: str = "") -> str:
     return text
 
 
+@cache
+def spacy_tokenizer(lang: str):  # noqa: ANN201 - spacy.tokenizer.Tokenizer, imported lazily (slow import)
+    """spaCy's tokenizer for ``lang``; TaggerError naming the package to install when it needs one that is missing."""
+    import spacy
+
+    try:
+        return spacy.blank(lang).tokenizer
+    except ImportError as error:
+        package = TOKENIZER_PACKAGES.get(lang, "the package its error names")
+        raise TaggerError(f"spaCy's tokenizer for language {lang!r} needs {package}: pip install {package.split(' (')[0]}; "
+                          "or learn the corpus's own words with [segmenter] train = true ({error})".format(error=str(error).split(". ")[0])) from None
+
+
 class Tokenizer:
     """spaCy's rule-based tokenizer (``spacy.blank(lang)``); whitespace tokens are dropped."""
 
@@ -45,10 +63,8 @@ class Tokenizer:
         self.lang = lang
 
     @cached_property
-    def _spacy(self):  # noqa: ANN202 - spacy.tokenizer.Tokenizer, imported lazily (slow import)
-        import spacy
-
-        return spacy.blank(self.lang).tokenizer
+    def _spacy(self):  # noqa: ANN202 - spacy.tokenizer.Tokenizer
+        return spacy_tokenizer(self.lang)
 
     def __call__(self, text: str) -> Sentence:
         return next(iter(self.tokenize([Sentence([], text=text)])))

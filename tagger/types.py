@@ -20,6 +20,8 @@ class Sentence:
     ``text`` and ``offsets`` are set when the tokens come from raw text, so that
     labels can be mapped back to characters. ``meta`` keeps where the sentence came
     from (``source``, ``line``) and anything the file said about it (``sent_id``).
+    ``features`` are extra per-token strings that a model with ``embeddings.features`` embeds
+    beside each token (the segmenter's character bigrams and lexicon matches).
     """
 
     tokens: list[str]
@@ -27,13 +29,21 @@ class Sentence:
     text: str | None = None
     offsets: list[tuple[int, int]] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, list[str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     def unlabelled(self) -> Sentence:
         """The same input without its labels (and offsets, which the tokenizer sets again): what a model reads."""
-        return Sentence(self.tokens, {}, self.text, None, self.meta)
+        return Sentence(self.tokens, {}, self.text, None, self.meta, self.features)
+
+    def piece(self, start: int, end: int) -> Sentence:
+        """Tokens ``start:end`` with their labels and features, as a sentence of their own."""
+        def cut(layers: dict[str, list[str]]) -> dict[str, list[str]]:
+            return {name: values[start:end] for name, values in layers.items()}
+
+        return Sentence(self.tokens[start:end], cut(self.tags), features=cut(self.features))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tagger.types import NO_LABEL, Sentence
@@ -52,7 +52,8 @@ def word_key(word: str, lowercase: bool) -> str:
 
 @dataclass
 class Vocab:
-    """Words (by key), characters and each task's labels.
+    """Words (by key), characters, each task's labels and each extra feature's values
+    (``Sentence.features``; unknown values map to ``<unk>``).
 
     With ``fold_unknown`` a cased vocabulary looks an unknown word up again by its lower-cased,
     digit-folded key before giving ``<unk>``: "Obama" finds "obama", which lower-cased pretrained
@@ -64,6 +65,8 @@ class Vocab:
     labels: dict[str, Index]
     lowercase: bool = True
     fold_unknown: bool = False
+    features: dict[str, Index] = field(default_factory=dict)
+    lexicon: tuple[str, ...] = ()  # a segmenter's: the words of its corpus (tagger.segmenter.Lexicon)
 
     @classmethod
     def build(
@@ -76,10 +79,13 @@ class Vocab:
         max_words: int = 0,
         base: Vocab | None = None,
         keep_rare: Container[str] = (),
+        features: Iterable[str] = (),
+        lexicon: Iterable[str] = (),
     ) -> Vocab:
         """Count training sentences: words at least ``min_freq`` times or in ``keep_rare`` (the
         ``max_words`` most frequent, if set), every character, every label; then ``extra_words``
         (keys, e.g. those of pretrained vectors). Training words are ordered by frequency.
+        Each feature named in ``features`` keeps its values seen at least ``min_freq`` times.
 
         With ``base`` (a pretrained model's vocabulary) its words and characters keep their
         ids and the new ones follow, so the pretrained rows of the embedding tables still fit.
@@ -89,6 +95,7 @@ class Vocab:
         word_counts: Counter[str] = Counter()
         char_counts: Counter[str] = Counter()
         label_counts: dict[str, Counter[str]] = {task: Counter() for task in tasks}
+        feature_counts: dict[str, Counter[str]] = {name: Counter() for name in features}
         for sentence in sentences:
             for token in sentence.tokens:
                 word_counts[word_key(token, lowercase)] += 1
@@ -97,6 +104,9 @@ class Vocab:
             for task, tags in sentence.tags.items():
                 if task in label_counts:
                     label_counts[task].update(tags)
+            for name, values in sentence.features.items():
+                if name in feature_counts:
+                    feature_counts[name].update(values)
         for counts in label_counts.values():
             counts.pop(NO_LABEL, None)
         frequent = [w for w, n in word_counts.most_common(max_words or None) if n >= min_freq or w in keep_rare]
@@ -104,7 +114,9 @@ class Vocab:
         words = Index([*SPECIALS, *known_words, *frequent, *extra_words])
         chars = Index([*SPECIALS, *known_chars, *(c for c, _ in char_counts.most_common())])
         labels = {task: Index(sorted(counts)) for task, counts in label_counts.items()}
-        return cls(words, chars, labels, lowercase, fold_unknown=base.fold_unknown if base is not None else True)
+        kept = {name: Index([*SPECIALS, *(v for v, n in counts.most_common() if n >= min_freq)]) for name, counts in feature_counts.items()}
+        return cls(words, chars, labels, lowercase, fold_unknown=base.fold_unknown if base is not None else True, features=kept,
+                   lexicon=tuple(sorted(set(lexicon))))
 
     def word_id(self, word: str) -> int:
         if word == MASK:
@@ -121,6 +133,8 @@ class Vocab:
             "words": self.words.items,
             "chars": self.chars.items,
             "labels": {task: index.items for task, index in self.labels.items()},
+            **({"features": {name: index.items for name, index in self.features.items()}} if self.features else {}),
+            **({"lexicon": list(self.lexicon)} if self.lexicon else {}),
         }
 
     @classmethod
@@ -131,4 +145,6 @@ class Vocab:
             {task: Index(items) for task, items in data["labels"].items()},
             bool(data["lowercase"]),
             bool(data.get("fold_unknown", False)),
+            {name: Index(items) for name, items in data.get("features", {}).items()},
+            tuple(data.get("lexicon", ())),
         )

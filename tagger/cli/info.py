@@ -40,6 +40,12 @@ def info(model: Annotated[Path, typer.Argument(help="A model directory.")]) -> N
         kind = spec.decoder + (f", {spec.scheme} spans" if spec.is_span else "")
         labels = spec.labels
         table.add_row(f"task {task}", f"{kind}; {len(labels)} labels: {' '.join(labels[:40])}{' ...' if len(labels) > 40 else ''}")
+    segmentation = described.segmentation
+    if segmentation:
+        scores = "; ".join(f"{split} words F1 {found['sentences']['words_f1']:.2f} sentence by sentence, {found['documents']['words_f1']:.2f} "
+                           "from documents" + (f" (sentences F1 {found['documents']['sentences_f1']:.2f})" if "sentences_f1" in found["documents"] else "")
+                           for split, found in segmentation.get("scores", {}).items())
+        table.add_row("segmenter", f"learned from the corpus (lexicon of {segmentation.get('lexicon', 0):,} words); {scores or 'not scored'}")
     for split, paths in described.corpora.items():
         table.add_row(f"corpus {split}", ", ".join(paths))
     training = meta.get("training", {})

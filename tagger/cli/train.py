@@ -98,7 +98,7 @@ def _seeds_table(result: Any) -> Table:
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Argument(help="A TOML config (see configs/).")],
+    config: Annotated[Path, typer.Argument(help="A TOML config (see configs/), or a UD treebank or Universal NER dataset by name (ud-fr-gsd, uner-da-ddt: its family's config).")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model directory; default models/ and the config file's name (models/quickstart for quickstart.toml).")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: --set training.max_epochs=3")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint (with --seeds: each seed's; finished seeds are kept).")] = False,

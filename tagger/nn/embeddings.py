@@ -101,9 +101,14 @@ class CharCNN(nn.Module):
 
 
 class TokenEmbeddings(nn.Module):
-    """Batch -> [batch, seq, word_dim + char features], with word dropout and dropout."""
+    """Batch -> [batch, seq, word_dim + char features (+ extra features)], with word dropout and dropout.
 
-    def __init__(self, config: EmbeddingsConfig, num_words: int, num_chars: int, unk_id: int) -> None:
+    Extra features (``embeddings.features``: name -> size; ``feature_sizes``: name -> number of
+    values) each get a table of their own, with the same dropout to ``<unk>`` as words.
+    """
+
+    def __init__(self, config: EmbeddingsConfig, num_words: int, num_chars: int, unk_id: int,
+                 feature_sizes: dict[str, int] | None = None) -> None:
         super().__init__()
         if config.word_dim <= 0:  # 0 is resolved from the vectors when training starts
             raise ConfigError("embeddings.word_dim", f"must be positive when the network is built, got {config.word_dim}")
@@ -120,10 +125,12 @@ class TokenEmbeddings(nn.Module):
             self.chars = CharCNN(num_chars, config.char_dim, config.char_hidden, config.char_kernel)
         else:
             self.chars = None
+        self.features = nn.ModuleDict({name: nn.Embedding(count, config.features[name], padding_idx=0)
+                                       for name, count in (feature_sizes or {}).items()})
         self.word_dropout = config.word_dropout
         self.unk_id = unk_id
         self.dropout = nn.Dropout(config.dropout)
-        self.output_dim = config.word_dim + (self.chars.output_dim if self.chars else 0)
+        self.output_dim = config.word_dim + (self.chars.output_dim if self.chars else 0) + sum(t.embedding_dim for t in self.features.values())
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.embed(batch)[0]
@@ -131,11 +138,8 @@ class TokenEmbeddings(nn.Module):
     def embed(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The token vectors, and the sentence-level character encoder's states at every
         character (for the character LM; None with the other encoders)."""
-        word_ids = batch.word_ids
-        if self.training and self.word_dropout > 0:
-            drop = (torch.rand(word_ids.shape, device=word_ids.device) < self.word_dropout) & batch.mask
-            word_ids = word_ids.masked_fill(drop, self.unk_id)
-        parts = [self.words(word_ids)]
+        parts = [self.words(self._drop(batch.word_ids, batch.mask))]
+        parts.extend(table(self._drop(batch.features[name], batch.mask)) for name, table in self.features.items())
         char_states = None
         if isinstance(self.chars, SentenceCharLSTM):
             if batch.stream is None:
@@ -146,3 +150,10 @@ class TokenEmbeddings(nn.Module):
             per_form = self.chars(batch.char_ids)  # [types, char features]
             parts.append(per_form[batch.char_index])  # [batch, seq, char features]
         return self.dropout(torch.cat(parts, dim=-1)), char_states
+
+    def _drop(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """In training, each real token's id becomes ``<unk>`` with probability ``word_dropout``."""
+        if not (self.training and self.word_dropout > 0):
+            return ids
+        drop = (torch.rand(ids.shape, device=ids.device) < self.word_dropout) & mask
+        return ids.masked_fill(drop, self.unk_id)

@@ -59,7 +59,11 @@ class SequenceTagger(nn.Module):
 
 def build_model(config: TaggerConfig, vocab: Vocab) -> SequenceTagger:
     """Build the network for a config and vocabulary (weights freshly initialised)."""
-    embeddings = TokenEmbeddings(config.embeddings, len(vocab.words), len(vocab.chars), vocab.words.unk_id or 1)
+    missing = set(config.embeddings.features) - set(vocab.features)
+    if missing:
+        raise ValueError(f"the vocabulary has no values for the features {sorted(missing)}")
+    embeddings = TokenEmbeddings(config.embeddings, len(vocab.words), len(vocab.chars), vocab.words.unk_id or 1,
+                                 {name: len(vocab.features[name]) for name in config.embeddings.features})
     encoder = BiRNNEncoder(config.encoder, embeddings.output_dim)
     heads: dict[str, nn.Module] = {}
     for task, task_config in config.tasks.items():

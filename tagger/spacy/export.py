@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from tagger.errors import TaggerError
 from tagger.spacy.component import FACTORY, BiRNNTagger
+from tagger.spacy.tokenizer import TOKENIZER
 
 if TYPE_CHECKING:
     from tagger.predict import Tagger
@@ -26,7 +27,8 @@ def export_pipeline(
     version: str = "0.0.0",
     overwrite: bool = False,
 ) -> Path:
-    """Write a spaCy pipeline (the language's tokenizer + the birnn_tagger component with the model inside).
+    """Write a spaCy pipeline (the language's tokenizer, or the model's own segmenter as the tokenizer, + the
+    birnn_tagger component with the model inside).
 
     The folder loads with ``spacy.load`` wherever ``birnn-tagger`` is installed, and ``spacy
     package`` can package it (its meta lists ``birnn-tagger`` as a requirement). It is written
@@ -42,7 +44,11 @@ def export_pipeline(
     if occupied and not overwrite:
         raise TaggerError(f"{output} exists and is not empty: --overwrite replaces it, or choose another folder")
     tagger = Tagger.load(model)
-    nlp = spacy.blank(lang or tagger.info.config.lang)
+    if tagger.segmenter is not None:
+        nlp = spacy.blank(lang or tagger.info.config.lang, config={"nlp": {"tokenizer": {"@tokenizers": TOKENIZER}}})
+        nlp.tokenizer.set_segmenter(tagger.segmenter)
+    else:
+        nlp = spacy.blank(lang or tagger.info.config.lang)
     component: BiRNNTagger = nlp.add_pipe(FACTORY)  # type: ignore[assignment]
     component.set_tagger(tagger)
     # spaCy package names a package <lang>_<name>: lower-case letters, digits and underscores.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
@@ -23,8 +24,9 @@ from tagger.locking import hold
 from tagger.nn.model import SequenceTagger, build_model
 from tagger.predict import Tagger
 from tagger.runtime import choose_device, cores_per_process, seed_everything, set_threads
-from tagger.serialize import load_model, read_json, save_model
+from tagger.serialize import SEGMENTER, load_model, read_json, save_model
 from tagger.tasks import task_specs
+from tagger.tokenize import UNSPACED
 from tagger.training.checkpoint import CHECKPOINT, check_output_dir, check_resumed_config, has_checkpoint, load_checkpoint, save_checkpoint
 from tagger.training.distributed import Group, is_main_process, local_device, process_group
 from tagger.training.monitor import Quiet, TrainingMonitor
@@ -45,6 +47,16 @@ class TrainResult:
     test_scores: Scores = field(default_factory=dict)
     seconds: float = 0.0
     train_tokens_per_second: float = 0.0
+
+
+@dataclass
+class Splits:
+    """Sentences to train on, given instead of reading ``config.data`` (the segmenter's character units)."""
+
+    train: list[Sentence]
+    dev: list[Sentence] = field(default_factory=list)
+    test: list[Sentence] = field(default_factory=list)
+    lexicon: tuple[str, ...] = ()  # words the vocabulary keeps for a segmenter's lexicon features
 
 
 @dataclass
@@ -87,7 +99,7 @@ class TrainingState:
 
 
 def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
-          monitor: TrainingMonitor | None = None) -> TrainResult:
+          monitor: TrainingMonitor | None = None, data: Splits | None = None) -> TrainResult:
     """Train a model as the config says; write the best one to ``output_dir``.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every process calls this and together
@@ -102,6 +114,11 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
         resume: continue from ``output_dir/checkpoint`` (an error when there is none).
         overwrite: train into a directory that already holds a model, replacing it (else an error).
         monitor: receives progress; by default only logs.
+        data: the sentences to train, select and test on, instead of reading ``config.data``.
+
+    With ``segmenter.train`` a segmenter is trained first, into ``output_dir/segmenter``, and the model
+    carries it (as it carries one named by ``segmenter.model``); with no task to train besides, the
+    segmenter alone is trained, into ``output_dir`` (see :mod:`tagger.training.segmenter`).
 
     The run holds ``output_dir``'s lock (:mod:`tagger.locking`): a second run into it is refused.
     """
@@ -110,20 +127,40 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
     if config.training.precision == "bf16" and device.type != "cuda":
         # Not a silent fallback: config.json must say how the model was really trained.
         raise ConfigError("training.precision", f'"bf16" is autocast on CUDA and this run is on {device}; use "fp32" here')
+    if data is None and config.segmenter.train and not config.tasks and config.masked_lm.weight <= 0:
+        from tagger.training.segmenter import train_segmenter
+
+        return train_segmenter(config, output_dir, resume=resume, overwrite=overwrite, monitor=monitor)
+    if config.segmenter.train and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("segmenter.train", "train the segmenter in a run of its own (without torchrun; a config without tasks "
+                          "trains it alone), then name it as segmenter.model for the distributed run")
+    # A run stopped while it trained the segmenter resumes that one; the tagger then starts afresh.
+    resume_tagger = resume and (has_checkpoint(output_dir) or not has_checkpoint(output_dir / SEGMENTER))
     with hold(output_dir) if is_main_process() else nullcontext():
+        segmenter = None
         if is_main_process():
-            check_output_dir(output_dir, resume, overwrite)
+            check_output_dir(output_dir, resume_tagger, overwrite)
+            if config.has_segmenter and data is None:
+                from tagger.training.segmenter import prepare_segmenter
+
+                segmenter = prepare_segmenter(config, output_dir, resume, monitor or TrainingMonitor())
+            elif config.lang in UNSPACED and data is None:
+                (monitor or TrainingMonitor()).message(
+                    f"note: raw text will go through spaCy's {config.lang!r} tokenizer, whose words are not a {config.lang} corpus's; "
+                    "set segmenter.train = true to learn the corpus's own words")
         with process_group(device) as group:
             monitor = (monitor or TrainingMonitor()) if group.is_main else Quiet()
-            return _train(config, output_dir, resume, monitor, device, group)
+            return _train(config, output_dir, resume_tagger, monitor, device, group, data, segmenter)
 
 
-def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: TrainingMonitor, device: torch.device, group: Group) -> TrainResult:
+def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: TrainingMonitor, device: torch.device, group: Group,
+           data: Splits | None, segmenter: dict[str, bytes] | None) -> TrainResult:
     settings = config.training
     generator = seed_everything(config.seed)
     set_threads(settings.threads or (cores_per_process(group.local_world_size) if group.active else 0))
-    train_sentences, dev_sentences = _read_data(config, group, monitor)
-    run = _start(config, output_dir, resume, train_sentences, device, generator, group, monitor)
+    train_sentences, dev_sentences = _read_data(config, group, monitor, data)
+    run = _start(config, output_dir, resume, train_sentences, device, generator, group, monitor, data.lexicon if data else ())
+    run.segmenter = segmenter
     config, state = run.config, run.state  # config: with what the start filled in (init_from's shapes, word_dim)
     trained = group.wrap(run.model, device, find_unused_parameters=_heads_may_lack_targets(config, train_sentences))
     step = TrainStep(trained, BatchEncoder.for_embeddings(run.vocab, config.embeddings), run.optimizer, run.scheduler, config, device,
@@ -159,7 +196,7 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
     monitor.close()
     tokens_per_second = trained_tokens / train_seconds if train_seconds else 0.0
     return group.from_main(lambda: _finish(config, run.vocab, output_dir, device, state, best_dev or state.best_dev, dev_sentences,
-                                           tokens_per_second))
+                                           tokens_per_second, data))
 
 
 @dataclass
@@ -172,18 +209,19 @@ class _Run:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     state: TrainingState
+    segmenter: dict[str, bytes] | None = None  # the files of the segmenter the model carries
 
     def save(self, output_dir: Path, generator: torch.Generator) -> None:
         """After an epoch: the model if it was the best so far, the metrics, the checkpoint."""
         if self.state.records[-1]["best"]:
-            save_model(output_dir, self.model, self.vocab, self.config, _meta(self.config, self.state))
+            save_model(output_dir, self.model, self.vocab, self.config, _meta(self.config, self.state), self.segmenter)
         write_atomic(output_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.state.records))
         save_checkpoint(output_dir / CHECKPOINT, self.model, self.vocab, self.config, self.optimizer, self.scheduler, generator,
                         asdict(self.state))
 
 
 def _start(config: TaggerConfig, output_dir: Path, resume: bool, train_sentences: list[Sentence], device: torch.device,
-           generator: torch.Generator, group: Group, monitor: TrainingMonitor) -> _Run:
+           generator: torch.Generator, group: Group, monitor: TrainingMonitor, lexicon: tuple[str, ...] = ()) -> _Run:
     """Vocabulary, network, optimiser and state: new (from ``init_from`` and pretrained vectors when
     the config names them), or as the checkpoint left them."""
     settings, checkpoint = config.training, output_dir / CHECKPOINT
@@ -196,7 +234,7 @@ def _start(config: TaggerConfig, output_dir: Path, resume: bool, train_sentences
         config = take_architecture(config, base.config)
         monitor.message(f"starting from {config.init_from}: its embeddings and encoder ({len(base.vocab.words)} words)")
     vocab, vectors = group.from_main(lambda: build_vocabulary(config, train_sentences, checkpoint if resuming else None,
-                                                              base.vocab if base else None))
+                                                              base.vocab if base else None, lexicon))
     if vectors is not None:  # word_dim 0 means the vectors' size; an explicit other one was refused already
         config = replace(config, embeddings=replace(config.embeddings, word_dim=vectors.dim))
     if resuming and (warning := check_resumed_config(config, checkpoint)):
@@ -222,10 +260,13 @@ def _start(config: TaggerConfig, output_dir: Path, resume: bool, train_sentences
     return _Run(config, vocab, model, optimizer, scheduler, state)
 
 
-def _read_data(config: TaggerConfig, group: Group, monitor: TrainingMonitor) -> tuple[list[Sentence], list[Sentence]]:
+def _read_data(config: TaggerConfig, group: Group, monitor: TrainingMonitor, data: Splits | None) -> tuple[list[Sentence], list[Sentence]]:
     """The labelled training sentences, and the dev sentences (rank 0 alone evaluates)."""
-    train_sentences = [s for s in load_sentences(config.data.train, config.tasks, config.data.max_train_sentences) if s.tokens and s.tags]
-    dev_sentences = load_sentences(config.data.dev, config.tasks) if config.data.dev and group.is_main else []
+    if data is not None:
+        train_sentences, dev_sentences = [s for s in data.train if s.tokens and s.tags], data.dev if group.is_main else []
+    else:
+        train_sentences = [s for s in load_sentences(config.data.train, config.tasks, config.data.max_train_sentences) if s.tokens and s.tags]
+        dev_sentences = load_sentences(config.data.dev, config.tasks) if config.data.dev and group.is_main else []
     monitor.message(f"{len(train_sentences)} training sentences ({sum(map(len, train_sentences))} tokens), {len(dev_sentences)} dev")
     if group.active:
         monitor.message(f"{group.world_size} processes ({group.backend}; torch threads per process: {torch.get_num_threads()}), "
@@ -241,9 +282,12 @@ def _heads_may_lack_targets(config: TaggerConfig, sentences: list[Sentence]) -> 
 
 
 def _finish(config: TaggerConfig, vocab: Vocab, output_dir: Path, device: torch.device, state: TrainingState, best_dev: Scores,
-            dev_sentences: list[Sentence], tokens_per_second: float) -> TrainResult:
+            dev_sentences: list[Sentence], tokens_per_second: float, data: Splits | None) -> TrainResult:
     """Score the best model on test (its dev scores are the loop's), complete meta.json, draw the learning curve."""
-    test_sentences = load_sentences(config.data.test, config.tasks) if config.data.test else []
+    if data is not None:
+        test_sentences = data.test
+    else:
+        test_sentences = load_sentences(config.data.test, config.tasks) if config.data.test else []
     test_scores: Scores = {}
     if test_sentences:
         loaded = load_model(output_dir, device)  # the best epoch's weights; not Tagger.load: it warns of an unfinished training

@@ -22,6 +22,7 @@ from tagger.config import TaggerConfig
 from tagger.evaluation import main_score
 from tagger.locking import hold
 from tagger.runtime import choose_device
+from tagger.serialize import SEGMENTER, read_files, segmenter_files, write_files
 from tagger.training.checkpoint import check_output_dir, has_checkpoint
 from tagger.training.distributed import is_main_process, local_device, process_group
 from tagger.training.loop import TrainResult, train
@@ -147,6 +148,9 @@ def _publish(result: SeedsResult) -> None:
     for path in sorted(result.best.directory.iterdir()):
         if path.is_file() and path.name != "meta.json":
             write_atomic(result.output_dir / path.name, path.read_bytes())
+    segmenter = segmenter_files(read_files(result.best.directory))
+    if segmenter:
+        write_files(result.output_dir / SEGMENTER, segmenter)
     meta = json.loads((result.best.directory / "meta.json").read_text(encoding="utf-8"))
     write_atomic(result.output_dir / "meta.json", json.dumps({**meta, "seeds": summary}, indent=2))
     write_atomic(result.output_dir / SUMMARY, json.dumps(summary, indent=2))

@@ -58,9 +58,9 @@ class VectorRows:
 
 
 def build_vocabulary(config: TaggerConfig, sentences: Sequence[Sentence], checkpoint: Path | None = None,
-                     base: Vocab | None = None) -> tuple[Vocab, VectorRows | None]:
+                     base: Vocab | None = None, lexicon: Sequence[str] = ()) -> tuple[Vocab, VectorRows | None]:
     """The vocabulary (the checkpoint's when resuming, else counted from ``sentences`` after the
-    words of ``base``) and, with ``embeddings.pretrained``, the rows its vectors start."""
+    words of ``base``, with a segmenter's ``lexicon``) and, with ``embeddings.pretrained``, the rows its vectors start."""
     embeddings = config.embeddings
     lowercase = base.lowercase if base is not None else embeddings.lowercase
     vocab = checkpoint_vocab(checkpoint) if checkpoint else None
@@ -78,7 +78,7 @@ def build_vocabulary(config: TaggerConfig, sentences: Sequence[Sentence], checkp
             added = [word_key(w, lowercase) for w in vectors.words[:embeddings.max_vectors]]
             with_vector = {w for w in wanted if vectors.find(w) is not None}
         vocab = Vocab.build(sentences, config.tasks, embeddings.min_freq, embeddings.lowercase, added, embeddings.max_words,
-                            base, keep_rare=with_vector)
+                            base, keep_rare=with_vector, features=embeddings.features, lexicon=lexicon)
         unlabelled = [task for task, labels in vocab.labels.items() if not len(labels)]
         if unlabelled:
             others = f" (nor for {', '.join(unlabelled[1:])})" if unlabelled[1:] else ""
