@@ -190,7 +190,7 @@ class SegmenterConfig:
     hidden_size: Positive = 128
     num_layers: Positive = 2
     dropout: Annotated[float, DROPOUT] = 0.33
-    batch_size: Positive = 32
+    batch_size: Positive = 16  # texts of 1-3 sentences
     learning_rate: Annotated[float, POSITIVE] = 2e-3
     max_epochs: Positive = 30
     patience: Count = 5

@@ -171,11 +171,13 @@ class Segmenter:
 
     @classmethod
     def load(cls, directory: str | Path, device: str = "cpu") -> Segmenter:
-        """A segmenter from its model directory (``segmenter/`` in a tagger's, or one trained alone)."""
+        """A segmenter from its model directory: one trained alone, or a model's that carries one (its ``segmenter/``)."""
         from tagger.predict import Tagger, check_device
-        from tagger.serialize import load_model
+        from tagger.serialize import SEGMENTER, load_model
 
         check_device(device)
+        if (Path(directory) / SEGMENTER).is_dir():
+            directory = Path(directory) / SEGMENTER
         return cls(Tagger.from_loaded(load_model(directory, device), str(directory)))
 
     @classmethod

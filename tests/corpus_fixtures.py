@@ -83,5 +83,5 @@ TINY = ["embeddings.word_dim=16", "embeddings.char_dim=8", "embeddings.char_hidd
         "encoder.num_layers=1", "training.max_epochs=12", "training.patience=0", "training.learning_rate=0.01",
         "training.warmup_steps=5", "training.batch_size=8", "training.threads=1", "segmenter.unit_dim=16",
         "segmenter.bigram_dim=16", "segmenter.lexicon_dim=4", "segmenter.kind_dim=4", "segmenter.hidden_size=24",
-        "segmenter.num_layers=1", "segmenter.max_epochs=15", "segmenter.patience=0", "segmenter.learning_rate=0.01",
+        "segmenter.num_layers=1", "segmenter.max_epochs=25", "segmenter.patience=0", "segmenter.learning_rate=0.01",
         "segmenter.batch_size=8", "segmenter.min_freq=1"]

@@ -122,7 +122,8 @@ def zh_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     old = os.environ.get("BIRNN_TAGGER_DATA")
     os.environ["BIRNN_TAGGER_DATA"] = str(data)
     try:
-        result = runner.invoke(app, ["train", name, "-o", str(output), *[f"--set={value}" for value in TINY]])
+        result = runner.invoke(app, ["train", name, "-o", str(output), *[f"--set={value}" for value in TINY],
+                                     "--set=masked_lm.weight=0.3"])
     finally:
         if old is None:
             del os.environ["BIRNN_TAGGER_DATA"]
@@ -200,6 +201,22 @@ def test_info_and_annotate_use_the_segmenter(zh_model: Path, tmp_path: Path) -> 
     assert [s["label"] for s in records[1]["spans"]["ner"]] == ["PER", "ORG"]
 
 
+def test_the_service_and_fill_mask_read_text_through_the_segmenter(zh_model: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from tagger import Tagger
+    from tagger.service import create_app
+
+    with TestClient(create_app(zh_model, token="")) as client:
+        answer = client.post("/annotate", json={"texts": ["陈静在广州工作。", ["陈静", "在"]]})
+    assert answer.status_code == 200
+    first, second = answer.json()["results"]
+    assert first["tokens"] == ["陈静", "在", "广州", "工作", "。"] and first["offsets"][2] == [3, 5]
+    assert second["tokens"] == ["陈静", "在"]  # token lists pass through
+    filled = Tagger.load(zh_model).fill_mask("陈静在[MASK]工作。")[0]
+    assert filled.tokens == ["陈静", "在", "<mask>", "工作", "。"] and filled.blanks[0].position == 2
+
+
 def test_spacy_pipeline_with_the_segmenter_as_tokenizer(zh_model: Path, tmp_path: Path) -> None:
     import spacy
 
@@ -253,3 +270,15 @@ def test_a_segmenter_trained_alone_is_carried_by_another_model(zh_model: Path, t
 
     with pytest.raises(TaggerError):
         train(from_dict(config), tmp_path / "other")
+
+
+def test_the_segmenter_network_takes_none_of_the_taggers_auxiliary_heads(tiny_config) -> None:  # noqa: ANN001
+    from dataclasses import replace
+
+    from tagger.config import CharLMConfig, MaskedLMConfig
+    from tagger.training.segmenter import segmenter_config
+
+    config = replace(tiny_config, masked_lm=MaskedLMConfig(weight=0.5), char_lm=CharLMConfig(weight=0.1), init_from="models/x")
+    built = segmenter_config(config)
+    assert (built.masked_lm.weight, built.char_lm.weight, built.init_from) == (0.0, 0.0, "")
+    assert list(built.tasks) == [SEGMENT] and built.segmenter.train is False

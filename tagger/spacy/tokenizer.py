@@ -38,14 +38,6 @@ def create_segmenter_tokenizer(model: Optional[str] = None, device: str = "cpu")
     return create
 
 
-def segmenter_folder(model: str | Path) -> Path:
-    """A segmenter's own folder: ``model/segmenter`` when ``model`` is a tagger that carries one."""
-    from tagger.serialize import SEGMENTER
-
-    path = Path(model)
-    return path / SEGMENTER if (path / SEGMENTER).is_dir() else path
-
-
 class SegmenterTokenizer:
     """Raw text -> a Doc of the words and sentences a learned segmenter finds."""
 
@@ -64,7 +56,7 @@ class SegmenterTokenizer:
                                   "or load a pipeline saved with one")
             from tagger.segmenter import Segmenter
 
-            self._segmenter = Segmenter.load(segmenter_folder(self.model_path), self.device)
+            self._segmenter = Segmenter.load(self.model_path, self.device)
         return self._segmenter
 
     def set_segmenter(self, segmenter: Segmenter) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tagger.atomic import write_atomic
-from tagger.config import EmbeddingsConfig, EncoderConfig, TaggerConfig, TaskConfig
+from tagger.config import CharLMConfig, EmbeddingsConfig, EncoderConfig, MaskedLMConfig, TaggerConfig, TaskConfig
 from tagger.data import load_sentences
 from tagger.errors import ConfigError
 from tagger.segmenter import FEATURES, SEGMENT, Lexicon, Segmentation, Segmenter, unit_sentence
@@ -26,6 +26,7 @@ from tagger.training.monitor import TrainingMonitor
 from tagger.types import Sentence
 
 SENTENCES_PER_TEXT = (1, 2, 3)  # training texts join this many consecutive sentences of a document
+SPACED_JOINS = 0.2  # where a corpus writes nothing between sentences, this share of its texts put a space there
 
 
 @dataclass(frozen=True)
@@ -122,13 +123,16 @@ def separator_of(corpus: SegmentationCorpus) -> str:
 
 
 def training_texts(corpus: SegmentationCorpus, separator: str, sentences: bool, rng: random.Random) -> list[Document]:
-    """Runs of one to three consecutive sentences of each document (one, without ``sentences``)."""
+    """Runs of one to three consecutive sentences of each document (one, without ``sentences``), joined with
+    ``separator``; with a space in some of them when that is nothing, as text from elsewhere (the web) often
+    has one between sentences in Chinese too."""
     texts = []
     for document in corpus.documents:
         position = 0
         while position < len(document):
             size = rng.choice(SENTENCES_PER_TEXT) if sentences else 1
-            texts.append(join(document[position : position + size], separator))
+            joint = separator or (" " if rng.random() < SPACED_JOINS else "")
+            texts.append(join(document[position : position + size], joint))
             position += size
     return texts
 
@@ -141,6 +145,8 @@ def segmenter_config(config: TaggerConfig) -> TaggerConfig:
         config,
         init_from="",
         tasks={SEGMENT: TaskConfig(decoder="crf", scheme="BIOES")},
+        masked_lm=MaskedLMConfig(),
+        char_lm=CharLMConfig(),
         embeddings=EmbeddingsConfig(word_dim=settings.unit_dim, min_freq=settings.min_freq, lowercase=False, char_encoder="none",
                                     word_dropout=settings.unit_dropout,
                                     features=features, dropout=settings.dropout, max_vectors=0),
