@@ -282,3 +282,60 @@ def test_the_segmenter_network_takes_none_of_the_taggers_auxiliary_heads(tiny_co
     built = segmenter_config(config)
     assert (built.masked_lm.weight, built.char_lm.weight, built.init_from) == (0.0, 0.0, "")
     assert list(built.tasks) == [SEGMENT] and built.segmenter.train is False
+
+
+def test_a_language_whose_spacy_tokenizer_needs_a_package_fails_when_read(tmp_path: Path) -> None:
+    import importlib.util
+
+    from tagger.config import load_config
+    from tagger.errors import ConfigError
+    from tests.conftest import tiny_config_dict
+
+    if importlib.util.find_spec("sudachipy") is not None:
+        pytest.skip("sudachipy is installed here: spaCy's Japanese tokenizer works")
+    config = tmp_path / "ja.toml"
+    config.write_text('lang = "ja"\n[data]\ntrain = "sample:train"\n[tasks.upos]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"lang: .*needs sudachipy sudachidict_core: pip install sudachipy.*segmenter\] train = true"):
+        load_config(config)
+    assert load_config(config, ["segmenter.train=true"]).segmenter.train  # a segmenter reads raw text instead
+    from tagger.config import from_dict
+    from tagger.errors import TaggerError
+    from tagger.nn.model import build_model
+    from tagger.predict import Tagger
+    from tagger.vocab import Vocab
+
+    ja = from_dict({**tiny_config_dict(), "lang": "ja"})
+    vocab = Vocab.build([Sentence(["a"], {"upos": ["X"], "ner": ["O"]})], ja.tasks)
+    with pytest.raises(TaggerError, match="needs sudachipy"):  # a model in that language: when it loads
+        Tagger(build_model(ja, vocab), vocab, ja)
+
+
+def test_an_unknown_corpus_name_is_not_trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIRNN_TAGGER_DATA", str(tmp_path))
+    result = runner.invoke(app, ["train", "ud-vi-nowhere", "-o", str(tmp_path / "m")])
+    assert result.exit_code == 1 and "ud-vi-nowhere:train" in result.output and "not found" in result.output  # not ":train:" as 🚋
+    result = runner.invoke(app, ["train", "uner-zh-gsdsimpp", "-o", str(tmp_path / "m")])
+    assert result.exit_code == 1 and "uner-zh-gsdsimp" in result.output  # a close match is named
+    assert not (tmp_path / "m").exists()
+
+
+def test_resume_keeps_a_finished_segmenter_and_trains_the_tagger(zh_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from tagger.config import corpus_config, from_dict
+    from tagger.training import train
+
+    copy = tmp_path / "zh"
+    shutil.copytree(zh_model / "segmenter", copy / "segmenter")  # as a run stopped after its segmenter
+    segmenter = (copy / "segmenter" / "model.safetensors").read_bytes()
+    monkeypatch.setenv("BIRNN_TAGGER_DATA", str(tmp_path / "data"))
+    write_uner_zh(tmp_path / "data")
+    _, raw = corpus_config("uner-zh-tiny")  # type: ignore[misc]
+    from tagger.config import apply_override
+
+    for value in TINY:
+        apply_override(raw, value)
+    raw["training"]["max_epochs"] = 2
+    result = train(from_dict(raw), copy, resume=True)
+    assert (copy / "segmenter" / "model.safetensors").read_bytes() == segmenter  # not trained again
+    assert result.best_epoch >= 1 and (copy / "model.safetensors").is_file()

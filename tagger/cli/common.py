@@ -69,8 +69,8 @@ class App(typer.Typer):
 
 app = App(cls=PlainGroup, help="Sequence labelling with deep bidirectional LSTM/GRU taggers.", no_args_is_help=True, add_completion=False,
           pretty_exceptions_show_locals=False)
-console = Console(stderr=True, soft_wrap=True)  # progress, summaries, errors
-out = Console(soft_wrap=True)  # results: tables and JSON on standard output
+console = Console(stderr=True, soft_wrap=True, emoji=False)  # progress, summaries, errors (":train:" is no emoji)
+out = Console(soft_wrap=True, emoji=False)  # results: tables and JSON on standard output
 
 PrecisionOption = Annotated[str, typer.Option(help=PRECISION_HELP)]
 ThreadsOption = Annotated[int, typer.Option(min=0, help="Torch threads of this process (0: one per core idle at start). On a machine that gets busy later, 1 avoids threads waiting on each other.")]
