@@ -128,7 +128,7 @@ class Segmentation:
     sentence_starts: list[int]
 
 
-def decode(text: str, positions: Sequence[int], tags: Sequence[str]) -> Segmentation:
+def decode(positions: Sequence[int], tags: Sequence[str]) -> Segmentation:
     """Words and sentence starts from the units' BIO tags: a word starts at each ``B-`` unit."""
     words: list[tuple[int, int]] = []
     starts: list[int] = []
@@ -193,12 +193,14 @@ class Segmenter:
         """Each text's words and sentence starts."""
         readings = [unit_sentence(text, self.lexicon) for text in texts]
         parts = [(n, *window) for n, reading in enumerate(readings) for window in windows(len(reading))]
+        # Long windows in batches as wide as short sentences get: the LSTM steps through a batch's longest
+        # row, so few wide rows would leave it stepping a long way for little work.
         labelled = self.model.label_sentences([readings[n].piece(start, end) for n, start, end, _, _ in parts], batch_size,
-                                              max_length=WINDOW)
+                                              max_tokens=batch_size * WINDOW, max_length=WINDOW)
         tags: list[list[str]] = [[] for _ in texts]
         for (n, start, _, keep_start, keep_end), prediction in zip(parts, labelled):
             tags[n].extend(prediction.tags[SEGMENT][keep_start - start : keep_end - start])
-        return [decode(text, reading.meta["units"], found) for text, reading, found in zip(texts, readings, tags)]
+        return [decode(reading.meta["units"], found) for reading, found in zip(readings, tags)]
 
     def __call__(self, text: str) -> Sentence:
         return next(iter(self.tokenize([Sentence([], text=text)])))

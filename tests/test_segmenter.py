@@ -51,7 +51,7 @@ def test_tags_and_decoding_give_back_the_words_and_sentences() -> None:
     tags = word_tags(units(text), words, {4})
     assert tags[:4] == ["S-S", "S-W", "B-W", "E-W"] and tags[5] == "S-S"
     bio = [tag.replace("S-", "B-", 1).replace("E-", "I-", 1) for tag in tags]  # as predictions come: BIO
-    assert decode(text, units(text), bio) == Segmentation(words, [0, 4])
+    assert decode(units(text), bio) == Segmentation(words, [0, 4])
 
 
 def test_windows_tile_a_long_text_with_context_on_both_sides() -> None:
@@ -230,6 +230,9 @@ def test_spacy_pipeline_with_the_segmenter_as_tokenizer(zh_model: Path, tmp_path
     assert [t.text for t in doc][:5] == ["刘洋", "在", "南京", "工作", "。"]
     assert [s.text for s in doc.sents] == ["刘洋在南京工作。", "陈静是中国科学院的老师。"]
     assert [(e.text, e.label_) for e in doc.ents] == [("刘洋", "PER"), ("南京", "LOC"), ("陈静", "PER"), ("中国科学院", "ORG")]
+    odd = ["  王芳\n\n在上海 工作。 ", "", "\t李明。"]
+    assert [d.text for d in nlp.tokenizer.pipe(odd)] == odd  # whitespace kept as spaCy keeps it
+    assert [t.text for t in nlp.tokenizer(odd[0]) if not t.is_space] == ["王芳", "在", "上海", "工作", "。"]
     nlp.to_disk(tmp_path / "pipeline")
     loaded = spacy.load(tmp_path / "pipeline")
     assert [(t.text, t.ent_iob_) for t in loaded(text)] == [(t.text, t.ent_iob_) for t in doc]
