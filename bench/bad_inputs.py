@@ -107,9 +107,15 @@ def main() -> None:
                                           for override in ("training.eval_batch_size=0", "training.patience=-1", "training.warmup_steps=-3",
                                                            "training.clip_norm=-1", "embeddings.char_kernel=0", "embeddings.max_word_chars=0",
                                                            "training.threads=-1", "training.learning_rate=-1", "training.betas=[1.5, 0.9]",
-                                                           "training.weight_decay=-0.5", 'training.device="cuda"', 'lang="xx-nope"')]
+                                                           "training.weight_decay=-0.5", 'training.device="cuda"', 'lang="xx-nope"',
+                                                           'lang="ja"', "segmenter.train=true", "segmenter.folds=1",
+                                                           f'segmenter.model="{model}"', f'segmenter.model="{config}"')]
     cases += [
         ("train into a directory holding a model", [*tagger, "train", str(config), "-o", str(model)]),
+        ("train a corpus name that is nowhere", [*tagger, "train", "ud-vi-nowhere", "-o", str(work / "m3")]),
+        ("train a misspelt corpus name", [*tagger, "train", "uner-zh-gsdsimpp", "-o", str(work / "m3")]),
+        ("train a segmenter and carry one", [*tagger, "train", str(config), "-o", str(work / "m3"), "--set", "segmenter.train=true",
+                                             "--set", f'segmenter.model="{model}"']),
         ("train --resume with no checkpoint", [*tagger, "train", str(config), "-o", str(work / "fresh"), "--resume"]),
         ("train --resume with another hidden size", [*tagger, "train", str(config), "-o", str(model), "--resume", "--set", "encoder.hidden_size=32"]),
         ("train an invalid TOML file", [*tagger, "train", str(work / "bad.toml")]),

@@ -3,11 +3,13 @@ split into words, against the same model on the gold words.
 
     export BIRNN_TAGGER_DATA=../shared/corpora
     python bench/end_to_end.py ../runs/languages/uner-zh-gsdsimp uner-zh-gsdsimp:test     # NER F1
-    python bench/end_to_end.py ../runs/languages/ud-vi-vtb ud-vi-vtb:test                 # UPOS
+    python bench/end_to_end.py ../runs/languages/ud-vi-vtb ud-vi-vtb:test --spacy          # UPOS; also through pyvi
 
 Three rows per task: gold words (the corpus's tokens, as `tagger evaluate` reads them); raw text sentence
 by sentence (each sentence's ``# text`` through ``Tagger.predict``); raw text from whole documents (each
-document's sentences joined as the segmenter was trained, one string per document).
+document's sentences joined as the segmenter was trained, one string per document). With ``--spacy``, the
+two raw-text rows again with spaCy's tokenizer for the model's language in place of the segmenter (for
+Vietnamese: pyvi), the same model labelling what it makes.
 - Span tasks (NER): entities matched by character offsets into the text (start, end, label); precision,
   recall and F1 over all entities, so a word boundary the segmenter misses costs the entities on it.
 - Token tasks (UPOS), as the CoNLL 2018 evaluation script counts them: a predicted word is aligned when
@@ -27,7 +29,13 @@ from rich.table import Table
 from tagger import Tagger
 from tagger.data import load_corpus
 from tagger.schemes import tags_to_spans
-from tagger.training.segmenter import find_words, separator_of, read_corpus, surface_tokens
+from tagger.tokenize import Tokenizer
+from tagger.training.segmenter import (
+    find_words,
+    read_corpus,
+    separator_of,
+    surface_tokens,
+)
 from tagger.types import Prediction, Sentence
 
 Labelled = dict[tuple[int, int], str]  # a word's (or entity's) character span -> its label
@@ -72,12 +80,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
     parser.add_argument("corpus")
+    parser.add_argument("--spacy", action="store_true", help="also read the raw text with spaCy's tokenizer")
     parser.add_argument("--json")
     args = parser.parse_args()
     tagger = Tagger.load(args.model)
     if tagger.segmenter is None:
         parser.error(f"{args.model} carries no segmenter")
     sentences = gold_sentences(tagger, args.corpus)
+    rows = run(tagger, sentences, "")
+    if args.spacy:
+        tagger.tokenizer = Tokenizer(tagger.config.lang)
+        rows += [row for row in run(tagger, sentences, f" (spaCy {tagger.config.lang} tokenizer)") if row["input"] != "gold words"]
+    show(args, sentences, rows)
+
+
+def run(tagger: Tagger, sentences: list[tuple[Sentence, list[tuple[int, int]]]], how: str) -> list[dict]:
+    """The rows of every task: gold words, raw text sentence by sentence, raw text from whole documents."""
     rows = []
     for task in tagger.tasks:
         gold = [labelled(task, tagger, s.tags[task], words) for s, words in sentences]
@@ -85,9 +103,9 @@ def main() -> None:
         on_words = [labelled(task, tagger, p.tags[task], words) for p, (_, words) in zip(on_gold, sentences)]
         on_text = [predicted(task, tagger, p) for p in tagger.predict([s.text for s, _ in sentences])]
         rows += [{"task": task, "input": "gold words", **scores(task, tagger, gold, on_words)},
-                 {"task": task, "input": "raw text, sentence by sentence", **scores(task, tagger, gold, on_text)}]
-        documents = read_corpus(s for s, _ in sentences).documents  # the same sentences, by document
-        separator = separator_of(read_corpus(s for s, _ in sentences))
+                 {"task": task, "input": f"raw text, sentence by sentence{how}", **scores(task, tagger, gold, on_text)}]
+        corpus = read_corpus(s for s, _ in sentences)  # the same sentences, by document
+        documents, separator = corpus.documents, separator_of(corpus)
         position, doc_gold, doc_found = 0, [], []
         for document in documents:
             text, merged = "", {}
@@ -99,7 +117,11 @@ def main() -> None:
                 position += 1
             doc_gold.append(merged)
             doc_found.append(predicted(task, tagger, tagger.predict(text)))
-        rows.append({"task": task, "input": "raw text, whole documents", **scores(task, tagger, doc_gold, doc_found)})
+        rows.append({"task": task, "input": f"raw text, whole documents{how}", **scores(task, tagger, doc_gold, doc_found)})
+    return rows
+
+
+def show(args: argparse.Namespace, sentences: list, rows: list[dict]) -> None:
     table = Table(title=f"{args.model} on {args.corpus}: {len(sentences)} sentences")
     for column in ("task", "input", "P", "R", "F1", "aligned accuracy"):
         table.add_column(column, justify="left" if column in ("task", "input") else "right")
