@@ -9,6 +9,7 @@ loop as any tagger (:func:`tagger.training.train` with the units as its data).
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Iterable, Sequence
@@ -177,7 +178,7 @@ def word_scores(gold: Sequence[Segmentation], predicted: Sequence[Segmentation])
 
 def sentence_spans(segmentation: Segmentation) -> set[tuple[int, int]]:
     bounds = [*segmentation.sentence_starts, len(segmentation.words)]
-    return {(segmentation.words[a][0], segmentation.words[b - 1][1]) for a, b in zip(bounds, bounds[1:]) if b > a}
+    return {(segmentation.words[a][0], segmentation.words[b - 1][1]) for a, b in itertools.pairwise(bounds) if b > a}
 
 
 def score(segmenter: Segmenter, corpus: SegmentationCorpus, separator: str) -> dict[str, dict[str, float]]:
