@@ -233,6 +233,15 @@ def test_spacy_pipeline_with_the_segmenter_as_tokenizer(zh_model: Path, tmp_path
     odd = ["  王芳\n\n在上海 工作。 ", "", "\t李明。"]
     assert [d.text for d in nlp.tokenizer.pipe(odd)] == odd  # whitespace kept as spaCy keeps it
     assert [t.text for t in nlp.tokenizer(odd[0]) if not t.is_space] == ["王芳", "在", "上海", "工作", "。"]
+    from tagger.errors import TaggerError
+    from tagger.spacy.tokenizer import SegmenterTokenizer
+
+    copied = SegmenterTokenizer(nlp.vocab).from_bytes(nlp.tokenizer.to_bytes())
+    assert [t.text for t in copied(text)] == [t.text for t in doc]
+    with pytest.raises(TaggerError, match="tokenizer 'birnn_tagger.Segmenter.v1': bytes are not a serialized segmenter"):
+        SegmenterTokenizer(nlp.vocab).from_bytes(b"\x00not msgpack")
+    with pytest.raises(TaggerError, match="has no segmenter"):
+        SegmenterTokenizer(nlp.vocab)("text")
     nlp.to_disk(tmp_path / "pipeline")
     loaded = spacy.load(tmp_path / "pipeline")
     assert [(t.text, t.ent_iob_) for t in loaded(text)] == [(t.text, t.ent_iob_) for t in doc]

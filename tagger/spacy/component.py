@@ -214,14 +214,20 @@ class BiRNNTagger:
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> BiRNNTagger:
         from tagger.predict import Tagger
 
-        try:
-            files = srsly.msgpack_loads(data)
-        except Exception as error:  # msgpack raises several unrelated types on bad input
-            raise TaggerError(f"spaCy component {self.name!r}: bytes are not a serialized model ({error})") from None
-        if not isinstance(files, dict):
-            raise TaggerError(f"spaCy component {self.name!r}: bytes are not a serialized model")
-        self.set_tagger(Tagger.from_files(files, f"spaCy component {self.name!r}", self.device, self.precision))
+        owner = f"spaCy component {self.name!r}"
+        self.set_tagger(Tagger.from_files(unpack_files(data, owner, "model"), owner, self.device, self.precision))
         return self
 
     def _model_files(self) -> dict[str, bytes]:
         return self.tagger.files()
+
+
+def unpack_files(data: bytes, owner: str, what: str) -> dict[str, bytes]:
+    """A model's files from the bytes ``to_bytes`` made of them; TaggerError naming ``owner`` otherwise."""
+    try:
+        files = srsly.msgpack_loads(data)
+    except Exception as error:  # msgpack raises several unrelated types on bad input
+        raise TaggerError(f"{owner}: bytes are not a serialized {what} ({error})") from None
+    if not isinstance(files, dict):
+        raise TaggerError(f"{owner}: bytes are not a serialized {what}")
+    return files

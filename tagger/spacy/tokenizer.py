@@ -21,6 +21,7 @@ from spacy.tokens import Doc
 from spacy.util import minibatch, registry
 
 from tagger.errors import TaggerError
+from tagger.spacy.component import unpack_files
 
 if TYPE_CHECKING:
     from tagger.segmenter import Segmentation, Segmenter
@@ -116,11 +117,6 @@ class SegmenterTokenizer:
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> SegmenterTokenizer:
         from tagger.segmenter import Segmenter
 
-        try:
-            files = srsly.msgpack_loads(data)
-        except Exception as error:  # msgpack raises several unrelated types on bad input
-            raise TaggerError(f"tokenizer {TOKENIZER!r}: bytes are not a serialized segmenter ({error})") from None
-        if not isinstance(files, dict):
-            raise TaggerError(f"tokenizer {TOKENIZER!r}: bytes are not a serialized segmenter")
-        self._segmenter = Segmenter.from_files(files, f"tokenizer {TOKENIZER!r}", self.device)
+        owner = f"tokenizer {TOKENIZER!r}"
+        self._segmenter = Segmenter.from_files(unpack_files(data, owner, "segmenter"), owner, self.device)
         return self
