@@ -35,12 +35,12 @@ from tagger.training.segmenter import join, read_corpus, separator_of, word_scor
 
 
 def on_text(text: str, tokens: Sequence[str]) -> Segmentation:
-    """A peer's tokens as character offsets into ``text``: each token's characters that are not whitespace
-    (``_`` read as a space, as pyvi joins syllables) matched in order against the text's."""
+    """A peer's tokens as character offsets into ``text``: each token's characters that are not whitespace,
+    matched in order against the text's."""
     visible = [i for i, char in enumerate(text) if not char.isspace()]
     words, at = [], 0
     for token in tokens:
-        chars = [c for c in token.replace("_", " ") if not c.isspace()] if token.strip("_") else list(token)
+        chars = [c for c in token if not c.isspace()]
         if not chars:
             continue
         first = at
@@ -62,7 +62,11 @@ def spacy_system(lang: str, segmenter: str | None = None) -> Callable[[list[str]
 def pyvi_system() -> Callable[[list[str]], list[Segmentation]]:
     from pyvi import ViTokenizer
 
-    return lambda texts: [on_text(text, ViTokenizer.tokenize(text).split()) for text in texts]
+    def words(text: str) -> list[str]:
+        """pyvi joins a word's syllables with ``_``: a ``_`` the text has stays one."""
+        return [token if token.strip("_") == "" or token in text else token.replace("_", " ") for token in ViTokenizer.tokenize(text).split()]
+
+    return lambda texts: [on_text(text, words(text)) for text in texts]
 
 
 def systems(lang: str, model: str | None) -> dict[str, Callable[[list[str]], list[Segmentation]]]:

@@ -248,11 +248,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TaggerC
     the corpus's splits as data, its language, and a segmenter learned from its text where spaCy
     cannot find the language's words (:func:`corpus_config`).
     """
-    if not Path(path).exists() and (raw_corpus := corpus_config(str(path))) is not None:
-        path, raw = raw_corpus
+    if not Path(path).is_file() and (raw_corpus := corpus_config(str(path))) is not None:
+        template, raw = raw_corpus
         for override in overrides or []:
             apply_override(raw, override)
-        return _finish_loading(raw, path)
+        return _finish_loading(raw, template, source=f"{path} (the config {template.name} with its data)")
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -269,9 +269,9 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TaggerC
     return _finish_loading(raw, path)
 
 
-def _finish_loading(raw: dict[str, Any], path: Path) -> TaggerConfig:
-    config = from_dict(raw, source=str(path))
-    _check_language(config, str(path))  # here, not in from_dict: loading a model need not import spaCy
+def _finish_loading(raw: dict[str, Any], path: Path, source: str = "") -> TaggerConfig:
+    config = from_dict(raw, source=source or str(path))
+    _check_language(config, source or str(path))  # here, not in from_dict: loading a model need not import spaCy
     _resolve_relative_paths(config, path.parent)
     return config
 
@@ -280,7 +280,7 @@ def corpus_config(name: str) -> tuple[Path, dict[str, Any]] | None:
     """The config (its template's path and its raw values) that trains the catalogue corpus ``name``, a UD
     treebank (UPOS) or a UNER dataset (NER); None when ``name`` is no such corpus."""
     import corpora
-    from tagger.tokenize import UNSPACED
+    from tagger.tokenize import TOKENIZER_PACKAGES, UNSPACED, package_missing
 
     try:
         entry = corpora.entry(name)
@@ -292,7 +292,8 @@ def corpus_config(name: str) -> tuple[Path, dict[str, Any]] | None:
     raw = tomllib.loads(template.read_text(encoding="utf-8"))
     raw["data"] = {split: f"{name}:{split}" for split in entry.files}
     raw["lang"] = entry.lang if _spacy_knows(entry.lang) else "xx"
-    if entry.lang in UNSPACED:
+    # Learn the words from the corpus where spaCy cannot find them, or would need a package that is not here.
+    if entry.lang in UNSPACED or (raw["lang"] in TOKENIZER_PACKAGES and package_missing(raw["lang"])):
         raw["segmenter"] = {"train": True}
     return template, raw
 
@@ -368,13 +369,13 @@ def _check_language(config: TaggerConfig, source: str | None) -> None:
     from spacy.util import get_lang_class
 
     from tagger.errors import TaggerError
-    from tagger.tokenize import TOKENIZER_PACKAGES, spacy_tokenizer
+    from tagger.tokenize import needs_spacy_tokenizer, spacy_tokenizer
 
     try:
         get_lang_class(config.lang)
     except (ImportError, KeyError, ValueError):
         raise ConfigError("lang", f"{config.lang!r} is not a spaCy language code (such as en, de, fr, xx for many)", source) from None
-    if config.lang in TOKENIZER_PACKAGES and not config.has_segmenter:
+    if needs_spacy_tokenizer(config):
         try:
             spacy_tokenizer(config.lang)
         except TaggerError as error:

@@ -22,7 +22,7 @@ from tagger.runtime import missing_cuda
 from tagger.schemes import tags_to_spans
 from tagger.serialize import LoadedModel, ModelInfo
 from tagger.tasks import TaskSpec
-from tagger.tokenize import LONG_SENTENCE, TOKENIZER_PACKAGES, Tokenizer, encodable, pieces, spacy_tokenizer
+from tagger.tokenize import LONG_SENTENCE, Tokenizer, encodable, needs_spacy_tokenizer, pieces, spacy_tokenizer
 from tagger.types import PRECISIONS, QUANTIZED, Blank, FilledSentence, Prediction, Sentence, Span
 from tagger.vocab import MASK, SPECIALS, Vocab
 
@@ -56,7 +56,7 @@ class Tagger:
         self.encoder = BatchEncoder.for_embeddings(vocab, config.embeddings)
         self.segmenter = Segmenter(segmenter) if segmenter is not None else None
         self.tokenizer: Tokenizer | Segmenter = self.segmenter or Tokenizer(config.lang)
-        if self.segmenter is None and config.lang in TOKENIZER_PACKAGES:
+        if needs_spacy_tokenizer(config):
             spacy_tokenizer(config.lang)  # a package missing for it: an error now, not at the first text
         self.device = next(model.parameters()).device
 

@@ -96,16 +96,17 @@ class Lexicon:
 
 
 def unit_sentence(text: str, lexicon: Lexicon, words: Sequence[tuple[int, int]] | None = None,
-                  sentence_starts: Iterable[int] = ()) -> Sentence:
-    """``text`` as the segmenter reads it: its units with their features and, given the ``words``
-    (character offsets) and the indices of the words that start a sentence, their tags."""
-    positions = units(text)
+                  sentence_starts: Iterable[int] = (), positions: Sequence[int] | None = None) -> Sentence:
+    """``text`` as the segmenter reads it: its units (or those at ``positions``, a window of them) with their
+    features and, given the ``words`` (character offsets) and the indices of the words that start a
+    sentence, their tags."""
+    positions = units(text) if positions is None else positions
     tokens = [(SPACE_MARK if i == 0 or text[i - 1].isspace() else "") + text[i] for i in positions]
     lexicon_start, lexicon_end = lexicon.matches(text, positions)
     features = {"bigram": [token + nxt for token, nxt in zip(tokens, [*tokens[1:], END])],
                 "lexicon_start": lexicon_start, "lexicon_end": lexicon_end, "kind": [kind(text[i]) for i in positions]}
     tags = {SEGMENT: word_tags(positions, words, set(sentence_starts))} if words is not None else {}
-    return Sentence(tokens, tags, text=text, meta={"units": positions}, features=features)
+    return Sentence(tokens, tags, text=text, features=features)
 
 
 def word_tags(positions: Sequence[int], words: Sequence[tuple[int, int]], sentence_starts: set[int]) -> list[str]:
@@ -190,17 +191,28 @@ class Segmenter:
         return cls(Tagger.from_loaded(model_from_files(files, source, device), source))
 
     def segment(self, texts: Sequence[str], batch_size: int = 64) -> list[Segmentation]:
-        """Each text's words and sentence starts."""
-        readings = [unit_sentence(text, self.lexicon) for text in texts]
-        parts = [(n, *window) for n, reading in enumerate(readings) for window in windows(len(reading))]
-        # Long windows in batches as wide as short sentences get: the LSTM steps through a batch's longest
-        # row, so few wide rows would leave it stepping a long way for little work.
-        labelled = self.model.label_sentences([readings[n].piece(start, end) for n, start, end, _, _ in parts], batch_size,
-                                              max_tokens=batch_size * WINDOW, max_length=WINDOW)
+        """Each text's words and sentence starts. A text is read in windows (:func:`windows`) whose features
+        are built one window at a time, so a long text costs memory for its windows in flight, not for its length."""
+        positions = [units(text) for text in texts]
         tags: list[list[str]] = [[] for _ in texts]
-        for (n, start, _, keep_start, keep_end), prediction in zip(parts, labelled):
-            tags[n].extend(prediction.tags[SEGMENT][keep_start - start : keep_end - start])
-        return [decode(reading.meta["units"], found) for reading, found in zip(readings, tags)]
+        pending: list[tuple[int, int, int, int, Sentence]] = []  # text, window start, kept start and end, its reading
+
+        def label() -> None:
+            # Long windows in batches as wide as short sentences get: the LSTM steps through a batch's longest
+            # row, so few wide rows would leave it stepping a long way for little work.
+            found = self.model.label_sentences([reading for *_, reading in pending], batch_size, max_tokens=batch_size * WINDOW,
+                                               max_length=WINDOW)
+            for (n, start, keep_start, keep_end, _), prediction in zip(pending, found):
+                tags[n].extend(prediction.tags[SEGMENT][keep_start - start : keep_end - start])
+            pending.clear()
+
+        for n, (text, text_units) in enumerate(zip(texts, positions)):
+            for start, end, keep_start, keep_end in windows(len(text_units)):
+                pending.append((n, start, keep_start, keep_end, unit_sentence(text, self.lexicon, positions=text_units[start:end])))
+                if len(pending) >= 4 * batch_size:
+                    label()
+        label()
+        return [decode(text_units, text_tags) for text_units, text_tags in zip(positions, tags)]
 
     def __call__(self, text: str) -> Sentence:
         return next(iter(self.tokenize([Sentence([], text=text)])))

@@ -193,8 +193,8 @@ class ModelInfo:
 
 
 def read_files(directory: str | Path, names: tuple[str, ...] = FILES) -> dict[str, bytes]:
-    """The bytes of a model directory's files, with its segmenter's (``segmenter/...``) when it has one;
-    ModelFormatError naming a missing one."""
+    """The bytes of a model directory's files, with its segmenter's (``segmenter/...``) when its meta.json
+    names one; ModelFormatError naming a missing one."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelFormatError(f"{directory}: no such model directory")
@@ -204,9 +204,20 @@ def read_files(directory: str | Path, names: tuple[str, ...] = FILES) -> dict[st
             files[name] = (directory / name).read_bytes()
         except FileNotFoundError:
             raise ModelFormatError(f"{directory} is not a model directory: {name} is missing (expected {', '.join(FILES)})") from None
-    if names == FILES and (directory / SEGMENTER).is_dir():
+    if names == FILES and f"{SEGMENTER}/meta.json" in _recorded(files["meta.json"], str(directory)):
+        if not (directory / SEGMENTER).is_dir():
+            raise ModelFormatError(f"{directory}/{SEGMENTER} is missing: meta.json recorded the model's segmenter there when "
+                                   "it was saved (copy or train the model again)")
         files.update({f"{SEGMENTER}/{name}": data for name, data in read_files(directory / SEGMENTER, FILES).items()})
     return files
+
+
+def _recorded(meta: bytes, source: str) -> dict[str, Any]:
+    """The sha256 digests a model's meta.json recorded: which files it is made of (a segmenter/ folder the
+    model does not name, left by another model, is not part of it)."""
+    recorded = _parse_json(meta, f"{source}/meta.json")
+    digests = recorded.get("sha256") if isinstance(recorded, dict) else None
+    return digests if isinstance(digests, dict) else {}
 
 
 def describe(directory: str | Path) -> ModelInfo:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cache, cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tagger.errors import InputError, TaggerError
 from tagger.types import Sentence
 
+if TYPE_CHECKING:
+    from tagger.config import TaggerConfig
+
 # spaCy languages whose tokenizer needs a package of its own: the package to install.
 TOKENIZER_PACKAGES = {"vi": "pyvi", "ja": "sudachipy sudachidict_core", "ko": "natto-py (and the mecab-ko library)", "th": "pythainlp"}
 # Languages whose words spaCy's rules cannot find: not written apart (zh, ja, th, ...), or holding spaces (vi).
-UNSPACED = ("zh", "ja", "th", "vi", "lo", "km", "my", "bo")
+UNSPACED = ("zh", "lzh", "yue", "wuu", "ja", "th", "vi", "lo", "km", "my", "bo")
 
 # Longer token sequences are labelled in pieces of at most this many tokens, split at sentence
 # boundaries where known: the model was trained on sentences, and long inputs cost memory.
@@ -54,6 +57,23 @@ def spacy_tokenizer(lang: str):  # noqa: ANN201 - spacy.tokenizer.Tokenizer, imp
         package = TOKENIZER_PACKAGES.get(lang, "the package its error names")
         raise TaggerError(f"spaCy's tokenizer for language {lang!r} needs {package}: pip install {package.split(' (')[0]}; "
                           "or learn the corpus's own words with [segmenter] train = true ({error})".format(error=str(error).split(". ")[0])) from None
+
+
+def needs_spacy_tokenizer(config: TaggerConfig) -> bool:
+    """Whether raw text for a model of ``config`` goes through a spaCy tokenizer that needs a package of its own:
+    not when the model reads it with a segmenter, nor for a segmenter's own network."""
+    from tagger.segmenter import SEGMENT
+
+    return config.lang in TOKENIZER_PACKAGES and not config.has_segmenter and SEGMENT not in config.tasks
+
+
+def package_missing(lang: str) -> bool:
+    """Whether spaCy's tokenizer for ``lang`` needs a package that is not installed."""
+    try:
+        spacy_tokenizer(lang)
+    except TaggerError:
+        return True
+    return False
 
 
 class Tokenizer:

@@ -182,7 +182,7 @@ def test_the_segmenter_is_checked_like_the_model(zh_model: Path, tmp_path: Path)
     with pytest.raises(ModelFormatError, match="segmenter/vocab.json"):
         Tagger.load(copy)
     shutil.rmtree(copy / "segmenter")
-    with pytest.raises(ModelFormatError, match="segmenter/meta.json is missing"):
+    with pytest.raises(ModelFormatError, match="segmenter is missing"):
         Tagger.load(copy)
     with pytest.raises(TaggerError, match="is a segmenter"):
         Tagger.load(zh_model / "segmenter")
@@ -264,6 +264,15 @@ def test_vietnamese_words_keep_their_spaces(tmp_path: Path, monkeypatch: pytest.
     prediction = Tagger.load(tmp_path / "vi").predict("Phạm Hùng làm việc ở Hà Nội .")
     assert prediction.tokens == ["Phạm Hùng", "làm việc", "ở", "Hà Nội", "."]
     assert prediction.tags["upos"] == ["PROPN", "VERB", "ADP", "PROPN", "PUNCT"]
+    import spacy
+
+    from tagger.spacy.tokenizer import TOKENIZER
+
+    nlp = spacy.blank("vi", config={"nlp": {"tokenizer": {"@tokenizers": TOKENIZER, "model": str(tmp_path / "vi")}}})
+    nlp.add_pipe("birnn_tagger", config={"model": str(tmp_path / "vi")})
+    doc = nlp("Phạm  Hùng làm\nviệc ở Hà Nội .")  # words that hold other whitespace than one space
+    assert [(t.text, t.pos_) for t in doc if not t.is_space][1:3] == [("làm\nviệc", "VERB"), ("ở", "ADP")]
+    assert doc[0].text == "Phạm  Hùng" and doc[0].pos_ == "PROPN"
 
 
 def test_a_segmenter_trained_alone_is_carried_by_another_model(zh_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -351,3 +360,57 @@ def test_resume_keeps_a_finished_segmenter_and_trains_the_tagger(zh_model: Path,
     result = train(from_dict(raw), copy, resume=True)
     assert (copy / "segmenter" / "model.safetensors").read_bytes() == segmenter  # not trained again
     assert result.best_epoch >= 1 and (copy / "model.safetensors").is_file()
+
+
+def test_a_segmenter_model_in_such_a_language_trains_and_loads_without_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from tagger import Tagger
+    from tagger.config import load_config
+    from tagger.training import train
+
+    if importlib.util.find_spec("sudachipy") is not None:
+        pytest.skip("sudachipy is installed here")
+    monkeypatch.setenv("BIRNN_TAGGER_DATA", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    name = write_uner_zh(tmp_path / "data")
+    (tmp_path / name).mkdir()  # a folder named like the corpus here does not hide it
+    config = load_config(name, [*TINY, 'lang="ja"', "training.max_epochs=2", "segmenter.max_epochs=2"])
+    assert config.lang == "ja" and config.segmenter.train
+    train(config, tmp_path / "ja")
+    assert Tagger.load(tmp_path / "ja").segmenter is not None
+
+
+def test_seeds_share_one_segmenter_and_an_output_holding_one_is_not_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tagger import Tagger
+
+    monkeypatch.setenv("BIRNN_TAGGER_DATA", str(tmp_path / "data"))
+    name = write_uner_zh(tmp_path / "data")
+    small = [f"--set={value}" for value in [*TINY, "training.max_epochs=2", "segmenter.max_epochs=3"]]
+    result = runner.invoke(app, ["train", name, "-o", str(tmp_path / "zh"), "--seeds", "1,2", *small])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("training the segmenter") == 1
+    for seed in (1, 2):
+        config = json.loads((tmp_path / "zh" / f"seed-{seed}" / "config.json").read_text())
+        assert config["segmenter"]["model"] == str(tmp_path / "zh" / "segmenter")
+    assert Tagger.load(tmp_path / "zh").predict("王芳在上海。").tokens == ["王芳", "在", "上海", "。"]
+    trained = (tmp_path / "zh" / "segmenter" / "model.safetensors").read_bytes()
+    again = runner.invoke(app, ["train", name, "-o", str(tmp_path / "zh"), *small])
+    assert again.exit_code == 1 and "already holds a model" in again.output and "segmenter" in again.output
+    resumed = runner.invoke(app, ["train", name, "-o", str(tmp_path / "zh"), "--seeds", "1,2", "--resume", *small])
+    assert resumed.exit_code == 0 and "training the segmenter" not in resumed.output
+    assert (tmp_path / "zh" / "segmenter" / "model.safetensors").read_bytes() == trained
+
+
+def test_a_segmenter_folder_the_model_does_not_name_is_not_part_of_it(zh_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from tagger import Tagger
+    from tagger.config import from_dict
+    from tagger.training import train
+    from tests.conftest import tiny_config_dict
+
+    shutil.copytree(zh_model / "segmenter", tmp_path / "en" / "segmenter")  # left by another model
+    train(from_dict(tiny_config_dict(limit=40)), tmp_path / "en", overwrite=True)
+    tagger = Tagger.load(tmp_path / "en")
+    assert tagger.segmenter is None and tagger.predict("John lives in Paris.").tokens == ["John", "lives", "in", "Paris", "."]

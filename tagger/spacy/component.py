@@ -19,6 +19,7 @@ from spacy.tokens import Doc, Span, Token
 from spacy.util import minibatch
 
 from tagger.errors import TaggerError
+from tagger.segmenter import lexicon_key
 from tagger.spacy.targets import DocTargets
 from tagger.tokenize import LONG_SENTENCE, sentence_starts
 from tagger.types import Sentence
@@ -166,7 +167,7 @@ class BiRNNTagger:
     def _sentence(doc: Doc, words: list[Token]) -> Sentence:
         """The model's input; a long Doc without sentence boundaries gets the starts spaCy's
         rule-based sentencizer would set (the Doc itself is left as it is)."""
-        sentence = Sentence([token.text for token in words])
+        sentence = Sentence([lexicon_key(token.text) for token in words])  # a word that holds spaces (vi) as the model knows it
         if len(words) > LONG_SENTENCE and not doc.has_annotation("SENT_START"):
             sentence.meta["sentence_starts"] = sentence_starts(doc, words)
         return sentence

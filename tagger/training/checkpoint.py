@@ -29,7 +29,7 @@ def check_output_dir(output_dir: Path, resume: bool, overwrite: bool) -> None:
         if not has_checkpoint(output_dir):
             raise TaggerError(f"nothing to resume in {output_dir}: it has no {CHECKPOINT}/{TRAINER} (train without --resume to start)")
         return
-    held = [name for name in ("model.safetensors", "config.json", CHECKPOINT) if (output_dir / name).exists()]
+    held = [name for name in ("model.safetensors", "config.json", CHECKPOINT, "segmenter") if (output_dir / name).exists()]
     if held and not overwrite:
         raise TaggerError(f"{output_dir} already holds a model ({', '.join(held)}): --resume continues its training, "
                           "--overwrite replaces it, or choose another output directory")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
@@ -127,22 +126,19 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
     if config.training.precision == "bf16" and device.type != "cuda":
         # Not a silent fallback: config.json must say how the model was really trained.
         raise ConfigError("training.precision", f'"bf16" is autocast on CUDA and this run is on {device}; use "fp32" here')
+    from tagger.training.segmenter import prepare_segmenter, refuse_distributed_segmenter, train_segmenter
+
+    refuse_distributed_segmenter(config)
     if data is None and config.segmenter.train and not config.tasks and config.masked_lm.weight <= 0:
-        from tagger.training.segmenter import train_segmenter
 
         return train_segmenter(config, output_dir, resume=resume, overwrite=overwrite, monitor=monitor)
-    if config.segmenter.train and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ConfigError("segmenter.train", "train the segmenter in a run of its own (without torchrun; a config without tasks "
-                          "trains it alone), then name it as segmenter.model for the distributed run")
     # A run stopped while it trained the segmenter resumes that one; the tagger then starts afresh.
     resume_tagger = resume and (has_checkpoint(output_dir) or not has_checkpoint(output_dir / SEGMENTER))
     with hold(output_dir) if is_main_process() else nullcontext():
         segmenter = None
         if is_main_process():
-            check_output_dir(output_dir, resume_tagger, overwrite)
+            check_output_dir(output_dir, resume_tagger, overwrite or resume)  # resume: its segmenter, at least
             if config.has_segmenter and data is None:
-                from tagger.training.segmenter import prepare_segmenter
-
                 segmenter = prepare_segmenter(config, output_dir, resume, monitor or TrainingMonitor())
             elif config.lang in UNSPACED and data is None:
                 (monitor or TrainingMonitor()).message(

@@ -27,6 +27,7 @@ from tagger.training.checkpoint import check_output_dir, has_checkpoint
 from tagger.training.distributed import is_main_process, local_device, process_group
 from tagger.training.loop import TrainResult, train
 from tagger.training.monitor import TrainingMonitor
+from tagger.training.segmenter import prepare_segmenter, refuse_distributed_segmenter
 from tagger.types import TaskScores
 
 SUMMARY = "seeds.json"
@@ -79,6 +80,7 @@ def train_seeds(config: TaggerConfig, output_dir: str | Path, seeds: Sequence[in
                 overwrite: bool = False, monitor: TrainingMonitor | None = None) -> SeedsResult:
     """Train one model per seed into ``output_dir/seed-N`` and copy the best (by dev) to ``output_dir``.
 
+    A segmenter (``segmenter.train``) is trained once, into ``output_dir/segmenter``, and every seed carries it.
     With ``resume``, a seed whose model finished is read back, not trained again, an interrupted
     one continues from its checkpoint and one not started starts. Without it, an ``output_dir``
     that holds a model is refused unless ``overwrite``. Under torchrun every process calls this.
@@ -87,6 +89,11 @@ def train_seeds(config: TaggerConfig, output_dir: str | Path, seeds: Sequence[in
     with hold(output_dir) if is_main_process() else nullcontext():
         if is_main_process() and not resume:
             check_output_dir(output_dir, resume, overwrite)
+        if config.segmenter.train:  # one segmenter for every seed: it reads the text, the seeds differ in the tagger
+            refuse_distributed_segmenter(config)
+            prepare_segmenter(config, output_dir, resume, monitor or TrainingMonitor())
+            config = dataclasses.replace(config, segmenter=dataclasses.replace(config.segmenter, train=False,
+                                                                               model=str(output_dir / SEGMENTER)))
         return _train_seeds(config, output_dir, seeds, resume, overwrite, monitor)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -232,6 +233,13 @@ def train_segmenter(config: TaggerConfig, output_dir: Path, *, resume: bool = Fa
                                                 f"{s['documents']['words_f1']:.2f} from documents"
                                                 for split, s in record["scores"].items()) + f" ({result.seconds / 60:.1f} min)")
     return result
+
+
+def refuse_distributed_segmenter(config: TaggerConfig) -> None:
+    """ConfigError for ``segmenter.train`` under torchrun: every process would train and write it."""
+    if config.segmenter.train and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("segmenter.train", "train the segmenter in a run of its own (without torchrun; a config without tasks "
+                          "trains it alone), then name it as segmenter.model for the distributed run")
 
 
 def prepare_segmenter(config: TaggerConfig, output_dir: Path, resume: bool, monitor: TrainingMonitor) -> dict[str, bytes]:
