@@ -173,7 +173,7 @@ def main() -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(*row)
-    console = Console(width=200)
+    console = Console(width=200, emoji=False)
     console.print(table)
     counts = {kind: sum(row[1] == kind for row in rows) for kind in ("clear", "traceback", "silent")}
     console.print(f"{len(rows)} cases: {counts['clear']} clear errors, {counts['traceback']} tracebacks, {counts['silent']} silent")

@@ -44,7 +44,7 @@ def read_source(source: SourceConfig) -> Iterator[Sentence]:
         try:
             found, entry = corpora.resolve(path)
         except corpora.CorpusError as error:
-            raise DataFormatError(source.path, None, str(error)) from None
+            raise DataFormatError(source.path, None, str(error).removeprefix(f"{source.path}: ")) from None
         path, relabel = str(found), entry.relabel  # UNER: its OTH entities and stray B-O tags are O
     fmt, columns, token_column = source_layout(source)
     for sentence in read_corpus(path, fmt, columns=columns, token_column=token_column, tokens_field=source.tokens_field):

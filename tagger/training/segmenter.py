@@ -21,7 +21,7 @@ from typing import Any
 from tagger.atomic import write_atomic
 from tagger.config import CharLMConfig, EmbeddingsConfig, EncoderConfig, MaskedLMConfig, TaggerConfig, TaskConfig
 from tagger.data import load_sentences
-from tagger.errors import ConfigError
+from tagger.errors import ConfigError, ModelFormatError
 from tagger.segmenter import FEATURES, SEGMENT, Lexicon, Segmentation, Segmenter, unit_sentence
 from tagger.training.loop import Splits, TrainResult, train
 from tagger.training.monitor import TrainingMonitor
@@ -252,7 +252,11 @@ def prepare_segmenter(config: TaggerConfig, output_dir: Path, resume: bool, moni
     if config.segmenter.model:
         given = Path(config.segmenter.model)
         source = given / SEGMENTER if (given / SEGMENTER).is_dir() else given
-        if SEGMENT not in describe(source).config.tasks:
+        try:
+            tasks = describe(source).config.tasks
+        except ModelFormatError as error:
+            raise ConfigError("segmenter.model", str(error)) from None
+        if SEGMENT not in tasks:
             raise ConfigError("segmenter.model", f"{given} is neither a segmenter nor a model that holds one ({SEGMENTER}/)")
         return read_files(source)
     target = output_dir / SEGMENTER
