@@ -5,6 +5,7 @@ the catalogue finds them (``$BIRNN_TAGGER_DATA/<name>/<code>_<treebank>-ud-<spli
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 ZH_PEOPLE = ["李明", "王芳", "张伟", "刘洋", "陈静"]
@@ -46,36 +47,36 @@ def _splits(sentences: list, every: int = 5) -> dict[str, list]:
     return splits
 
 
-def write_uner_zh(data: Path, name: str = "uner-zh-tiny") -> str:
-    """A Universal NER dataset ``name`` (``uner-zh-<treebank>``) under ``data``; returns its name."""
+def _write(data: Path, name: str, sentences: list, extension: str, render: Callable[[str, int, list], list[str]]) -> str:
+    """Corpus ``name`` (``<family>-<code>-<treebank>``) under ``data``, each sentence's lines from ``render``."""
     code, treebank = name.split("-")[1:]
     folder = data / name
     folder.mkdir(parents=True, exist_ok=True)
-    for split, sentences in _splits(zh_sentences()).items():
-        lines = []
-        for n, words in enumerate(sentences):
-            if n % 10 == 0:
-                lines.append(f"# newdoc id = {split}-{n // 10}")
-            lines += [f"# sent_id = {split}-{n}", f"# text = {''.join(w for w, _ in words)}"]
-            lines += [f"{i}\t{word}\t{tag}\t-\t-" for i, (word, tag) in enumerate(_iob2(words), start=1)]
-            lines.append("")
-        (folder / f"{code}_{treebank}-ud-{split}.iob2").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for split, chosen in _splits(sentences).items():
+        lines = [line for n, words in enumerate(chosen) for line in [*render(split, n, words), ""]]
+        (folder / f"{code}_{treebank}-ud-{split}.{extension}").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return name
+
+
+def _uner_zh_lines(split: str, n: int, words: list[tuple[str, str]]) -> list[str]:
+    lines = [f"# newdoc id = {split}-{n // 10}"] if n % 10 == 0 else []
+    lines += [f"# sent_id = {split}-{n}", f"# text = {''.join(w for w, _ in words)}"]
+    return lines + [f"{i}\t{word}\t{tag}\t-\t-" for i, (word, tag) in enumerate(_iob2(words), start=1)]
+
+
+def _ud_vi_lines(split: str, n: int, words: list[tuple[str, str]]) -> list[str]:
+    lines = [f"# sent_id = {split}-{n}", f"# text = {' '.join(w for w, _ in words)}"]
+    return lines + [f"{i}\t{word}\t{word.lower()}\t{upos}\t_\t_\t0\t_\t_\t_" for i, (word, upos) in enumerate(words, start=1)]
+
+
+def write_uner_zh(data: Path, name: str = "uner-zh-tiny") -> str:
+    """A Universal NER dataset ``name`` (``uner-zh-<treebank>``) under ``data``; returns its name."""
+    return _write(data, name, zh_sentences(), "iob2", _uner_zh_lines)
 
 
 def write_ud_vi(data: Path, name: str = "ud-vi-tiny") -> str:
     """A UD treebank ``name`` (``ud-vi-<treebank>``) under ``data``; returns its name."""
-    code, treebank = name.split("-")[1:]
-    folder = data / name
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, sentences in _splits(vi_sentences()).items():
-        lines = []
-        for n, words in enumerate(sentences):
-            lines += [f"# sent_id = {split}-{n}", f"# text = {' '.join(w for w, _ in words)}"]
-            lines += [f"{i}\t{word}\t{word.lower()}\t{upos}\t_\t_\t0\t_\t_\t_" for i, (word, upos) in enumerate(words, start=1)]
-            lines.append("")
-        (folder / f"{code}_{treebank}-ud-{split}.conllu").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return name
+    return _write(data, name, vi_sentences(), "conllu", _ud_vi_lines)
 
 
 # Sizes that train in seconds and still learn the templates above.
