@@ -4,6 +4,7 @@ over 3 seeds, beside spaCy trained from scratch on the same split and the publis
 
     export BIRNN_TAGGER_DATA=../shared/corpora
     python bench/languages.py train --runs ../runs/languages --parallel 2     # 3 seeds each, threads=1, two at a time
+    python bench/languages.py train --datasets ud-en-ewt uner-en-ewt --seeds 13   # fewer seeds where time is short
     python bench/languages.py speed --runs ../runs/languages                  # words/s of each best model, run alone
     python bench/languages.py table --runs ../runs/languages --spacy ../runs/languages/spacy --json languages.json
 
@@ -113,10 +114,15 @@ def table(args: argparse.Namespace) -> None:
     def number(value: float | None, digits: int = 2) -> str:
         return "-" if value is None else f"{value:,.{digits}f}"
 
+    def spread(r: dict) -> str:
+        if "ours_mean" not in r:
+            return "-"
+        return f"{r['ours_mean']:.2f}" + (f" ± {r['ours_sd']:.2f}" if len(r["ours_seeds"]) > 1 else "")
+
     for r in rows:
         mean = r.get("ours_mean")
         gap = mean - r["spacy"] if mean is not None and "spacy" in r else None
-        shown.add_row(r["dataset"], r["task"], f"{mean:.2f} ± {r['ours_sd']:.2f}" if mean is not None else "-", str(len(r.get("ours_seeds", []))),
+        shown.add_row(r["dataset"], r["task"], spread(r), str(len(r.get("ours_seeds", []))),
                       number(r.get("ours_best_dev_seed")), number(r.get("ours_minutes"), 1), number(r.get("ours_words_per_second"), 0),
                       number(r.get("spacy")), number(r.get("spacy_minutes"), 1), number(r.get("spacy_words_per_second"), 0),
                       f"{gap:+.2f}" if gap is not None else "-", f"{r['published']:.2f} ({r['published_by']})")

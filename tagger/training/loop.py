@@ -142,8 +142,8 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
                 segmenter = prepare_segmenter(config, output_dir, resume, monitor or TrainingMonitor())
             elif config.lang in UNSPACED and data is None:
                 (monitor or TrainingMonitor()).message(
-                    f"note: raw text will go through spaCy's {config.lang!r} tokenizer, whose words are not a {config.lang} corpus's; "
-                    "set segmenter.train = true to learn the corpus's own words")
+                    f"note: raw text will go through spaCy's {config.lang!r} tokenizer, whose words may not be "
+                    "the training corpus's; set segmenter.train = true to learn the corpus's own words")
         with process_group(device) as group:
             monitor = (monitor or TrainingMonitor()) if group.is_main else Quiet()
             return _train(config, output_dir, resume_tagger, monitor, device, group, data, segmenter)
