@@ -10,8 +10,8 @@ over 3 seeds, beside spaCy trained from scratch on the same split and the publis
 
 ``train`` runs ``tagger train NAME --seeds 13,14,15 --set training.threads=1 -o RUNS/NAME`` per dataset
 (``--parallel`` of them at once, so each gets one core); a dataset already done is kept (``--resume``).
-``speed`` runs ``tagger evaluate RUNS/NAME NAME:test --json`` on the otherwise idle machine (2 threads) and
-keeps its words/s (labelling gold test words, reading and scoring left out). ``table`` prints one row per
+``speed`` runs ``tagger benchmark RUNS/NAME NAME:test`` on the otherwise idle machine with spaCy's row's
+settings: one thread, batches of 256 sentences, gold test words, an untimed pass, then the mean of 3 timed (spaCy's row keeps its best of 3). ``table`` prints one row per
 dataset: test score mean ± sd over the seeds, the best-dev seed's score, training minutes per seed (the
 tagger's epochs; a segmenter trained beside it is not counted), words/s; spaCy's row from
 ``bench/peers/spacy_languages.py`` (its efficiency config, one seed); the published figures.
@@ -70,16 +70,18 @@ def train(args: argparse.Namespace) -> None:
 
 
 def speed(args: argparse.Namespace) -> None:
+    """One core, batches of 256 sentences, best of 3 timed passes: the settings of spaCy's row."""
     for name in args.datasets or list(DATASETS):
         model = args.runs / name
         if not (model / "seeds.json").is_file():
             print(f"{name}: not trained yet", flush=True)
             continue
-        result = subprocess.run([*tagger_command(), "evaluate", str(model), f"{name}:test", "--json", "--threads", "2"],
+        result = subprocess.run([*tagger_command(), "benchmark", str(model), f"{name}:test", "--batch-sizes", "256",
+                                 "--precisions", "fp32", "--threads", "1", "--passes", "3", "--json"],
                                 capture_output=True, text=True, check=True)
-        found = json.loads(result.stdout.strip().splitlines()[-1])[f"{name}:test"]
+        found = json.loads(result.stdout.strip().splitlines()[-1])["rows"][0]
         (model / "speed.json").write_text(json.dumps(found, indent=2), encoding="utf-8")
-        print(f"{name}: {found['words_per_second']:,.0f} words/s", flush=True)
+        print(f"{name}: {found['words_per_s']:,.0f} words/s", flush=True)
 
 
 def row(name: str, runs: Path, spacy_runs: Path) -> dict:
@@ -95,7 +97,7 @@ def row(name: str, runs: Path, spacy_runs: Path) -> dict:
                      ours_minutes=statistics.fmean(run["seconds"] / 60 for run in seeds["runs"]))
     speed_file = runs / name / "speed.json"
     if speed_file.is_file():
-        found["ours_words_per_second"] = json.loads(speed_file.read_text(encoding="utf-8"))["words_per_second"]
+        found["ours_words_per_second"] = json.loads(speed_file.read_text(encoding="utf-8"))["words_per_s"]
     spacy_file = spacy_runs / name / "result.json"
     if spacy_file.is_file():
         peer = json.loads(spacy_file.read_text(encoding="utf-8"))
