@@ -11,8 +11,8 @@ over 3 seeds, beside spaCy trained from scratch on the same split and the publis
 ``train`` runs ``tagger train NAME --seeds 13,14,15 --set training.threads=1 -o RUNS/NAME`` per dataset
 (``--parallel`` of them at once, so each gets one core); a dataset already done is kept (``--resume``).
 ``speed`` runs ``tagger benchmark RUNS/NAME NAME:test`` on the otherwise idle machine with spaCy's row's
-settings: one thread, batches of 256 sentences, gold test words, an untimed pass, then the mean of 3 timed (spaCy's row keeps its best of 3). ``table`` prints one row per
-dataset: test score mean ± sd over the seeds, the best-dev seed's score, training minutes per seed (the
+settings: one thread, batches of 256 sentences, gold test words, an untimed pass, then the mean of 3 timed
+(spaCy's row keeps its best of 3). ``table`` prints one row per dataset: test score mean ± sd over the seeds, the best-dev seed's score, training minutes per seed (the
 tagger's epochs; a segmenter trained beside it is not counted), words/s; spaCy's row from
 ``bench/peers/spacy_languages.py`` (its efficiency config, one seed); the published figures.
 """
@@ -70,7 +70,7 @@ def train(args: argparse.Namespace) -> None:
 
 
 def speed(args: argparse.Namespace) -> None:
-    """One core, batches of 256 sentences, best of 3 timed passes: the settings of spaCy's row."""
+    """One core, batches of 256 sentences, the mean of 3 timed passes after a warm-up (spaCy's row: best of 3)."""
     for name in args.datasets or list(DATASETS):
         model = args.runs / name
         if not (model / "seeds.json").is_file():
