@@ -75,12 +75,40 @@ with TestClient(create_app(sys.argv[1], token="")) as client:
 """
 
 
-def run(args: list[str], cwd: Path) -> tuple[str, str]:
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300)
+Row = tuple[str, str, str]  # case, outcome (clear, traceback, silent, hang, lost), what it said last
+TAGGER = [sys.executable, "-m", "tagger"]
+
+
+def run(args: list[str], cwd: Path, timeout: float = 300) -> tuple[str, str]:
+    """Run a command that must be refused: its outcome (clear, traceback, silent or hang) and output."""
+    try:
+        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as expired:
+        return "hang", f"no answer in {timeout:.0f} s: {(expired.stderr or b'')[-200:]!r}"
     text = done.stdout + done.stderr
     if "Traceback" in text:
         return "traceback", text
     return ("silent" if done.returncode == 0 else "clear"), text
+
+
+def last_line(output: str) -> str:
+    lines = [line for line in output.strip().splitlines() if line.strip(" ─╭╰│")] or [""]
+    return lines[-1].strip(" │")[:110]
+
+
+def model_directory_cases(work: Path, model: Path) -> list[Row]:
+    """Edited, damaged or hostile model directories through every front end."""
+    return []
+
+
+def training_cases(work: Path, model: Path, config: Path) -> list[Row]:
+    """Diverging training, torn checkpoints, hostile configs."""
+    return []
+
+
+def service_cases(work: Path, model: Path) -> list[Row]:
+    """Hostile requests and a service over a bad model."""
+    return []
 
 
 def main() -> None:
@@ -89,7 +117,7 @@ def main() -> None:
     work = parser.parse_args().work
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    tagger = [sys.executable, "-m", "tagger"]
+    tagger = TAGGER
     config = work / "tiny.toml"
     config.write_text(TINY, encoding="utf-8")
     model = work / "model"
@@ -138,11 +166,10 @@ def main() -> None:
         ("benchmark a model with no test corpus", [*tagger, "benchmark", str(model)]),
         ("serve.py --port 99999", [sys.executable, str(ROOT / "serve.py"), "--model", str(model), "--port", "99999"]),
     ]
-    rows = []
+    rows: list[Row] = []
     for name, args in cases:
         kind, output = run(args, work)
-        lines = [line for line in output.strip().splitlines() if line.strip(" ─╭╰│")] or [""]
-        rows.append((name, kind, lines[-1].strip(" │")[:110]))
+        rows.append((name, kind, last_line(output)))
     # A resume with a changed input: interrupt nothing, fake the progress of a run that did 100 lines.
     subprocess.run([*tagger, "annotate", str(model), str(text), "-o", str(work / "r.jsonl")], cwd=work, check=True, capture_output=True)
     (work / "r.jsonl").rename(work / "r.jsonl.partial")
@@ -168,6 +195,10 @@ def main() -> None:
         body, kind, status, text_ = line.split("\t")
         rows.append((f"POST /annotate {body}", kind, f"HTTP {status} {text_}"))
 
+    rows += model_directory_cases(work, model)
+    rows += training_cases(work, model, config)
+    rows += service_cases(work, model)
+
     table = Table(title="bad inputs: each must be refused with a clear error")
     for column in ("case", "outcome", "last line"):
         table.add_column(column)
@@ -175,8 +206,9 @@ def main() -> None:
         table.add_row(*row)
     console = Console(width=200, emoji=False)
     console.print(table)
-    counts = {kind: sum(row[1] == kind for row in rows) for kind in ("clear", "traceback", "silent")}
-    console.print(f"{len(rows)} cases: {counts['clear']} clear errors, {counts['traceback']} tracebacks, {counts['silent']} silent")
+    counts = {kind: sum(row[1] == kind for row in rows) for kind in ("clear", "traceback", "silent", "hang", "lost")}
+    console.print(f"{len(rows)} cases: {counts['clear']} clear errors, {counts['traceback']} tracebacks, {counts['silent']} silent, "
+                  f"{counts['hang']} hangs, {counts['lost']} lost data")
     kept = (work / "existing.jsonl").read_text(encoding="utf-8") == "precious\n"
     console.print(f"existing.jsonl kept: {kept}; input kept: {text.is_file()}; model kept: {(model / 'model.safetensors').is_file()}")
 
