@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -41,3 +44,19 @@ class ModelFormatError(TaggerError):
 def not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
     """What is wrong with bytes that are not UTF-8, as every reader (and the config) says it."""
     return f"not valid UTF-8 (byte {error.start}): {data[error.start:error.start + 4]!r}"
+
+
+class WriteFailed(TaggerError):
+    """Writing an output failed (a full disk, a quota, a lost mount, no permission): names the path
+    and what is safe to do next."""
+
+
+@contextmanager
+def writing(path: str | Path, then: str) -> Iterator[None]:
+    """Turn an OSError raised while writing ``path`` into a WriteFailed naming the file the system
+    named (else ``path``), its reason and ``then``: what was kept and how to go on."""
+    try:
+        yield
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise WriteFailed(f"cannot write {error.filename or path}: {reason}. {then}") from error
