@@ -33,6 +33,7 @@ def hold(target: str | Path) -> Iterator[None]:
     raise OutputLocked at once, naming the holder's PID, when another process holds it."""
     target = Path(target)
     path = lock_path(target)
+    created = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]  # deepest first
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -59,3 +60,8 @@ def hold(target: str | Path) -> Iterator[None]:
     finally:
         path.unlink(missing_ok=True)  # while still holding it: a run that opened it meanwhile retries
         os.close(descriptor)
+        for folder in created:  # made for the lock alone: a run that wrote nothing leaves nothing
+            try:
+                folder.rmdir()
+            except OSError:
+                break

@@ -222,7 +222,7 @@ def test_output_is_never_the_corpus_nor_an_existing_file_without_overwrite(train
     text = tmp_path / "in.txt"
     text.write_text("Alice lives in Paris.\n", encoding="utf-8")
     itself = runner.invoke(app, ["benchmark", str(trained_tiny_model), str(text), *SMALL, "-o", str(text), "--overwrite"])
-    assert itself.exit_code == 1 and "is the corpus" in itself.output
+    assert itself.exit_code == 1 and "would write over the input" in itself.output
     assert text.read_text(encoding="utf-8") == "Alice lives in Paris.\n"
     existing = tmp_path / "bench.json"
     existing.write_text("kept\n", encoding="utf-8")

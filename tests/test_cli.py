@@ -107,7 +107,7 @@ def test_evaluate_output_in_columns_puts_gold_beside_predicted(cli_model: Path, 
     itself = tmp_path / "copy.conll"
     itself.write_text((SAMPLE / "test.conll").read_text())
     same = runner.invoke(app, ["evaluate", str(cli_model), str(itself), "-o", str(itself), "--overwrite"])
-    assert same.exit_code == 1 and "is a corpus being evaluated" in same.output
+    assert same.exit_code == 1 and "would write over the input" in same.output
     assert itself.read_text() == (SAMPLE / "test.conll").read_text()
 
 
@@ -246,7 +246,7 @@ def test_annotate_lists_bad_records_and_goes_on(cli_model: Path, tmp_path: Path)
     result = runner.invoke(app, ["annotate", str(cli_model), str(source), "-o", str(tmp_path / "out.jsonl")])
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["text"] for line in (tmp_path / "out.jsonl").read_text().splitlines()] == ["fine", "also fine"]
-    errors = [json.loads(line) for line in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
+    errors = [json.loads(line) for line in (tmp_path / "out.jsonl.errors.jsonl").read_text().splitlines()]
     assert [e["line"] for e in errors] == [2, 3, 4, 5]
     assert "invalid JSON" in errors[0]["reason"] and "object" in errors[1]["reason"] and "UTF-8" in errors[3]["reason"]
     assert "4 bad records" in result.output.replace("\n", " ")

@@ -75,24 +75,24 @@ def test_annotate_refuses_to_overwrite_without_being_told(tagger: Tagger, tmp_pa
     source, output = tmp_path / "in.txt", tmp_path / "out.jsonl"
     source.write_text(TEXT, encoding="utf-8")
     output.write_text("precious\n")
-    with pytest.raises(TaggerError, match="out.jsonl exists: --overwrite replaces it"):
+    with pytest.raises(TaggerError, match="out.jsonl exists; add --overwrite to replace it"):
         label(tagger, source, output)
     assert output.read_text() == "precious\n"
     assert label(tagger, source, output, overwrite=True).done == 60
     with pytest.raises(TaggerError, match="exists and is finished: there is nothing to resume"):
         label(tagger, source, output, resume=True)
     for same in (source, tmp_path / "." / "in.txt"):
-        with pytest.raises(TaggerError, match="would overwrite the input"):
+        with pytest.raises(TaggerError, match="would write over the input"):
             label(tagger, source, same, overwrite=True)
     assert source.read_text(encoding="utf-8") == TEXT
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("Anna smiled.", encoding="utf-8")
     for inputs in (docs, f"{docs}/*.txt"):  # an output among a folder's or a glob's files would be read as input next time
-        with pytest.raises(TaggerError, match="would overwrite the input"):
+        with pytest.raises(TaggerError, match="would write over the input"):
             annotate_file(tagger, inputs, docs / ("a.txt" if isinstance(inputs, str) else "out.jsonl"), AnnotateOptions(input_format="text", output_format="jsonl", overwrite=True))
     (tmp_path / "folder").mkdir()
-    with pytest.raises(TaggerError, match="folder: the output is a directory"):
+    with pytest.raises(TaggerError, match="folder is a directory"):
         label(tagger, source, tmp_path / "folder")
     assert list((tmp_path / "folder").iterdir()) == []
 

@@ -70,7 +70,7 @@ def test_ray_output_equals_the_local_engine_shard_by_shard_and_as_a_whole(
         expected = local(tagger, shard, tmp_path / "local" / shard.name)
         assert Path(result.output) == tmp_path / "out" / shard.name
         assert Path(result.output).read_bytes() == expected.read_bytes()
-    errors = (tmp_path / "out" / "part-001.errors.jsonl").read_text(encoding="utf-8").splitlines()
+    errors = (tmp_path / "out" / "part-001.jsonl.errors.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["line"] for line in errors] == [5]
     # The shards' outputs, in order, are the local engine's output on the whole input.
     whole = tmp_path / "whole.jsonl"

@@ -17,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any
 
 from tagger.annotate.inputs import by_lines, input_files
 from tagger.atomic import write_atomic
 from tagger.config import changed_keys
-from tagger.errors import TaggerError
+from tagger.errors import TaggerError, writing
 from tagger.types import BadRecord, Sentence
 
 
@@ -40,36 +41,16 @@ def resumed_records(output: str | Path) -> int:
     return json.loads(progress_file.read_text(encoding="utf-8"))["records"]
 
 
-def check_outputs(input_path: Path, output: Path, errors_path: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse, before anything is read, an output that is a directory or the input; without
-    ``overwrite`` also an existing output, or an interrupted run's partial one, that ``resume``
-    would not continue."""
-    for path, what in ((output, "output"), (errors_path, "errors file")):
-        if path.is_dir():
-            raise TaggerError(f"{path}: the {what} is a directory; give a file name")
-        if is_input(path, input_path):
-            raise TaggerError(f"{path}: the {what} would overwrite the input {input_path}; write it elsewhere")
+def check_resumable(output: Path, resume: bool, overwrite: bool) -> None:
+    """Without ``overwrite``, refuse an interrupted run's partial output that ``resume`` would not
+    continue, and a finished output that ``resume`` cannot."""
     if overwrite:
         return
     partial = partial_files(output)[0]
     if not resume and resumed_records(output):  # a partial output with nothing done yet loses nothing
         raise TaggerError(f"{partial} holds an interrupted run's output: --resume continues it, --overwrite starts again")
-    if output.exists() and not resume:
-        raise TaggerError(f"{output} exists: --overwrite replaces it")
-    if output.exists() and not partial.is_file():
+    if output.exists() and resume and not partial.is_file():
         raise TaggerError(f"{output} exists and is finished: there is nothing to resume (--overwrite labels it again)")
-
-
-def is_input(path: Path, input_path: Path) -> bool:
-    """Whether writing ``path`` would write over the input: the input file itself (by any name),
-    one of a glob's files, or a file inside an input folder."""
-    resolved = path.resolve()
-    if resolved == input_path.resolve() or (path.exists() and input_path.exists() and os.path.samefile(path, input_path)):
-        return True
-    if input_path.is_dir():
-        return resolved.is_relative_to(input_path.resolve())
-    files = input_files(input_path)
-    return files is not None and resolved in {file.resolve() for file in files}
 
 
 def input_digest(path: Path) -> str:
@@ -118,14 +99,15 @@ class ResumableOutput:
         self.resumed = 0
         if resume and self.progress_file.is_file() and self.partial.is_file():
             self._continue(input_path, input_format, identity)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        errors_path.parent.mkdir(parents=True, exist_ok=True)
-        self.out = _open_at(self.partial, self.state["output_bytes"])
-        try:
-            self.errors = _open_at(self.errors_partial, self.state["errors_bytes"])
-        except BaseException:
-            self.out.close()
-            raise
+        with self.writing():
+            output.parent.mkdir(parents=True, exist_ok=True)
+            errors_path.parent.mkdir(parents=True, exist_ok=True)
+            self.out = _open_at(self.partial, self.state["output_bytes"])
+            try:
+                self.errors = _open_at(self.errors_partial, self.state["errors_bytes"])
+            except BaseException:
+                self.out.close()
+                raise
         self.prefix = LinePrefix(input_path) if by_lines(input_path, input_format) else None
 
     def _continue(self, input_path: Path, input_format: str, identity: dict[str, Any]) -> None:
@@ -140,42 +122,56 @@ class ResumableOutput:
             os.replace(self.errors_path, self.errors_partial)  # stopped between the two final renames
         self.state, self.resumed = state, state["records"]
 
+    def writing(self) -> AbstractContextManager[None]:
+        """Where a write error (a full disk) becomes a WriteFailed saying what is kept and how to go on."""
+        kept = f"the {self.state['records']:,} records done before are kept in {self.partial}" if self.state["records"] else "nothing was labelled yet"
+        return writing(self.partial, f"{kept[0].upper()}{kept[1:]}: free some space and rerun with --resume to continue.")
+
     def write(self, text: str) -> None:
-        self.out.write(text)
+        with self.writing():
+            self.out.write(text)
         self.state["done"] += 1
 
     def reject(self, bad: BadRecord) -> None:
         reason = bad.reason if bad.line is not None else f"{bad.source}: {bad.reason}"  # a whole file: named
-        self.errors.write(json.dumps({"line": bad.line, "reason": reason}) + "\n")
+        with self.writing():
+            self.errors.write(json.dumps({"line": bad.line, "reason": reason}) + "\n")
         self.state["failed"] += 1
 
     def checkpoint(self, chunk: list[Sentence | BadRecord]) -> None:
         """Record that ``chunk``'s records are written: sync both files, then the progress file."""
-        self.state["records"] += len(chunk)
+        done = {"records": self.state["records"] + len(chunk)}
         if self.prefix is not None:
             last = chunk[-1]
-            self.state["input_lines"] = last.line if isinstance(last, BadRecord) else last.meta["line"]
-            self.state["input_sha256"] = self.prefix.through(self.state["input_lines"])
-        self.state["output_bytes"], self.state["errors_bytes"] = _sync(self.out), _sync(self.errors)
-        write_atomic(self.progress_file, json.dumps(self.state))
+            done["input_lines"] = last.line if isinstance(last, BadRecord) else last.meta["line"]
+            done["input_sha256"] = self.prefix.through(done["input_lines"])
+        with self.writing():
+            state = {**self.state, **done, "output_bytes": _sync(self.out), "errors_bytes": _sync(self.errors)}
+            write_atomic(self.progress_file, json.dumps(state))
+        self.state = state
 
     def finish(self) -> Path | None:
         """Rename the finished files into place; the errors file's path, or None when there were no bad records."""
+        with self.writing():
+            for handle in (self.out, self.errors):
+                handle.close()
+            errors: Path | None = self.errors_path
+            if self.state["failed"]:  # the errors file first: a finished OUTPUT means its errors are in place too
+                os.replace(self.errors_partial, self.errors_path)
+            else:
+                self.errors_partial.unlink(missing_ok=True)
+                errors = None
+            os.replace(self.partial, self.output)
+            self.progress_file.unlink(missing_ok=True)
         self.close()
-        errors: Path | None = self.errors_path
-        if self.state["failed"]:  # the errors file first: a finished OUTPUT means its errors are in place too
-            os.replace(self.errors_partial, self.errors_path)
-        else:
-            self.errors_partial.unlink(missing_ok=True)
-            errors = None
-        os.replace(self.partial, self.output)
-        self.progress_file.unlink(missing_ok=True)
         return errors
 
     def close(self) -> None:
         for handle in (self.out, self.errors):
-            if not handle.closed:
+            try:
                 handle.close()
+            except OSError:  # what was not flushed lies past the last checkpoint, which a resume goes back to
+                pass
         if self.prefix is not None:
             self.prefix.close()
 

@@ -9,7 +9,7 @@ from typing import IO, Protocol
 
 from tagger.annotate.resumable import ResumableOutput
 from tagger.data.writers import DocBinWriter, Formatter
-from tagger.errors import DataFormatError
+from tagger.errors import DataFormatError, writing
 from tagger.types import BadRecord, Prediction, Sentence
 
 
@@ -99,7 +99,8 @@ class DocBinSink:
     def checkpoint(self, chunk: list[Sentence | BadRecord]) -> None: ...
 
     def finish(self) -> Path | None:
-        self.writer.save(self.path)
+        with writing(self.path, "Nothing was written (a .spacy file is written whole): free some space and run again."):
+            self.writer.save(self.path)
         return None
 
     def close(self) -> None: ...

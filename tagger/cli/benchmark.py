@@ -13,8 +13,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tagger.cli.common import app, check_output_file, console, fail, out, print_json
-from tagger.errors import TaggerError
+from tagger.cli.common import app, console, fail, out, print_json
+from tagger.errors import TaggerError, writing
+from tagger.outputs import Output, claim
 
 if TYPE_CHECKING:
     from tagger.benchmark import Corpus, Row, SweepOptions
@@ -46,35 +47,34 @@ def benchmark(
         fail(TaggerError(f"--{error.option.replace('_', '-')}: {error.reason}"))
         return
     try:
-        if output is not None:  # before minutes of timing
-            check_output_file(output, [corpus] if corpus else [], overwrite, "the corpus being timed")
-        tagger = Tagger.load(model)
-        timed = load_corpus(tagger, corpus, fmt, limit)
-        measured_on = machine()
-        with _sweep_progress() as progress:
-            task = progress.add_task("", total=options.steps, what="")
+        with claim([Output(output, "--output")] if output else [], [*([corpus] if corpus else []), model], overwrite):  # before minutes of timing
+            tagger = Tagger.load(model)
+            timed = load_corpus(tagger, corpus, fmt, limit)
+            measured_on = machine()
+            with _sweep_progress() as progress:
+                task = progress.add_task("", total=options.steps, what="")
 
-            def advance(what: str, steps: int) -> None:
-                progress.update(task, advance=steps, what=what)
-                progress.refresh()
+                def advance(what: str, steps: int) -> None:
+                    progress.update(task, advance=steps, what=what)
+                    progress.refresh()
 
-            rows = run_sweep(tagger, timed, options, advance)
+                rows = run_sweep(tagger, timed, options, advance)
+            report = _report(model, timed, options, measured_on.to_dict(), rows)
+            if as_json:
+                print_json(report)
+            else:
+                _print_wide(_table(model, timed, options, rows))
+                for precision, reason in _skipped_reasons(rows).items():
+                    out.print(f"[yellow]{precision} skipped[/]: {escape(reason)}", highlight=False)
+            if output is not None:
+                from tagger.atomic import write_atomic
+
+                with writing(output, "The results were printed above; nothing else was changed."):
+                    write_atomic(output, json.dumps(report, indent=2) + "\n")
+                if not as_json:
+                    console.print(f"JSON written to {escape(str(output))}", highlight=False)
     except TaggerError as error:
         fail(error)
-        return
-    report = _report(model, timed, options, measured_on.to_dict(), rows)
-    if output is not None:
-        from tagger.atomic import write_atomic
-
-        write_atomic(output, json.dumps(report, indent=2) + "\n")
-    if as_json:
-        print_json(report)
-        return
-    _print_wide(_table(model, timed, options, rows))
-    for precision, reason in _skipped_reasons(rows).items():
-        out.print(f"[yellow]{precision} skipped[/]: {escape(reason)}", highlight=False)
-    if output is not None:
-        console.print(f"JSON written to {escape(str(output))}", highlight=False)
 
 
 def _print_wide(table: Table, width: int = 120) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Iterable
+import sys
 from importlib import metadata
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,7 +14,6 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
-from tagger.errors import TaggerError
 from tagger.types import PRECISION_HELP, TaskScores
 
 # Typer shows an option's type as <int>, <bool> or <path> and a required argument as {model}; these
@@ -66,6 +64,15 @@ class App(typer.Typer):
     def command(self, *args: Any, cls: type[TyperCommand] = PlainCommand, **kwargs: Any) -> Any:
         return super().command(*args, cls=cls, **kwargs)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line; a read or write error no command expected (a disk gone, a full one
+        elsewhere) is one line naming the file, never a traceback."""
+        try:
+            return super().__call__(*args, **kwargs)
+        except OSError as error:
+            console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+            sys.exit(1)
+
 
 app = App(cls=PlainGroup, help="Sequence labelling with deep bidirectional LSTM/GRU taggers.", no_args_is_help=True, add_completion=False,
           pretty_exceptions_show_locals=False)
@@ -98,15 +105,6 @@ def _print_version(value: bool) -> None:
 def main(version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                                help="Print the versions of birnn-tagger, torch, spaCy (and the optional onnxruntime and Ray) and exit.")] = False) -> None:
     """Sequence labelling with deep bidirectional LSTM/GRU taggers."""
-
-
-def check_output_file(output: Path, corpora: Iterable[str], overwrite: bool, what: str) -> None:
-    """Refuse an ``--output`` file that is one of the ``corpora`` read (``what`` says how it is read),
-    or that exists, unless ``overwrite``: checked before any work."""
-    if output.resolve() in {Path(corpus).resolve() for corpus in corpora if Path(corpus).exists()}:
-        raise TaggerError(f"--output {output} is {what}")
-    if output.exists() and not overwrite:
-        raise TaggerError(f"--output {output} exists; add --overwrite to replace it")
 
 
 def print_json(data: Any) -> None:

@@ -10,8 +10,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tagger.cli.common import PrecisionOption, ThreadsOption, app, check_output_file, console, fail, out, print_json, scores_table
-from tagger.errors import TaggerError
+from tagger.cli.common import PrecisionOption, ThreadsOption, app, console, fail, out, print_json, scores_table
+from tagger.errors import TaggerError, writing
+from tagger.outputs import Output, claim
 
 if TYPE_CHECKING:
     from tagger.evaluation import CorpusEvaluation
@@ -25,7 +26,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: per corpus, scores (with per-label rows) and speed.")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Write per-label TSVs, confusion-matrix PNGs and report.md (the most frequent confusions, with examples) here; with several corpora, a folder per corpus.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the predictions beside the gold labels here: .jsonl, or .conll/.tsv columns; with several corpora, one file per corpus (NAME.CORPUS.jsonl).")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file or --report folder.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 256,
     threads: ThreadsOption = 0,
     precision: PrecisionOption = "fp32",
@@ -39,19 +40,20 @@ def evaluate(
     names = _file_names(corpora)
     outputs = {corpus: _beside(output, name) if len(corpora) > 1 else output for corpus, name in names.items()} if output else {}
     try:
-        _check_destinations(corpora, report, outputs, overwrite)
-        set_threads(threads)
-        tagger = Tagger.load(model, precision=precision)
-        evaluations = [evaluate_corpus(tagger, corpus, fmt, batch_size) for corpus in corpora]
-        for evaluation in evaluations:  # written once every corpus has been scored: a bad one leaves nothing half done
-            corpus = evaluation.corpus
-            unseen = unseen_labels(evaluation.gold, tagger.task_specs)
-            if unseen:
-                console.print(f"[yellow]warning[/]: {escape(corpus)}: {escape(unseen)}", highlight=False)
-            if report:
-                write_report(report / names[corpus] if len(corpora) > 1 else report, evaluation, tagger.task_specs)
-            if corpus in outputs:
-                write_comparison(outputs[corpus], evaluation, tagger.task_specs)
+        with claim(_destinations(corpora, report, outputs), [*corpora, model], overwrite):
+            set_threads(threads)
+            tagger = Tagger.load(model, precision=precision)
+            evaluations = [evaluate_corpus(tagger, corpus, fmt, batch_size) for corpus in corpora]
+            for evaluation in evaluations:  # written once every corpus has been scored: a bad one leaves nothing half done
+                corpus = evaluation.corpus
+                unseen = unseen_labels(evaluation.gold, tagger.task_specs)
+                if unseen:
+                    console.print(f"[yellow]warning[/]: {escape(corpus)}: {escape(unseen)}", highlight=False)
+                with writing(report or outputs.get(corpus, ""), "Nothing else was changed: free some space and evaluate again."):
+                    if report:
+                        write_report(report / names[corpus] if len(corpora) > 1 else report, evaluation, tagger.task_specs)
+                    if corpus in outputs:
+                        write_comparison(outputs[corpus], evaluation, tagger.task_specs)
     except TaggerError as error:
         fail(error)
         return
@@ -92,9 +94,9 @@ def _summary(evaluations: list[CorpusEvaluation]) -> Table:
     return table
 
 
-def _check_destinations(corpora: list[str], report: Path | None, outputs: dict[str, Path], overwrite: bool) -> None:
-    """Before any work: each corpus once, --report a folder, each --output a known format that is
-    not a corpus and does not exist (unless --overwrite)."""
+def _destinations(corpora: list[str], report: Path | None, outputs: dict[str, Path]) -> list[Output]:
+    """The files and folders this run writes, once each corpus is known to be given once and each
+    --output to have a known format."""
     from tagger.report import comparison_format
 
     seen: dict[str, str] = {}
@@ -103,11 +105,9 @@ def _check_destinations(corpora: list[str], report: Path | None, outputs: dict[s
         if key in seen:
             raise TaggerError(f"{corpus} is given twice (as {seen[key]} before); give each corpus once")
         seen[key] = corpus
-    if report is not None and report.exists() and not report.is_dir():
-        raise TaggerError(f"--report {report} is a file; give a folder for the report")
     for path in outputs.values():
         comparison_format(path)
-        check_output_file(path, corpora, overwrite, "a corpus being evaluated")
+    return [*([Output(report, "--report", folder=True)] if report else []), *(Output(path, "--output") for path in outputs.values())]
 
 
 def _file_names(corpora: list[str]) -> dict[str, str]:

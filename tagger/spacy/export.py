@@ -7,7 +7,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tagger.errors import TaggerError
+from tagger.errors import WriteFailed, writing
+from tagger.outputs import Output, claim
 from tagger.spacy.component import FACTORY, BiRNNTagger
 from tagger.spacy.tokenizer import TOKENIZER
 
@@ -34,16 +35,18 @@ def export_pipeline(
     package`` can package it (its meta lists ``birnn-tagger`` as a requirement). It is written
     next to ``output`` and renamed into place, so a failed export leaves nothing half-written.
     """
-    import spacy
-
-    from tagger import __version__
     from tagger.predict import Tagger
 
     output = Path(output)
-    occupied = output.is_file() or (output.is_dir() and any(output.iterdir()))
-    if occupied and not overwrite:
-        raise TaggerError(f"{output} exists and is not empty: --overwrite replaces it, or choose another folder")
-    tagger = Tagger.load(model)
+    with claim([Output(output, "the pipeline folder", folder=True)], [model], overwrite):
+        return _export(Tagger.load(model), output, lang, name, version)
+
+
+def _export(tagger: Tagger, output: Path, lang: str | None, name: str | None, version: str) -> Path:
+    import spacy
+
+    from tagger import __version__
+
     if tagger.segmenter is not None:
         nlp = spacy.blank(lang or tagger.info.config.lang, config={"nlp": {"tokenizer": {"@tokenizers": TOKENIZER}}})
         nlp.tokenizer.set_segmenter(tagger.segmenter)
@@ -58,7 +61,12 @@ def export_pipeline(
     partial = output.with_name(f".{output.name}.partial")
     output.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(partial, ignore_errors=True)
-    nlp.to_disk(partial)
+    try:
+        with writing(partial, f"Nothing was changed at {output}: free some space and export again."):
+            nlp.to_disk(partial)
+    except WriteFailed:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     if output.exists():
         shutil.rmtree(output) if output.is_dir() else output.unlink()
     partial.rename(output)

@@ -1,0 +1,102 @@
+"""Every file or folder a command writes is an output, with one set of rules, checked before any work.
+
+An output (``-o``, ``--errors``, ``--report``, ``export-spacy``'s folder, ``benchmark -o``) is refused
+when it is what the run reads (the file itself by any name, a file of an input folder or glob, a
+folder holding an input), when two outputs of the run are the same file, when it lies inside a model
+directory (a model's files are never a place to write to), or when it exists, unless ``overwrite``.
+The run then holds every output's lock (:mod:`tagger.locking`) until it ends, so that a second run
+writing any of the same files is refused at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tagger.errors import TaggerError
+from tagger.locking import hold
+
+MODEL_MARKERS = ("config.json", "vocab.json")  # with model.safetensors or meta.json: a model directory (or its checkpoint)
+
+
+@dataclass(frozen=True)
+class Output:
+    """A path a run writes, named as the user gave it (``--errors``, ``--output``, ...)."""
+
+    path: Path
+    option: str
+    folder: bool = False  # a folder of files (a report, a pipeline) rather than one file
+    may_exist: bool = False  # an existing one is continued, not replaced (a resumed run's)
+
+
+@contextmanager
+def claim(outputs: Iterable[Output], inputs: Iterable[str | Path], overwrite: bool) -> Iterator[None]:
+    """Check ``outputs`` against each other, the ``inputs`` and the file system, and hold their locks
+    for the block: checked again once locked, since a run that held them may just have written them."""
+    outputs, inputs = list(outputs), list(inputs)
+    check_outputs(outputs, inputs, overwrite)
+    with ExitStack() as stack:
+        for output in outputs:
+            stack.enter_context(hold(output.path))
+        check_outputs(outputs, inputs, overwrite)
+        yield
+
+
+def check_outputs(outputs: list[Output], inputs: Iterable[str | Path], overwrite: bool) -> None:
+    """Raise TaggerError naming the first output that breaks a rule (see the module's docstring)."""
+    existing_inputs = [Path(path) for path in inputs if Path(path).exists() or _is_glob(path)]
+    seen: dict[Path, Output] = {}
+    for output in outputs:
+        where = f"{output.option} {output.path}"
+        resolved = output.path.resolve()
+        if resolved in seen:
+            raise TaggerError(f"{where} is also {seen[resolved].option}: give each output its own file")
+        seen[resolved] = output
+        model = model_directory_around(resolved)
+        if model is not None:
+            raise TaggerError(f"{where} is inside the model directory {model}; write it elsewhere")
+        for input_path in existing_inputs:
+            if overlaps(output.path, input_path):
+                raise TaggerError(f"{where} would write over the input {input_path}; write it elsewhere")
+        if output.folder:
+            if output.path.exists() and not output.path.is_dir():
+                raise TaggerError(f"{where} is a file; give a folder")
+            occupied = output.path.is_dir() and any(output.path.iterdir())
+        else:
+            if output.path.is_dir():
+                raise TaggerError(f"{where} is a directory; give a file name")
+            occupied = output.path.exists() or output.path.is_symlink()
+        if occupied and not overwrite and not output.may_exist:
+            raise TaggerError(f"{where} exists{' and is not empty' if output.folder else ''}; add --overwrite to replace it, or choose another name")
+
+
+def overlaps(path: Path, input_path: Path) -> bool:
+    """Whether writing ``path`` would write over ``input_path``: the input file itself (by any name), one of
+    a glob's files, a file inside an input folder, or a folder that holds the input."""
+    from tagger.annotate.inputs import input_files
+
+    resolved, source = path.resolve(), input_path.resolve()
+    if resolved == source or source.is_relative_to(resolved):
+        return True
+    if path.exists() and input_path.exists() and os.path.samefile(path, input_path):
+        return True
+    if input_path.is_dir():
+        return resolved.is_relative_to(source)
+    files = input_files(input_path)
+    return files is not None and resolved in {file.resolve() for file in files}
+
+
+def model_directory_around(path: Path) -> Path | None:
+    """The model directory ``path`` is in, or is (a folder with a model's config.json and vocab.json), else None."""
+    for folder in (path, *path.parents):
+        if folder.is_dir() and all((folder / marker).is_file() for marker in MODEL_MARKERS):
+            return folder
+    return None
+
+
+def _is_glob(path: str | Path) -> bool:
+    return any(c in str(path) for c in "*?[")
+
