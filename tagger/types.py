@@ -13,6 +13,24 @@ PRECISION_HELP = ("fp32, or int8: the LSTM encoder in ONNX Runtime with int8 wei
 NO_LABEL = ""  # a token without a label of that task: not trained on, not scored (CoNLL-U's "_" in UPOS/XPOS)
 
 
+def label_problem(label: str) -> str | None:
+    """Why ``label`` cannot be a label, else None: the one rule every reader applies. A label is one
+    word: a stray space or tab (``NOUN `` beside ``NOUN``) would make a label of its own."""
+    if any(c.isspace() for c in label):
+        return f"label {label!r} has whitespace in it (a stray space or tab?): a label is one word"
+    return None
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot be a token, else None: a token holds some text that is not only whitespace,
+    and no tab or line break (no output format could write it back as one token)."""
+    if not token.strip():
+        return f"token {token!r} is empty or only whitespace"
+    if "\t" in token or token.splitlines() != [token]:
+        return f"token {token!r} holds a tab or a line break"
+    return None
+
+
 @dataclass
 class Sentence:
     """Tokens with zero or more label layers (task name -> one label per token).
@@ -33,6 +51,17 @@ class Sentence:
 
     def __len__(self) -> int:
         return len(self.tokens)
+
+    def problem(self) -> str | None:
+        """What makes this sentence unfit to read (see :func:`token_problem`, :func:`label_problem`), else None."""
+        for i, token in enumerate(self.tokens):
+            if (problem := token_problem(token)) is not None:
+                return f"token {i + 1}: {problem}"
+        for task, labels in self.tags.items():
+            for i, label in enumerate(labels):
+                if (problem := label_problem(label)) is not None:
+                    return f"{task} of token {i + 1} ({self.tokens[i]!r}): {problem}"
+        return None
 
     def unlabelled(self) -> Sentence:
         """The same input without its labels (and offsets, which the tokenizer sets again): what a model reads."""

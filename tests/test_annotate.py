@@ -5,6 +5,7 @@ listed with their line numbers, and --strict stops at the first one."""
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import random
 import signal
@@ -64,7 +65,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tagger: Tagger
     resumed = run(tagger, source, output, resume=True)
     assert resumed.resumed == 32  # two chunks of 16 records (batch_size 1 x 16)
     assert output.read_text() == (tmp_path / "ref.jsonl").read_text()
-    assert (tmp_path / "out.errors.jsonl").read_text() == (tmp_path / "ref.errors.jsonl").read_text()
+    assert (tmp_path / "out.jsonl.errors.jsonl").read_text() == (tmp_path / "ref.jsonl.errors.jsonl").read_text()
     assert not partial.exists() and not list(tmp_path.glob("*.progress"))
 
 
@@ -156,7 +157,7 @@ def test_a_folder_or_glob_of_text_files_is_one_document_per_file(tagger: Tagger,
         records = [json.loads(line) for line in output.read_text().splitlines()]
         assert [Path(r["file"]).name for r in records] == ["a.txt", "b.txt"] and summary.failed == 1
         assert records[1]["text"] == "Anna works in Oslo.\nShe likes it.\n" and "She" in records[1]["tokens"]
-        assert "bad.txt" in (tmp_path / "out.errors.jsonl").read_text()
+        assert "bad.txt" in (tmp_path / "out.jsonl.errors.jsonl").read_text()
 
 
 def test_a_dataset_of_raw_text(tagger: Tagger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,7 +177,21 @@ def test_two_workers_write_what_one_writes_in_input_order(tagger: Tagger, traine
     two = run(tagger, source, tmp_path / "two.jsonl", workers=2, model_dir=trained_tiny_model)
     assert (one.done, one.failed) == (two.done, two.failed) == (51, 8)
     assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
-    assert (tmp_path / "two.errors.jsonl").read_text() == (tmp_path / "one.errors.jsonl").read_text()
+    assert (tmp_path / "two.jsonl.errors.jsonl").read_text() == (tmp_path / "one.jsonl.errors.jsonl").read_text()
+
+
+def test_workers_label_with_the_model_the_run_loaded_not_the_directory_as_it_is_now(trained_tiny_model: Path, tmp_path: Path) -> None:
+    source = write_input(tmp_path / "in.jsonl")
+    copy = tmp_path / "model"
+    shutil.copytree(trained_tiny_model, copy)
+    loaded = Tagger.load(copy)
+    shutil.rmtree(copy)  # replaced, moved or deleted after the run loaded it: workers that read it again would fail
+    shutil.copytree(trained_tiny_model, copy)
+    (copy / "meta.json").write_text("{}", encoding="utf-8")
+    one = run(loaded, source, tmp_path / "one.jsonl")
+    two = run(loaded, source, tmp_path / "two.jsonl", workers=2, model_dir=copy)
+    assert (one.done, one.failed) == (two.done, two.failed)
+    assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
 
 
 # --------------------------------------------------------------------------- a real kill, then --resume
@@ -203,7 +218,7 @@ def kill_test_input(path: Path, records: int) -> tuple[Path, int]:
             lines.append(bad[(count // 37) % len(bad)])
             continue
         words = [rng.choice(WORDS) for _ in range(rng.randint(3, 40))]
-        record = {"id": count, "tokens": [w for w in words if w.strip()]} if count % 5 == 0 else {"id": count, "text": " ".join(words)}
+        record = {"id": count, "tokens": [w.strip() for w in words if w.strip()]} if count % 5 == 0 else {"id": count, "text": " ".join(words)}
         lines.append(json.dumps(record, ensure_ascii=count % 2 == 0).encode("utf-8"))
     path.write_bytes(b"\n".join(lines) + b"\n")
     return path, count
@@ -264,7 +279,7 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_output(trained_tiny
     assert resumed.returncode == 0, resumed.stderr
     assert summary_row(resumed.stderr) == {**expected, "resumed": state["records"]}
     assert output.read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
-    assert (tmp_path / "out.errors.jsonl").read_bytes() == (tmp_path / "ref.errors.jsonl").read_bytes()
+    assert (tmp_path / "out.jsonl.errors.jsonl").read_bytes() == (tmp_path / "ref.jsonl.errors.jsonl").read_bytes()
     assert not list(tmp_path.glob("out.*partial*"))
 
 
@@ -467,7 +482,7 @@ def test_every_kind_of_bad_record_is_listed_with_its_physical_line_number(tagger
     assert [e["line"] for e in listed] == [e["line"] for e in expected_errors]
     assert all(x["reason"] in e["reason"] for e, x in zip(listed, expected_errors)), listed
     assert [json.loads(line)["id"] for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()] == ids
-    assert not (tmp_path / "out.errors.jsonl").exists()
+    assert not (tmp_path / "out.jsonl.errors.jsonl").exists()
 
     # A .spacy output has no errors file: the bad records are counted and skipped.
     summary = annotate_file(tagger, source, tmp_path / "out.spacy", AnnotateOptions(input_format="jsonl", output_format="spacy"))
@@ -485,7 +500,7 @@ def test_strict_stops_at_the_first_bad_record_naming_file_and_line(tagger: Tagge
     with pytest.raises(DataFormatError) as raised:
         annotate_file(tagger, source, output, AnnotateOptions(input_format="jsonl", output_format=output_format, strict=True))
     assert raised.value.line == 4 and str(raised.value).startswith(f"{source}:4: ") and reason in str(raised.value)
-    assert not output.exists() and not (tmp_path / "out.errors.jsonl").exists()
+    assert not output.exists() and not (tmp_path / "out.jsonl.errors.jsonl").exists()
 
 
 @pytest.mark.parametrize("kind", ["text", "folder"])
@@ -504,7 +519,7 @@ def test_undecodable_text_is_a_bad_record_and_strict_names_it(tagger: Tagger, tm
         where = reason
     summary = annotate_file(tagger, source, tmp_path / "out.jsonl", AnnotateOptions(input_format="text", output_format="jsonl"))
     assert (summary.done, summary.failed) == (2, 1)
-    assert [json.loads(e) for e in (tmp_path / "out.errors.jsonl").read_text(encoding="utf-8").splitlines()] == [{"line": line, "reason": reason}]
+    assert [json.loads(e) for e in (tmp_path / "out.jsonl.errors.jsonl").read_text(encoding="utf-8").splitlines()] == [{"line": line, "reason": reason}]
     with pytest.raises(DataFormatError, match="not valid UTF-8") as raised:
         annotate_file(tagger, source, tmp_path / "strict.jsonl", AnnotateOptions(input_format="text", output_format="jsonl", strict=True))
     assert str(raised.value).startswith(where)
@@ -549,7 +564,7 @@ def test_a_folder_is_text_files_only_and_its_empty_files_are_bad_records(tagger:
         annotate_file(tagger, tmp_path / "in", tmp_path / "out.jsonl", AnnotateOptions(input_format="jsonl", output_format="jsonl"))
     summary = annotate_file(tagger, tmp_path / "in", tmp_path / "out.jsonl", AnnotateOptions(input_format="text", output_format="jsonl"))
     assert (summary.done, summary.failed) == (1, 1)
-    assert "b.txt: empty document" in (tmp_path / "out.errors.jsonl").read_text(encoding="utf-8")
+    assert "b.txt: empty document" in (tmp_path / "out.jsonl.errors.jsonl").read_text(encoding="utf-8")
 
 
 def test_resume_after_a_stop_between_the_final_renames(tagger: Tagger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -566,8 +581,8 @@ def test_resume_after_a_stop_between_the_final_renames(tagger: Tagger, tmp_path:
     with pytest.raises(Interrupt):
         run(tagger, source, tmp_path / "out.jsonl")
     monkeypatch.setattr(os, "replace", real_replace)
-    assert (tmp_path / "out.errors.jsonl").is_file() and not (tmp_path / "out.jsonl").exists()
+    assert (tmp_path / "out.jsonl.errors.jsonl").is_file() and not (tmp_path / "out.jsonl").exists()
 
     run(tagger, source, tmp_path / "out.jsonl", resume=True)
     assert (tmp_path / "out.jsonl").read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
-    assert (tmp_path / "out.errors.jsonl").read_bytes() == (tmp_path / "ref.errors.jsonl").read_bytes()
+    assert (tmp_path / "out.jsonl.errors.jsonl").read_bytes() == (tmp_path / "ref.jsonl.errors.jsonl").read_bytes()

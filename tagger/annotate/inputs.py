@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tagger.data.readers import LENIENT_FORMATS, infer_format, read_records
+from tagger.data.readers.lines import MAX_RECORD_CHARS
 from tagger.data.readers.text import read_text_files
 from tagger.errors import DataFormatError
 from tagger.types import BadRecord, Sentence
@@ -51,7 +52,13 @@ def read_input(path: Path, fmt: str, text_field: str = "text", tokens_field: str
     else:
         records = read_records(path, fmt, keep_lines=True, text_field=text_field, tokens_field=tokens_field)
     for record in records:
-        yield record if isinstance(record, BadRecord) else record.unlabelled()
+        if isinstance(record, BadRecord):
+            yield record
+        elif max(len(record.text or ""), sum(map(len, record.tokens))) > MAX_RECORD_CHARS:
+            yield BadRecord(record.meta.get("source", str(path)), record.meta.get("line"),
+                            f"more than {MAX_RECORD_CHARS:,} characters to label: split the document")
+        else:
+            yield record.unlabelled()
 
 
 def by_lines(path: Path, fmt: str) -> bool:

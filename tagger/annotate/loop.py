@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import IO
 
 from tagger.annotate.inputs import infer_input_format, read_input
-from tagger.annotate.resumable import ResumableOutput, check_outputs, run_identity
+from tagger.annotate.resumable import ResumableOutput, check_resumable, partial_files, run_identity
 from tagger.annotate.sinks import DocBinSink, FileSink, Sink, StreamSink
 from tagger.annotate.workers import label_chunks
 from tagger.data.readers import EXTENSIONS
 from tagger.data.writers import WRITE_FORMATS, DocBinWriter, formatter
 from tagger.errors import DataFormatError, TaggerError
-from tagger.locking import hold
+from tagger.outputs import Output, claim
 from tagger.predict import Tagger
 from tagger.types import BadRecord, Sentence
 
@@ -33,12 +33,12 @@ class AnnotateOptions:
     batch_size: int = 256
     text_field: str = "text"  # JSONL field with raw text
     tokens_field: str = "tokens"  # JSONL field with a token list (used when present)
-    errors_path: str | Path | None = None  # where bad records go; None: OUTPUT with .errors.jsonl
+    errors_path: str | Path | None = None  # where bad records go; None: OUTPUT's name + .errors.jsonl
     resume: bool = False  # continue an interrupted run from OUTPUT.partial
     overwrite: bool = False  # replace an existing OUTPUT (never the input)
     strict: bool = False  # stop at the first bad record instead of listing it
     split: str = "train"  # of a datasets dataset
-    workers: int = 1  # processes labelling in parallel (each loads the model directory)
+    workers: int = 1  # processes labelling in parallel (each given the loaded model)
     tasks: tuple[str, ...] | None = None  # the tasks to write (None: all the model's)
     scores: bool = False  # also write each token's probability of its label, per task
 
@@ -74,12 +74,12 @@ def annotate_file(tagger: Tagger, input_path: str | Path, output: str | Path, op
     """Label ``input_path`` into the file ``output``.
 
     Text outputs survive a stop and resume (:mod:`tagger.annotate.resumable`); bad records go to
-    the errors file (default ``OUTPUT`` with ``.errors.jsonl``) as JSON lines with their line
+    the errors file (default ``OUTPUT.errors.jsonl``) as JSON lines with their line
     number and reason, and the run goes on; with ``strict`` the first one stops it (the partial
     output stays, for ``resume`` once the input is fixed). A ``.spacy`` output is written whole at
-    the end. The run holds ``OUTPUT.lock`` (:mod:`tagger.locking`): a second run into the same output
-    is refused at once; an existing output is replaced only with ``overwrite``, never when it is the
-    input. ``workers`` > 1 labels chunks in that many processes (each loading ``model_dir``),
+    the end. Both files are outputs (:mod:`tagger.outputs`): never the input, the model or each other,
+    replaced only with ``overwrite``, and locked for the run, so a second run into either is refused
+    at once. ``workers`` > 1 labels chunks in that many processes (each loading ``model_dir``),
     written in input order. ``on_progress(records, words)`` is called after each chunk.
     """
     input_path, output = Path(input_path), Path(output)
@@ -87,20 +87,24 @@ def annotate_file(tagger: Tagger, input_path: str | Path, output: str | Path, op
     options.check_tasks(tagger.tasks)
     if output_format == "spacy" and options.resume:
         raise TaggerError("a .spacy output is written whole at the end; it cannot resume (write JSONL to resume)")
-    errors_path = Path(options.errors_path) if options.errors_path else output.with_name(output.stem + ".errors.jsonl")
-    with hold(output):
-        check_outputs(input_path, output, errors_path, options.resume, options.overwrite)
+    errors_path = Path(options.errors_path) if options.errors_path else output.with_name(output.name + ".errors.jsonl")
+    continuing = options.resume and partial_files(output)[0].is_file()  # an existing output or errors file is an interrupted run's
+    outputs = [Output(output, "--output", may_exist=options.resume)]
+    if output_format != "spacy":  # a DocBin's bad records are counted, not listed
+        outputs.append(Output(errors_path, "--errors", may_exist=continuing))
+    with claim(outputs, [input_path, *([model_dir] if model_dir else [])], options.overwrite):
+        check_resumable(output, options.resume, options.overwrite)
         sink: Sink
         if output_format == "spacy":
             sink = DocBinSink(DocBinWriter(tagger, options.tasks, options.scores), output)
         else:
             identity = run_identity(tagger, input_path, input_format, output_format, options)
             sink = FileSink(formatter(output_format, tagger), ResumableOutput(input_path, input_format, output, errors_path, identity, options.resume))
-        return _run(tagger, input_path, input_format, sink, options, model_dir, on_progress)
+        return _run(tagger, input_path, input_format, sink, options, on_progress)
 
 
 def annotate_stream(tagger: Tagger, input_path: str | Path, options: AnnotateOptions = AnnotateOptions(), stream: IO[str] | None = None, *,
-                    model_dir: str | Path | None = None, on_progress: Progress | None = None) -> AnnotateSummary:
+                    on_progress: Progress | None = None) -> AnnotateSummary:
     """Label ``input_path`` onto ``stream`` (standard output by default) as it goes: no errors file and
     no resume, so the first bad record stops the run, ``strict`` or not."""
     input_path = Path(input_path)
@@ -109,16 +113,15 @@ def annotate_stream(tagger: Tagger, input_path: str | Path, options: AnnotateOpt
     if output_format == "spacy":
         raise TaggerError("a .spacy output needs a file: give -o OUTPUT.spacy")
     options = replace(options, strict=False)  # the sink stops at a bad record itself, naming it
-    return _run(tagger, input_path, input_format, StreamSink(formatter(output_format, tagger), stream), options, model_dir, on_progress)
+    return _run(tagger, input_path, input_format, StreamSink(formatter(output_format, tagger), stream), options, on_progress)
 
 
-def _run(tagger: Tagger, input_path: Path, input_format: str, sink: Sink, options: AnnotateOptions, model_dir: str | Path | None,
-         on_progress: Progress | None) -> AnnotateSummary:
+def _run(tagger: Tagger, input_path: Path, input_format: str, sink: Sink, options: AnnotateOptions, on_progress: Progress | None
+         ) -> AnnotateSummary:
     started = time.perf_counter()
     records = islice(read_input(input_path, input_format, options.text_field, options.tokens_field, options.split), sink.resumed, None)
     try:
-        for chunk, predictions in label_chunks(tagger, _checked(records, options.strict), options.batch_size, options.workers, model_dir,
-                                               options.scores):
+        for chunk, predictions in label_chunks(tagger, _checked(records, options.strict), options.batch_size, options.workers, options.scores):
             labelled = iter(predictions)
             for item in chunk:
                 if isinstance(item, BadRecord):

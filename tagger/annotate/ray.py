@@ -84,7 +84,7 @@ def record_run(output_dir: Path, identity: dict[str, Any], options: AnnotateOpti
 class ShardAnnotator:
     """A Ray actor: loads the model once, then labels whole shards (a batch is a few shard paths)."""
 
-    def __init__(self, model_dir: str, threads: int, precision: str, options: AnnotateOptions) -> None:
+    def __init__(self, model_dir: str, threads: int, precision: str, options: AnnotateOptions, digests: dict[str, str]) -> None:
         import torch
 
         from tagger.predict import Tagger
@@ -92,6 +92,9 @@ class ShardAnnotator:
         torch.set_num_threads(threads)
         self.tagger = Tagger.load(model_dir, precision=precision)
         self.options = options
+        # ``digests``: the model's files as the run recorded them; a directory replaced since labels nothing
+        changed = self.tagger.info.meta.get("sha256", {}) != digests
+        self.changed = f"{model_dir} changed after the run began (its files' sha256 differ from those recorded): rerun" if changed else ""
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         results = [self._shard(source, target) for source, target in zip(batch["input"], batch["output"])]
@@ -100,6 +103,8 @@ class ShardAnnotator:
     def _shard(self, source: str, target: str) -> ShardResult:
         if self.options.resume and Path(target).is_file() and not partial_files(Path(target))[0].exists():
             return ShardResult(source, target, status="skipped")
+        if self.changed:
+            return ShardResult(source, target, status="stopped", error=self.changed)
         try:
             summary = annotate_file(self.tagger, source, target, self.options)
         except TaggerError as error:
@@ -157,7 +162,7 @@ def annotate_with_ray(
                                  override_num_blocks=len(plan))
     labelled = shards.map_batches(
         ShardAnnotator,
-        fn_constructor_args=(str(Path(model_dir).resolve()), cpus_per_actor, precision, options),
+        fn_constructor_args=(str(Path(model_dir).resolve()), cpus_per_actor, precision, options, model.meta.get("sha256", {})),
         batch_size=1,
         num_cpus=cpus_per_actor,
         compute=ray.data.ActorPoolStrategy(size=actors),

@@ -9,10 +9,8 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
-from tagger.errors import TaggerError
 from tagger.predict import Tagger
 from tagger.runtime import cores_per_process
 from tagger.types import BadRecord, Prediction, Sentence
@@ -21,8 +19,7 @@ CHUNK_BATCHES = 16  # a chunk is this many batches of records: tokenized, labell
 
 
 def label_chunks(
-    tagger: Tagger, records: Iterator[Sentence | BadRecord], batch_size: int, workers: int = 1, model_dir: str | Path | None = None,
-    scores: bool = False,
+    tagger: Tagger, records: Iterator[Sentence | BadRecord], batch_size: int, workers: int = 1, scores: bool = False,
 ) -> Iterator[tuple[list[Sentence | BadRecord], list[Prediction]]]:
     """Chunks of ``batch_size * CHUNK_BATCHES`` records with the Predictions of their Sentences, in input order.
 
@@ -35,17 +32,22 @@ def label_chunks(
         for chunk in chunks:
             yield chunk, _label_all(tagger, [item for item in chunk if isinstance(item, Sentence)], batch_size, scores)
         return
-    if model_dir is None:
-        raise TaggerError("workers > 1 need the model directory to load in each worker")
     threads = cores_per_process(workers)
+    files = tagger.files()  # the very model this process labels with: never the directory read again, which may have changed
     with ProcessPoolExecutor(workers, initializer=_start_worker,
-                             initargs=(str(model_dir), threads, batch_size, tagger.precision, os.getpid(), scores)) as pool:
+                             initargs=(files, tagger.info.name, threads, batch_size, tagger.precision, os.getpid(), scores)) as pool:
         pending: deque = deque()
-        for chunk in chunks:
-            pending.append((chunk, pool.submit(_label_in_worker, [item for item in chunk if isinstance(item, Sentence)])))
-            if len(pending) >= 2 * workers:
+        try:
+            for chunk in chunks:
+                pending.append((chunk, pool.submit(_label_in_worker, [item for item in chunk if isinstance(item, Sentence)])))
+                if len(pending) >= 2 * workers:
+                    done_chunk, future = pending.popleft()
+                    yield done_chunk, future.result()
+        except Exception:  # reading the input failed: the chunks read before it are still labelled and written
+            while pending:
                 done_chunk, future = pending.popleft()
                 yield done_chunk, future.result()
+            raise
         while pending:
             done_chunk, future = pending.popleft()
             yield done_chunk, future.result()
@@ -54,12 +56,13 @@ def label_chunks(
 _worker: dict[str, Any] = {}  # a worker process's model, loaded once by _start_worker
 
 
-def _start_worker(model_dir: str, threads: int, batch_size: int, precision: str = "fp32", parent: int = 0, scores: bool = False) -> None:
+def _start_worker(files: dict[str, bytes], name: str, threads: int, batch_size: int, precision: str = "fp32", parent: int = 0,
+                  scores: bool = False) -> None:
     import torch
 
     die_with_parent(parent)
     torch.set_num_threads(threads)  # before loading: an int8 encoder's ONNX Runtime session takes this many threads
-    _worker.update(tagger=Tagger.load(model_dir, precision=precision), batch_size=batch_size, scores=scores)
+    _worker.update(tagger=Tagger.from_files(files, name, precision=precision), batch_size=batch_size, scores=scores)
 
 
 def die_with_parent(parent: int) -> None:

@@ -87,7 +87,7 @@ def annotate(
                 progress.update(task, advance=records, words=words_done[0])
 
             if output is None:  # standard output: streaming, no errors file, no resume
-                annotate_stream(tagger, input_path, options, model_dir=model, on_progress=advance)
+                annotate_stream(tagger, input_path, options, on_progress=advance)
                 return
             summary = annotate_file(tagger, input_path, output, options, model_dir=model, on_progress=advance)
     except TaggerError as error:

@@ -82,6 +82,11 @@ def _read(path: str | Path, fmt: str | None, lenient: bool, **options: Any) -> I
     empty = True
     for sentence in reader(path, **options):
         empty = False
+        if isinstance(sentence, Sentence) and (problem := sentence.problem()) is not None:
+            line = sentence.meta.get("line")
+            if not lenient:
+                raise DataFormatError(path, line, f"the sentence starting here: {problem}")
+            sentence = BadRecord(str(path), line, problem)
         yield sentence
     if empty and not lenient:
         raise DataFormatError(path, None, "the file holds no sentence (empty input)")

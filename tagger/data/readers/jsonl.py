@@ -43,13 +43,40 @@ def read_jsonl(
 
 
 def _parse(line: str, path: str | Path, number: int, columns: Mapping[str, str] | None, tokens_field: str, text_field: str) -> Sentence:
+    return record_to_sentence(parse_record(line, path, number), path, number, columns, tokens_field, text_field)
+
+
+def parse_record(line: str, path: str | Path, number: int) -> dict:
+    """One line as a JSON object that can be written back as standard JSON in UTF-8, else a
+    DataFormatError naming the line: invalid JSON, NaN or Infinity (which strict parsers reject), a
+    number out of range, an integer of more digits than Python reads, nesting too deep to read, or a
+    lone surrogate escape such as ``"\\ud83d"`` (no character: it cannot be encoded)."""
     try:
-        record = json.loads(line)
+        record = json.loads(line, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as error:
         raise DataFormatError(path, number, f"invalid JSON: {error.msg} (column {error.colno})") from None
+    except ValueError as error:  # a constant or number refused above, or an integer past Python's digit limit
+        raise DataFormatError(path, number, f"not standard JSON: {str(error).split(';')[0]}") from None
+    except RecursionError:
+        raise DataFormatError(path, number, "JSON nested too deeply to read") from None
     if not isinstance(record, dict):
         raise DataFormatError(path, number, "expected a JSON object per line")
-    return record_to_sentence(record, path, number, columns, tokens_field, text_field)
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise DataFormatError(path, number, f"a lone surrogate escape {error.object[error.start]!r} stands for no character") from None
+    return record
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of the range of a number")
+    return value
 
 
 def record_to_sentence(

@@ -4,22 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from tagger.errors import DataFormatError, not_utf8
 from tagger.types import BadRecord
+
+MAX_LINE_BYTES = 8 * 1024 * 1024  # a longer line is refused unread, so that memory stays bounded whatever the input
+MAX_RECORD_CHARS = 1_000_000  # characters of one record to label at most (spaCy's nlp.max_length): split longer documents
 
 
 def read_lines(path: str | Path, lenient: bool = False) -> Iterator[tuple[int, str | BadRecord]]:
     """Yield ``(line_number, text)`` with the newline stripped; 1-based line numbers.
 
-    Streams the file; a UTF-8 byte-order mark is dropped, and bytes that are not UTF-8 raise a
-    :class:`DataFormatError` naming the line (``lenient``: give that line as a :class:`BadRecord`).
+    Streams the file; a UTF-8 byte-order mark is dropped, and bytes that are not UTF-8, or a line
+    longer than MAX_LINE_BYTES, raise a :class:`DataFormatError` naming the line (``lenient``: give
+    that line as a :class:`BadRecord`).
     """
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, None, "no such file")
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(_bounded_lines(handle), start=1):
+            if raw is None:
+                reason = f"line longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB (not read): split the record"
+                if not lenient:
+                    raise DataFormatError(path, number, reason)
+                yield number, BadRecord(str(path), number, reason)
+                continue
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
@@ -31,3 +42,14 @@ def read_lines(path: str | Path, lenient: bool = False) -> Iterator[tuple[int, s
             if number == 1:
                 line = line.removeprefix("\ufeff")
             yield number, line.rstrip("\r\n")
+
+
+def _bounded_lines(handle: BinaryIO) -> Iterator[bytes | None]:
+    """A binary file's lines; None for one longer than MAX_LINE_BYTES, which is read past a MiB at a time, never kept."""
+    while raw := handle.readline(MAX_LINE_BYTES + 1):
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = handle.readline(1024 * 1024)
+            yield None
+        else:
+            yield raw

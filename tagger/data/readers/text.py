@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tagger.data.readers.lines import read_lines
+from tagger.data.readers.lines import MAX_RECORD_CHARS, read_lines
 from tagger.errors import not_utf8
 from tagger.types import BadRecord, Sentence
 
@@ -24,6 +24,10 @@ def read_text_files(files: Iterable[Path]) -> Iterator[Sentence | BadRecord]:
     """One document per file, read whole; a file that is not UTF-8, or holds nothing but spaces, is a
     BadRecord with no line (the record is the whole file)."""
     for file in files:
+        if file.stat().st_size > 4 * MAX_RECORD_CHARS:  # more characters than a record may have, even at 4 bytes each
+            yield BadRecord(str(file), None, f"larger than {4 * MAX_RECORD_CHARS:,} bytes (not read): a document has "
+                                             f"{MAX_RECORD_CHARS:,} characters at most; split it")
+            continue
         data = file.read_bytes()
         try:
             text = data.decode("utf-8").removeprefix("\ufeff")
