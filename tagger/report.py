@@ -22,10 +22,17 @@ COMPARISON_FORMATS = {".jsonl": "jsonl", ".conll": "conll", ".tsv": "conll", ".b
 
 
 def write_report(directory: Path, evaluation: CorpusEvaluation, tasks: Mapping[str, TaskSpec]) -> None:
-    """``scores.json``, and per task ``TASK_per_label.tsv``, ``TASK_confusion.png``; ``report.md`` ties them together."""
+    """``scores.json``, and per task ``TASK_per_label.tsv``, ``TASK_confusion.png``; ``report.md`` ties them
+    together. The folder is written whole or not at all (:func:`tagger.atomic.atomic_folder`)."""
+    from tagger.atomic import atomic_folder
+
+    with atomic_folder(directory) as partial:
+        _write_report(partial, evaluation, tasks)
+
+
+def _write_report(directory: Path, evaluation: CorpusEvaluation, tasks: Mapping[str, TaskSpec]) -> None:
     from tagger.plots import plot_confusion
 
-    directory.mkdir(parents=True, exist_ok=True)
     gold, predicted = evaluation.gold, evaluation.predictions
     (directory / "scores.json").write_text(json.dumps(evaluation.to_dict()["scores"], indent=2), encoding="utf-8")
     for task, task_scores in evaluation.scores.items():

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tagger.errors import WriteFailed, writing
+from tagger.atomic import atomic_folder
+from tagger.errors import writing
 from tagger.outputs import Output, claim
 from tagger.spacy.component import FACTORY, BiRNNTagger
 from tagger.spacy.tokenizer import TOKENIZER
@@ -58,18 +58,8 @@ def _export(tagger: Tagger, output: Path, lang: str | None, name: str | None, ve
     name = re.sub(r"[^a-z0-9_]+", "_", (name or tagger.info.name).lower()).strip("_") or "birnn"
     nlp.meta.update(_pipeline_meta(tagger, component, name, version))
     nlp.meta["requirements"] = [f"birnn-tagger>={__version__}"]
-    partial = output.with_name(f".{output.name}.partial")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        with writing(partial, f"Nothing was changed at {output}: free some space and export again."):
-            nlp.to_disk(partial)
-    except WriteFailed:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if output.exists():
-        shutil.rmtree(output) if output.is_dir() else output.unlink()
-    partial.rename(output)
+    with writing(output, f"Nothing was changed at {output}: free some space and export again."), atomic_folder(output) as partial:
+        nlp.to_disk(partial)
     return output
 
 
