@@ -180,6 +180,18 @@ def test_two_workers_write_what_one_writes_in_input_order(tagger: Tagger, traine
     assert (tmp_path / "two.jsonl.errors.jsonl").read_text() == (tmp_path / "one.jsonl.errors.jsonl").read_text()
 
 
+def test_a_strict_stop_with_workers_keeps_the_chunks_read_before_it(tagger: Tagger, trained_tiny_model: Path, tmp_path: Path) -> None:
+    from tagger.annotate.resumable import resumed_records
+
+    source = tmp_path / "in.jsonl"
+    lines = [json.dumps({"text": f"Anna number {i} moved to Oslo."}) for i in range(60)]
+    lines[40] = "{not json"  # in the third chunk of 16: the first two are still in the workers when it is read
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match="in.jsonl:41"):
+        run(tagger, source, tmp_path / "out.jsonl", workers=2, strict=True)
+    assert resumed_records(tmp_path / "out.jsonl") == 32
+
+
 def test_workers_label_with_the_model_the_run_loaded_not_the_directory_as_it_is_now(trained_tiny_model: Path, tmp_path: Path) -> None:
     source = write_input(tmp_path / "in.jsonl")
     copy = tmp_path / "model"
