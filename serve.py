@@ -55,22 +55,24 @@ def checked(parse: Callable[[str], object]):  # noqa: ANN201 - an argparse type
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Parse the command line and serve the model on uvicorn until interrupted."""
+    """Parse the command line, load and try the model, and serve it on uvicorn until interrupted; a
+    model that cannot serve exits with one line on standard error (status 1) before anything binds."""
     command_line = argument_parser()
     args = vars(command_line.parse_args(argv))
     model = args.pop("model")
 
-    import uvicorn
-
     from tagger.errors import TaggerError
-    from tagger.service import ServiceSettings, create_app
+    from tagger.service import ServiceSettings
+    from tagger.service.server import prepare, run
 
     settings = ServiceSettings(**args)
     try:
-        app = create_app(model, settings)
-    except (TaggerError, ValueError) as error:  # a limit out of range, or a precision this model or machine cannot run
+        app = prepare(model, settings)
+    except TaggerError as error:  # a model that cannot serve, or a precision this model or machine cannot run
+        raise SystemExit(f"error: {error}") from None
+    except ValueError as error:  # a limit out of range
         command_line.error(str(error))
-    uvicorn.run(app, host=settings.host, port=settings.port)
+    run(app, settings)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ def _without_scores(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_annotate_equals_the_tagger_for_text_and_tokens(client: TestClient, tagger: Tagger) -> None:
-    token_lists = [["Pre", "-", "tokenized", "🙂", " ", "y" * 60], ["Maria", "Lopez", "moved", "to", "Chicago", "."]]
+    token_lists = [["Pre", "-", "tokenized", "🙂", "y" * 60], ["Maria", "Lopez", "moved", "to", "Chicago", "."]]
     for batch in (TEXTS, token_lists, [TEXTS[0], token_lists[1]]):
         response = client.post("/annotate", json={"texts": batch})
         assert response.status_code == 200, response.text
@@ -108,14 +108,21 @@ def test_health_info_docs(client: TestClient, trained_tiny_model: Path, tagger: 
         ({"texts": [""]}, "empty text: nothing to label"),
         ({"texts": [[]]}, "at least 1 item"),
         ({"texts": [["a", ""]]}, "at least 1 character"),
+        ({"texts": [["a", " "]]}, "is empty or only whitespace"),  # as Tagger.predict: no output format could write it back
+        ({"texts": [["a\tb"]]}, "holds a tab or a line break"),
         ({"texts": ["a"], "scores": "yes"}, "valid boolean"),
         ({"texts": ["a"], "scores": 1}, "valid boolean"),
+        # A list that asks for nothing, or names a task twice, is a mistake: refused, naming the field.
+        ({"texts": ["a"], "tasks": []}, "name at least one task"),
+        ({"texts": ["a"], "tasks": ["upos", "ner", "upos"]}, "'upos' named more than once"),
     ],
 )
 def test_limits_and_bad_bodies_are_422(client: TestClient, body: dict, words: str) -> None:
     response = client.post("/annotate", json=body)
     assert response.status_code == 422, response.text
     assert words in response.text
+    if "tasks" in body:
+        assert [error["loc"] for error in response.json()["detail"]] == [["body", "tasks"]]
 
 
 def test_body_size_is_413(client: TestClient) -> None:
@@ -325,7 +332,7 @@ def test_a_full_queue_is_503_at_once_while_earlier_requests_succeed(masked_lm_mo
 
             gate.close()  # fill-mask texts in flight count as well
             masked = asyncio.create_task(client.post("/fill-mask", json={"texts": ["a [MASK] b", "[MASK]", "c"]}))
-            await _until(lambda: gate.calls == [2, 1, 3])
+            await _until(lambda: gate.calls == [2, 1, 2])  # its first piece (max_batch texts)
             assert _is_busy(await client.post("/annotate", json={"texts": ["Busy"]}), "max_queued")
             gate.open()
             response = await masked
@@ -409,10 +416,12 @@ def test_no_time_limit_when_disabled(timeout: float | None, tagger: Tagger, gate
 
 def test_queue_and_time_limits_defaults_and_checks(tagger: Tagger, client: TestClient) -> None:
     limits = client.get("/info").json()["limits"]
-    assert limits["max_queued"] == 4 * 256 and limits["request_timeout_s"] == 30  # SMALL: 5 texts per request
-    assert create_app(tagger, token="", max_batch=1).state.batcher.max_queued == 1000  # never less than max_texts
-    for bad in ({"max_queued": 0}, {"request_timeout_s": -1}):
-        with pytest.raises(ValueError, match="max_queued must be >= 1"):
+    assert limits["max_queued_per_client"] == 4 * 256 and limits["request_timeout_s"] == 30  # SMALL: 5 texts per request
+    assert limits["max_queued"] == 4 * limits["max_queued_per_client"]  # one client alone never fills the queue
+    one = create_app(tagger, token="", max_batch=1).state.batcher
+    assert (one.max_queued_per_client, one.max_queued) == (1000, 4000)  # never less than max_texts
+    for bad in ({"max_queued": 0}, {"request_timeout_s": -1}, {"max_queued_per_client": 0}):
+        with pytest.raises(ValueError, match="must be >= 1"):
             create_app(tagger, token="", **bad)
     bare = TestClient(create_app(tagger, token="", max_queued=1, request_timeout_s=5))  # no lifespan: limits still apply
     assert bare.post("/annotate", json={"texts": ["a", "b"]}).status_code == 200
@@ -508,7 +517,346 @@ def test_both_command_lines_hand_their_options_to_the_app(trained_tiny_model: Pa
     assert result.exit_code == 0, result.output
     expected = ServiceSettings(port=8123, max_batch=8, max_texts=7, max_tokens=30, max_blanks=2, max_queued=9, request_timeout_s=0.0,
                                max_wait_ms=1.5)
-    assert served == [(expected, {"host": "127.0.0.1", "port": 8123})] * 2
+    assert [settings for settings, _ in served] == [expected] * 2
+    for _, where in served:
+        assert (where["host"], where["port"], where["limit_concurrency"], where["lifespan"]) == ("127.0.0.1", 8123, 512, "on")
+        assert where["http"].header_timeout_s == 10
     for command in (["serve", str(trained_tiny_model), "--max-texts", "0"], ["serve", str(trained_tiny_model), "--precision", "fp16"]):
         result = CliRunner().invoke(app, command, env={"COLUMNS": "200"})
         assert result.exit_code == 2 and command[2] in result.output, result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Clients take turns: one client's large or numerous requests delay another's small one by about a
+# piece, and fill its own queue, not the others'.
+
+
+def _client_at(app: Any, host: str) -> httpx.AsyncClient:
+    """A client of ``app`` (its lifespan already running) from peer address ``host``."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(host, 4321)), base_url="http://test")
+
+
+def test_clients_take_turns_so_a_flood_delays_another_client_by_about_one_piece(tagger: Tagger, gate: Gate,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tagger, "predict_sentences", gate.hold(tagger.predict_sentences))
+    app = create_app(tagger, token="", max_batch=2, request_timeout_s=0)
+    batcher = app.state.batcher
+    flood = [[f"Flood {i} text {j}" for j in range(4)] for i in range(3)]
+
+    async def scenario() -> None:
+        async with app.router.lifespan_context(app), _client_at(app, "10.0.0.1") as flooder, _client_at(app, "10.0.0.2") as other:
+            first = asyncio.create_task(flooder.post("/annotate", json={"texts": flood[0]}))
+            await _until(lambda: gate.calls == [2])  # the flood's first piece is being labelled
+            more = [asyncio.create_task(flooder.post("/annotate", json={"texts": texts})) for texts in flood[1:]]
+            await _until(lambda: batcher.jobs_waiting == 3)
+            small = asyncio.create_task(other.post("/annotate", json={"texts": ["Hi there"]}))
+            await _until(lambda: batcher.jobs_waiting == 4)
+            gate.open()
+            assert (await small).json()["results"][0]["tokens"] == ["Hi", "there"]
+            assert all(response.status_code == 200 for response in await asyncio.gather(first, *more))
+
+    asyncio.run(scenario())
+    # One more piece of the flood (its client's turn came first), then the small request; served
+    # request by request instead, it waited for a piece of each of the flood's three requests.
+    assert gate.calls[:3] == [2, 2, 1] and sorted(gate.calls) == [1] + [2] * 6
+
+
+class Turnstile:
+    """Lets model calls through one permit at a time; records the texts of each call as it starts."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self._permits = threading.Semaphore(0)
+
+    def hold(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        def held(texts: Sequence[Any], *args: Any, **kwargs: Any) -> Any:
+            self.calls.append(len(texts))
+            assert self._permits.acquire(timeout=10), "no permit came"
+            return function(texts, *args, **kwargs)
+
+        return held
+
+    def release(self, calls: int = 1) -> None:
+        for _ in range(calls):
+            self._permits.release()
+
+
+def test_small_requests_behind_a_large_one_in_turn_join_the_next_batch(tagger: Tagger, monkeypatch: pytest.MonkeyPatch) -> None:
+    turnstile = Turnstile()
+    monkeypatch.setattr(tagger, "predict_sentences", turnstile.hold(tagger.predict_sentences))
+    app = create_app(tagger, token="", max_batch=4, request_timeout_s=0)
+    batcher = app.state.batcher
+
+    async def scenario() -> None:
+        async with (app.router.lifespan_context(app), _client_at(app, "10.0.0.1") as large, _client_at(app, "10.0.0.2") as b,
+                    _client_at(app, "10.0.0.3") as c):
+            try:
+                requests = [asyncio.create_task(large.post("/annotate", json={"texts": [f"Large {i}" for i in range(12)]}))]
+                await _until(lambda: turnstile.calls == [4])
+                requests.append(asyncio.create_task(b.post("/annotate", json={"texts": ["From b"]})))
+                await _until(lambda: batcher.jobs_waiting == 2)  # turns: the large request's client, then b
+                turnstile.release()
+                await _until(lambda: turnstile.calls == [4, 4])  # the large request's second piece; turns: b, then it
+                requests.append(asyncio.create_task(c.post("/annotate", json={"texts": ["From c"]})))
+                await _until(lambda: batcher.jobs_waiting == 3)  # turns: b, the large request, c
+            finally:
+                turnstile.release(10)
+            assert all(response.status_code == 200 for response in await asyncio.gather(*requests))
+
+    asyncio.run(scenario())
+    assert turnstile.calls == [4, 4, 2, 4]  # b and c together, c skipping the large request that does not fit
+
+
+def test_a_flooding_client_fills_its_own_queue_not_the_others(tagger: Tagger, gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tagger, "predict_sentences", gate.hold(tagger.predict_sentences))
+    app = create_app(tagger, token="", max_batch=2, max_texts=10, request_timeout_s=0)  # defaults: 10 texts per client, 40 in all
+    batcher = app.state.batcher
+    full = [f"Text {i}" for i in range(10)]
+
+    async def scenario() -> None:
+        async with app.router.lifespan_context(app), _client_at(app, "10.0.0.1") as flooder, _client_at(app, "10.0.0.2") as other:
+            first = asyncio.create_task(flooder.post("/annotate", json={"texts": full}))
+            await _until(lambda: gate.calls == [2])
+            assert _is_busy(await flooder.post("/annotate", json={"texts": ["One more"]}), "max_queued_per_client")
+            # Refused before its body is parsed: sending on regardless costs the service little.
+            garbage = await flooder.post("/annotate", content=b'{"texts": [not json', headers={"content-type": "application/json"})
+            assert _is_busy(garbage, "max_queued_per_client") and garbage.headers["connection"] == "close"
+            others = asyncio.create_task(other.post("/annotate", json={"texts": full}))  # as large, from another client
+            await _until(lambda: batcher.texts_pending == 20)
+            gate.open()
+            assert (await first).status_code == 200 and (await others).status_code == 200
+            assert (await flooder.post("/annotate", json={"texts": full})).status_code == 200  # its answers came: room again
+
+    asyncio.run(scenario())
+    assert batcher.requests_refused == 2
+
+
+def test_fill_mask_past_its_time_stops_at_the_next_piece(masked_lm_model: Path, gate: Gate) -> None:
+    tagger = Tagger.load(masked_lm_model)
+    tagger.fill_mask = gate.hold(tagger.fill_mask)  # type: ignore[method-assign]
+    app = create_app(tagger, token="", max_batch=1, request_timeout_s=0.5)
+    batcher = app.state.batcher
+
+    async def scenario() -> None:
+        async with _serving(app) as client:
+            texts = ["a [MASK] b", "[MASK] c", "d [MASK]"]
+            assert _is_busy(await client.post("/fill-mask", json={"texts": texts}), "request_timeout_s")  # its first piece held
+            gate.open()
+            batcher.request_timeout_s = None
+            response = await client.post("/annotate", json={"texts": ["After the gate"]})  # the model is free at once
+            assert response.status_code == 200 and batcher.texts_pending == 0
+
+    asyncio.run(scenario())
+    assert gate.calls == [1]  # the pieces after the time limit never ran (one call of all three texts before)
+
+
+# ---------------------------------------------------------------------------------------------
+# Slow and hostile clients: bodies where none is taken, stalled bodies and headers, buffered bytes,
+# connections. The uvicorn tests run it as serve.py does (tagger.service.server), in a thread.
+
+
+def _guard(app: Any) -> Any:
+    from tagger.service.guard import Guard
+
+    layer = app.middleware_stack
+    while not isinstance(layer, Guard):
+        layer = layer.app
+    return layer
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/health"), ("POST", "/health"), ("GET", "/info"), ("GET", "/"),
+                                              ("GET", "/annotate"), ("PUT", "/annotate"), ("POST", "/nowhere")])
+def test_a_body_where_none_is_taken_is_413_before_it_is_read(client: TestClient, method: str, path: str) -> None:
+    response = client.request(method, path, content=b"x" * 100)
+    assert response.status_code == 413 and f"{method} {path} takes no request body" in response.json()["detail"]
+    assert response.headers["connection"] == "close"
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        raise AssertionError("the body was read")
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    for headers in ([(b"content-length", b"10000000")], [(b"transfer-encoding", b"chunked")]):
+        scope = {"type": "http", "http_version": "1.1", "method": method, "path": path, "raw_path": path.encode(), "root_path": "",
+                 "scheme": "http", "query_string": b"", "headers": headers, "client": ("10.0.0.9", 1), "server": ("test", 80)}
+        asyncio.run(client.app(scope, receive, send))
+        assert sent[-2]["status"] == 413
+    assert client.get("/health").status_code == 200  # no body: served as before
+
+
+def test_bodies_being_received_share_max_buffered_bytes(tagger: Tagger) -> None:
+    app = create_app(tagger, token="", max_chars=200_000, max_body_bytes=200_000, max_buffered_bytes=100_000, body_timeout_s=0)
+    release = asyncio.Event()
+
+    async def stalled() -> AsyncIterator[bytes]:
+        yield b'{"texts": ["' + b"y" * 98_988
+        await release.wait()
+        yield b'"]}'
+
+    async def scenario() -> None:
+        async with _serving(app) as client:
+            json_type = {"content-type": "application/json"}
+            slow = asyncio.create_task(client.post("/annotate", content=stalled(), headers=json_type))
+            await _until(lambda: app.middleware_stack is not None and _guard(app).buffered == 99_000)
+            busy = await client.post("/annotate", json={"texts": ["z" * 70_000]})  # would pass 100,000 bytes with the stalled one's
+            assert _is_busy(busy, "max_buffered_bytes") and busy.headers["connection"] == "close"
+            small = await client.post("/annotate", json={"texts": ["z" * 1000]})  # passes it too, but a small body is always read
+            assert small.status_code == 200
+            release.set()
+            assert (await slow).status_code == 200 and _guard(app).buffered == 0
+            # One body alone is always read, even one larger than max_buffered_bytes.
+            assert (await client.post("/annotate", json={"texts": ["z" * 150_000]})).status_code == 200
+
+    asyncio.run(scenario())
+
+
+@contextmanager
+def _uvicorn(app: Any) -> Iterator[int]:
+    """``app`` served on uvicorn with its settings' options (tagger.service.server), on a free port; the port."""
+    import socket
+    import time
+
+    import uvicorn
+
+    from tagger.service.server import uvicorn_options
+
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(app.state.settings), log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(1000):
+            if server.started:
+                break
+            time.sleep(0.01)
+        assert server.started, "uvicorn did not start"
+        yield listening.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        listening.close()
+
+
+def _exchange(port: int, *messages: bytes, wait: float = 10) -> tuple[bytes, bool]:
+    """Send ``messages`` on one new connection (reading what came back after each), then read until
+    the server closes it or ``wait`` seconds pass: all it sent, and whether it closed the connection."""
+    import socket
+
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as connection:
+        for message in messages:
+            connection.sendall(message)
+            if message.endswith(b"\r\n\r\n"):  # a whole request: wait for its answer
+                received += connection.recv(65536)
+        try:
+            while chunk := connection.recv(65536):
+                received += chunk
+        except TimeoutError:
+            return received, False
+    return received, True
+
+
+@pytest.fixture(scope="module")
+def timed_port(tagger: Tagger) -> Iterator[int]:
+    """A service on uvicorn whose clients get half a second for their headers and for their body."""
+    with _uvicorn(create_app(tagger, token="", header_timeout_s=0.5, body_timeout_s=0.5, max_body_bytes=4000)) as port:
+        yield port
+
+
+def test_headers_never_finished_are_408_and_closed(timed_port: int) -> None:
+    answer, closed = _exchange(timed_port, b"GET /health HTTP/1.1\r\nHost: test\r\n")
+    assert closed and answer.startswith(b"HTTP/1.1 408 ") and b"header_timeout_s" in answer
+    assert _exchange(timed_port) == (b"", True)  # nothing sent at all: closed, nothing to answer
+    answer, closed = _exchange(timed_port, b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n", b"GET /health HTTP/1.1\r\nHo")
+    assert closed and answer.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 408 " in answer  # the next request on a kept-alive connection
+
+
+def test_a_stalled_body_is_408_and_closed(timed_port: int) -> None:
+    head = b"POST /annotate HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    answer, closed = _exchange(timed_port, head[:-2], b'\r\n{"texts": ["a')
+    assert closed and answer.startswith(b"HTTP/1.1 408 ") and b"body_timeout_s" in answer
+    answer, closed = _exchange(timed_port, b"POST /annotate HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                                            b"Content-Length: 18\r\n\r\n" b'{"texts": ["Hi"]}\n')
+    assert answer.startswith(b"HTTP/1.1 200 ") and b'"Hi"' in answer  # in time: served
+
+
+def test_a_body_on_health_is_refused_at_once_not_read(timed_port: int) -> None:
+    # Headers only: read, the body would be awaited and the answer a 408 (and bytes sent after the
+    # answer would turn the close into a reset that can lose the answer).
+    answer, closed = _exchange(timed_port, b"GET /health HTTP/1.1\r\nHost: test\r\nContent-Length: 10000000\r\n\r\n")
+    assert closed and answer.startswith(b"HTTP/1.1 413 ") and b"takes no request body" in answer
+
+
+def test_max_connections_caps_open_connections(tagger: Tagger) -> None:
+    import socket
+
+    with _uvicorn(create_app(tagger, token="", max_connections=3)) as port:
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        try:
+            answer, closed = _exchange(port, b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert answer.startswith(b"HTTP/1.1 503 ") and closed
+        finally:
+            for connection in idle:
+                connection.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Starting: a model that cannot serve stops the service before it binds; an open service warns.
+
+
+def test_a_model_that_loads_but_cannot_label_never_serves(trained_tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from tagger.cli import app
+    from tagger.errors import ModelFormatError
+
+    def broken(self: Tagger, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("shape mismatch in the encoder")
+
+    monkeypatch.setattr(Tagger, "predict_sentences", broken)
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: served.append(args))
+    with pytest.raises(ModelFormatError, match=f"{trained_tiny_model}: the model loads but fails on a one-line text"):
+        create_app(trained_tiny_model)
+    with pytest.raises(SystemExit) as exited:
+        _serve_py().main(["--model", str(trained_tiny_model)])
+    message = str(exited.value.code)
+    assert message.startswith("error: ") and "shape mismatch" in message and "\n" not in message
+    result = CliRunner().invoke(app, ["serve", str(trained_tiny_model)], env={"COLUMNS": "400"})
+    assert result.exit_code == 1 and "error:" in result.output and "shape mismatch" in result.output
+    assert served == []
+
+
+@pytest.mark.parametrize(("host", "token_required", "warned"),
+                         [("0.0.0.0", False, True), ("::", False, True), ("192.168.1.20", False, True), ("tagger.example.org", False, True),
+                          ("0.0.0.0", True, False), ("127.0.0.1", False, False), ("127.0.0.2", False, False), ("::1", False, False),
+                          ("localhost", False, False)])
+def test_an_open_host_without_a_token_is_warned_about(host: str, token_required: bool, warned: bool) -> None:
+    from tagger.service.settings import exposure_warning
+
+    warning = exposure_warning(host, token_required)
+    assert (warning is not None) == warned
+    assert warning is None or (host in warning and "BIRNN_TAGGER_TOKEN" in warning)
+
+
+def test_both_command_lines_warn_on_an_open_host_without_a_token(trained_tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from tagger.cli import app
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    monkeypatch.delenv("BIRNN_TAGGER_TOKEN", raising=False)
+    _serve_py().main(["--model", str(trained_tiny_model), "--host", "0.0.0.0"])
+    assert "warning: --host 0.0.0.0" in capsys.readouterr().err
+    result = CliRunner().invoke(app, ["serve", str(trained_tiny_model), "--host", "0.0.0.0"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0 and "warning: --host 0.0.0.0" in result.output
+    monkeypatch.setenv("BIRNN_TAGGER_TOKEN", "s3cret")
+    _serve_py().main(["--model", str(trained_tiny_model), "--host", "0.0.0.0"])
+    assert "warning" not in capsys.readouterr().err

@@ -35,14 +35,13 @@ def _service_options(command: Any) -> Any:
 @_service_options
 def serve(model: Annotated[Path, typer.Argument(help="A model directory (fixed for the life of the service).")], **options: Any) -> None:
     """Run the HTTP service (as serve.py): /annotate, /fill-mask, /health, /info, docs at /docs."""
-    import uvicorn
-
-    from tagger.service import ServiceSettings, create_app
+    from tagger.service import ServiceSettings
+    from tagger.service.server import prepare, run
 
     settings = ServiceSettings(**options)
     try:
-        application = create_app(model, settings)
+        application = prepare(model, settings)  # the model loaded and tried before anything binds
     except (TaggerError, ValueError) as error:  # ValueError: a limit out of range
         fail(error)
         return
-    uvicorn.run(application, host=settings.host, port=settings.port)
+    run(application, settings)

@@ -1,49 +1,95 @@
 """The app: ``create_app`` builds the FastAPI service around one model, and its routes."""
 
 import os
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 
-from tagger.errors import TaggerError
+from tagger.errors import ModelFormatError, TaggerError
 from tagger.predict import BLANK, Tagger
 from tagger.service.batcher import MicroBatcher
-from tagger.service.guard import TOKEN_ENV, Guard, SafeJSONResponse
+from tagger.service.guard import TOKEN_ENV, Guard, SafeJSONResponse, json_bytes
 from tagger.service.page import page
 from tagger.service.schemas import AnnotateResponse, FillMaskResponse, HealthResponse, InfoResponse, request_models
 from tagger.service.settings import ServiceSettings
-from tagger.types import Sentence
+from tagger.types import Prediction, Sentence
 
 BUSY: dict[int | str, dict[str, Any]] = {
     400: {"description": "A malformed request: an invalid Content-Length header, or input the model cannot take."},
+    408: {"description": "The body did not arrive within body_timeout_s of the headers (the connection is closed)."},
     413: {"description": "The request body is larger than max_body_bytes."},
-    503: {"description": "Busy: the queue is full (max_queued) or the request timed out (request_timeout_s); retry after Retry-After."}}
-LIMITS = ("max_texts", "max_chars", "max_tokens", "max_body_bytes", "max_blanks", "max_batch")  # listed by /info, with the queue's
+    503: {"description": "Busy: the queue is full (max_queued), this client has too many texts pending (max_queued_per_client), "
+                         "the bodies being received hold max_buffered_bytes, or the request timed out (request_timeout_s); "
+                         "retry after Retry-After."}}
+LIMITS = ("max_texts", "max_chars", "max_tokens", "max_body_bytes", "max_blanks", "max_batch", "max_buffered_bytes", "max_connections",
+          "header_timeout_s", "body_timeout_s")  # listed by /info, with the queue's
+TRIAL_TEXT = "Maria moved to Chicago ."  # labelled once at start, so that a model that loads but cannot label never serves
+
+
+def load_model(model: str | Path, precision: str = "fp32") -> Tagger:
+    """The model directory loaded and tried on one short text (and one blank, with a masked-token
+    head), its answers checked against the response schemas: ModelFormatError naming the directory
+    if it cannot serve, so that a service over a bad model never starts."""
+    tagger = Tagger.load(model, precision=precision)
+    try:
+        AnnotateResponse.model_validate_json(results_response(rendered(tagger.predict([TRIAL_TEXT], scores=True), None)).body)
+        if tagger.has_masked_lm:
+            filled = tagger.fill_mask([f"Maria moved to {BLANK} ."])
+            FillMaskResponse.model_validate_json(results_response([json_bytes(sentence.to_dict()) for sentence in filled]).body)
+    except Exception as error:  # whatever it is, the model cannot serve
+        raise ModelFormatError(f"{model}: the model loads but fails on a one-line text ({type(error).__name__}: {str(error)[:200]}); "
+                               "it is damaged or was edited: train it again, or restore it from a copy") from error
+    return tagger
+
+
+def rendered(predictions: list[Prediction], tasks: list[str] | None) -> list[bytes]:
+    """Each prediction as the JSON of one /annotate result, with only ``tasks`` (all for None)."""
+    return [json_bytes(prediction.select(tasks).to_dict()) for prediction in predictions]
+
+
+def results_response(parts: list[bytes]) -> Response:
+    """``{"results": [...]}`` from each result's JSON: the event loop only joins the bytes the model
+    thread made (pydantic does not check them again; the schema documents them)."""
+    return Response(b'{"results":[' + b",".join(parts) + b"]}", media_type="application/json")
+
+
+def client_of(scope: Mapping[str, Any]) -> str:
+    """Who sent a request (its ASGI scope), for taking turns: its peer address, or the one a trusted
+    proxy forwarded (uvicorn's proxy headers)."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 def create_app(model: str | Path | Tagger, settings: ServiceSettings | None = None, *, token: str | None = None,
                **overrides: Any) -> FastAPI:
-    """The service for one model (a model directory, loaded now, or a loaded Tagger).
+    """The service for one model (a model directory, loaded now and tried: :func:`load_model`; or a
+    loaded Tagger).
 
     ``settings`` (default :class:`ServiceSettings`), with any of its fields replaced by
-    ``overrides`` (``max_batch=4``), sets the limits; ``host`` and ``port`` are for whoever runs the
-    app. ``max_queued`` None gives :attr:`ServiceSettings.queue_limit`; ``request_timeout_s`` 0 or
+    ``overrides`` (``max_batch=4``), sets the limits; ``host``, ``port``, ``header_timeout_s`` and
+    ``max_connections`` are for whoever runs the app (:mod:`tagger.service.server`). ``max_queued``
+    and ``max_queued_per_client`` None give :attr:`ServiceSettings.queue_limit` and
+    :attr:`ServiceSettings.client_queue_limit`; ``request_timeout_s`` 0 or
     None: no time limit; ``precision`` is how a model directory is loaded (``Tagger.load``: fp32,
     int8 or int8-all), a loaded Tagger keeps its own. ``token``: the bearer token required on every
     endpoint but ``/health`` and the page at ``/``; None reads the ``BIRNN_TAGGER_TOKEN`` environment
     variable, and an empty token turns the check off.
     """
     settings = replace(settings or ServiceSettings(), **overrides)
-    tagger = model if isinstance(model, Tagger) else Tagger.load(model, precision=settings.precision)
+    tagger = model if isinstance(model, Tagger) else load_model(model, settings.precision)
     name = tagger.info.name
     token = os.environ.get(TOKEN_ENV) if token is None else token
-    batcher = MicroBatcher(tagger, settings.max_batch, settings.max_wait_ms, settings.queue_limit, settings.request_timeout_s)
+    batcher = MicroBatcher(tagger, settings.max_batch, settings.max_wait_ms, settings.queue_limit, settings.request_timeout_s,
+                           settings.client_queue_limit)
     AnnotateRequest, FillMaskRequest = request_models(tagger.tasks, settings)
 
     @asynccontextmanager
@@ -63,7 +109,7 @@ def create_app(model: str | Path | Tagger, settings: ServiceSettings | None = No
     )
     app.state.batcher = batcher
     app.state.settings = settings
-    app.add_middleware(Guard, token=token or None, max_body_bytes=settings.max_body_bytes)
+    app.state.token_required = bool(token)
     # Documents the token in the OpenAPI schema; the check itself is in Guard (which also covers /docs).
     protected = [Depends(HTTPBearer(auto_error=False, description=f"Required when {TOKEN_ENV} is set."))] if token else []
 
@@ -104,27 +150,42 @@ def create_app(model: str | Path | Tagger, settings: ServiceSettings | None = No
             "created": meta.get("created"),
             "parameters": meta.get("parameters"),
             "limits": {**{limit: getattr(settings, limit) for limit in LIMITS}, "max_queued": batcher.max_queued,
-                       "request_timeout_s": batcher.request_timeout_s},
+                       "max_queued_per_client": batcher.max_queued_per_client, "request_timeout_s": batcher.request_timeout_s},
         }
 
     @app.post("/annotate", response_model=AnnotateResponse, response_model_exclude_none=True, dependencies=protected,
               responses=BUSY, summary="Label texts or token lists")
-    async def annotate(body: AnnotateRequest) -> dict[str, Any]:  # type: ignore[valid-type]
+    async def annotate(body: AnnotateRequest, request: Request) -> Response:  # type: ignore[valid-type]
         sentences = [Sentence([], text=item) if isinstance(item, str) else Sentence(list(item)) for item in body.texts]
-        predictions = await batcher.annotate(sentences, body.scores)
-        return {"results": [prediction.select(body.tasks).to_dict() for prediction in predictions]}
+        parts = await batcher.annotate(sentences, body.scores, client_of(request.scope), partial(rendered, tasks=body.tasks))
+        return results_response(parts)
 
     @app.post("/fill-mask", response_model=FillMaskResponse, dependencies=protected,
               responses={404: {"description": "The model has no masked-token head."}, **BUSY},
               summary=f"Likeliest words for each {BLANK}")
-    async def fill_mask(body: FillMaskRequest) -> dict[str, Any]:  # type: ignore[valid-type]
+    async def fill_mask(body: FillMaskRequest, request: Request) -> Response:  # type: ignore[valid-type]
         if not tagger.has_masked_lm:
             raise HTTPException(404, "this model has no masked-token head, so /fill-mask is not available "
                                      "(train with masked_lm.weight > 0 or with tagger pretrain)")
         blanks = sum(item.count(BLANK) for item in body.texts)  # in a text, or as tokens
         if blanks > settings.max_blanks:
             raise HTTPException(422, f"texts: {blanks} {BLANK} blanks; at most {settings.max_blanks} per request")
-        filled = await batcher.submit(len(body.texts), tagger.fill_mask, list(body.texts), body.top_k)
-        return {"results": [sentence.to_dict() for sentence in filled]}
 
+        def fill(texts: list[Any]) -> list[bytes]:  # on the model thread, a piece at a time
+            return [json_bytes(filled.to_dict()) for filled in tagger.fill_mask(texts, top_k=body.top_k)]
+
+        return results_response(await batcher.map(list(body.texts), fill, client_of(request.scope)))
+
+    # Only the routes with a request model take a body; the guard refuses one anywhere else unread.
+    body_routes = {(method, route.path) for route in app.routes if isinstance(route, APIRoute) and route.body_field is not None
+                   for method in route.methods}
+
+    def early_refusal(scope: Mapping[str, Any]) -> str | None:
+        """A client at its queue limit is refused before its body is parsed: sending on regardless costs little."""
+        detail = batcher.refusal(client_of(scope))
+        batcher.requests_refused += detail is not None
+        return detail
+
+    app.add_middleware(Guard, token=token or None, max_body_bytes=settings.max_body_bytes, body_routes=body_routes,
+                       body_timeout_s=settings.body_timeout_s, max_buffered_bytes=settings.max_buffered_bytes, refusal=early_refusal)
     return app

@@ -7,6 +7,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 from tagger.predict import BLANK
 from tagger.service.settings import ServiceSettings
 from tagger.tokenize import encodable
+from tagger.types import token_problem
 
 # ---------------------------------------------------------------------------------------------
 # Response bodies (request bodies depend on the app's limits and tasks: see request_models)
@@ -85,6 +86,24 @@ def _not_blank(text: str) -> str:
     return text
 
 
+def _a_token(token: str) -> str:
+    """The rule ``Tagger.predict`` follows too: some text that is not only whitespace, no tab or line break."""
+    problem = token_problem(token)
+    if problem is not None:
+        raise ValueError(problem)
+    return token
+
+
+def _some_tasks(names: list[str]) -> list[str]:
+    """An empty task list asks for nothing, and a task named twice is a mistake: both are refused."""
+    if not names:
+        raise ValueError("an empty list asks for no labels: name at least one task, or leave tasks out for all of them")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(map(repr, twice))} named more than once: name each task once")
+    return names
+
+
 def _item_kind(item: Any) -> str | None:
     return "text" if isinstance(item, str) else "tokens" if isinstance(item, list) else None
 
@@ -103,7 +122,7 @@ def request_models(tasks: list[str], settings: ServiceSettings) -> tuple[type[Ba
         return name
 
     text = Annotated[str, StringConstraints(max_length=settings.max_chars), AfterValidator(encodable), AfterValidator(_not_blank)]
-    token = Annotated[str, StringConstraints(min_length=1, max_length=settings.max_chars), AfterValidator(encodable)]
+    token = Annotated[str, StringConstraints(min_length=1, max_length=settings.max_chars), AfterValidator(encodable), AfterValidator(_a_token)]
     token_list = Annotated[list[token], Field(min_length=1, max_length=settings.max_tokens), AfterValidator(tokens_fit)]  # type: ignore[valid-type]
     item = Annotated[
         Union[Annotated[text, Tag("text")], Annotated[token_list, Tag("tokens")]],  # type: ignore[valid-type]
@@ -116,8 +135,9 @@ def request_models(tasks: list[str], settings: ServiceSettings) -> tuple[type[Ba
         "AnnotateRequest",
         __config__=config,
         texts=(texts, Field(description=f"Raw texts (tokenized by the service) or token lists; 1 to {settings.max_texts}.")),
-        tasks=(Union[Annotated[list[task], Field(max_length=100)], None],  # type: ignore[valid-type]
-               Field(None, description="Tasks to return (default: all).")),
+        tasks=(Union[Annotated[list[task], Field(max_length=100, json_schema_extra={"minItems": 1, "uniqueItems": True}),  # type: ignore[valid-type]
+                               AfterValidator(_some_tasks)], None],
+               Field(None, description="Tasks to return, each once (default: all).")),
         scores=(StrictBool, Field(False, description="Also give each token's probability of its label (true or false).")),
     )
     fill_mask = create_model(

@@ -6,6 +6,7 @@ command-line options from :func:`options`, so the two always offer the same ones
 
 from __future__ import annotations
 
+import ipaddress
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -14,6 +15,7 @@ from typing import Any
 from tagger.types import PRECISION_HELP, PRECISIONS
 
 MiB = 1024 * 1024
+TOKEN_ENV = "BIRNN_TAGGER_TOKEN"  # bearer token required on every endpoint but the open paths when set
 
 
 def parse_precision(text: str) -> str:
@@ -45,17 +47,56 @@ class ServiceSettings:
     max_tokens: int = _option(10_000, "Tokens per token list at most.", low=1)
     max_body_bytes: int = _option(10 * MiB, "Request body size in bytes at most (413 beyond).", low=1, shown="10 MiB")
     max_blanks: int = _option(1000, "[MASK] blanks per /fill-mask request at most.", low=1)
-    max_queued: int | None = _option(None, "Texts accepted and not yet answered at most; more get 503.", low=1,
-                                     shown="max(4 x max-batch, max-texts)")
+    max_queued: int | None = _option(None, "Texts accepted and not yet answered at most, all clients together; more get 503.", low=1,
+                                     shown="4 x max-queued-per-client")
+    max_queued_per_client: int | None = _option(None, "A client (peer address) with this many texts accepted and not yet answered "
+                                                "gets 503 for more, before their body is parsed; other clients are served.", low=1,
+                                                shown="max(4 x max-batch, max-texts)")
     request_timeout_s: float | None = _option(30.0, "Seconds a request waits for its results before it gets 503; 0: no limit.",
                                               low=0, flag="--request-timeout")
+    header_timeout_s: float = _option(10.0, "Seconds a client has to send a request's headers, from connecting or from the end of "
+                                      "the previous answer (beyond: 408 and the connection closed); 0: no limit.", low=0,
+                                      flag="--header-timeout")
+    body_timeout_s: float = _option(30.0, "Seconds a client has to send a request's body, from the end of its headers (beyond: 408 "
+                                    "and the connection closed); 0: no limit.", low=0, flag="--body-timeout")
+    max_connections: int = _option(512, "Open connections at most; a request on one more gets 503 and its connection is closed.", low=1)
+    max_buffered_bytes: int = _option(64 * MiB, "Bytes of request bodies being received, all requests together, at most; a body "
+                                      "past its first 64 KiB that would pass it gets 503 (one body alone is always read).", low=1,
+                                      shown="64 MiB")
     precision: str = _option("fp32", PRECISION_HELP, parse=parse_precision)
 
     @property
+    def client_queue_limit(self) -> int:
+        """``max_queued_per_client``, by default ``max(4 * max_batch, max_texts)``: about four model
+        calls' worth (one running, three waiting), and never less than one full request."""
+        if self.max_queued_per_client is not None:
+            return self.max_queued_per_client
+        return max(4 * self.max_batch, self.max_texts)
+
+    @property
     def queue_limit(self) -> int:
-        """``max_queued``, by default ``max(4 * max_batch, max_texts)``: about four model calls' worth
-        (one running, three waiting), and never less than one full request."""
-        return max(4 * self.max_batch, self.max_texts) if self.max_queued is None else self.max_queued
+        """``max_queued``, by default four clients' worth of :attr:`client_queue_limit`: one client
+        alone can never fill the queue, so that the others still get in."""
+        return 4 * self.client_queue_limit if self.max_queued is None else self.max_queued
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+
+
+def exposure_warning(host: str, token_required: bool) -> str | None:
+    """The warning for a service that binds beyond this machine (``host`` not loopback) and requires
+    no bearer token, else None."""
+    if token_required or _is_loopback(host):
+        return None
+    return (f"--host {host} serves every client that can reach this machine, and no token is set: anyone can use the model. "
+            f"Set {TOKEN_ENV} to require a bearer token, or bind to 127.0.0.1.")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a name, not an address
+        return host.lower() in LOOPBACK_NAMES
 
 
 @dataclass(frozen=True)
