@@ -23,7 +23,7 @@ from tagger.schemes import tags_to_spans
 from tagger.serialize import LoadedModel, ModelInfo
 from tagger.tasks import TaskSpec
 from tagger.tokenize import LONG_SENTENCE, Tokenizer, encodable, needs_spacy_tokenizer, pieces, spacy_tokenizer
-from tagger.types import PRECISIONS, QUANTIZED, Blank, FilledSentence, Prediction, Sentence, Span
+from tagger.types import PRECISIONS, QUANTIZED, Blank, FilledSentence, Prediction, Sentence, Span, token_problem
 from tagger.vocab import MASK, SPECIALS, Vocab
 
 logger = logging.getLogger(__name__)
@@ -372,6 +372,8 @@ def as_sentences(inputs: object) -> list[Sentence]:
                 if not isinstance(token, str):
                     raise InputError(f"input {number}, token {position}: a token is a string, not {type(token).__name__} ({token!r})")
                 encodable(token, where=f"input {number}, token {position}")
+                if (problem := token_problem(token)) is not None:
+                    raise InputError(f"input {number}, token {position}: {problem}")
             sentences.append(Sentence(list(item)))
         else:
             raise InputError(f"input {number}: a text (string) or a token list, not {type(item).__name__}")

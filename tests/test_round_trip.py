@@ -10,7 +10,7 @@ import pytest
 
 from tagger.annotate import AnnotateOptions, annotate_file
 from tagger.data.readers import read_corpus, read_records
-from tagger.errors import DataFormatError
+from tagger.errors import DataFormatError, InputError
 from tagger.predict import Tagger
 from tagger.types import BadRecord
 
@@ -80,3 +80,9 @@ def test_a_label_with_stray_whitespace_is_refused_with_its_line(tmp_path: Path) 
     conllu.write_text("1\tAnna\t_\tPROPN \t_\t_\t_\t_\t_\t_\n\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match=r"train.conllu:1: .*label 'PROPN ' has whitespace"):
         list(read_corpus(conllu, "conllu"))
+
+
+@pytest.mark.parametrize("tokens", [["a\tb"], ["New\nYork"], [" "], ["a", "b\u2029"]])
+def test_the_api_refuses_a_token_no_output_could_write_back(tagger: Tagger, tokens: list[str]) -> None:
+    with pytest.raises(InputError, match="input 0, token"):
+        tagger.predict([tokens])
