@@ -70,7 +70,10 @@ class Lexicon:
 
     def __init__(self, words: Iterable[str]) -> None:
         self.words = frozenset(key for key in map(lexicon_key, words) if len(key.replace(" ", "")) >= 2)
-        self._prefixes = frozenset(word[:end] for word in self.words for end in range(1, len(word) + 1))
+        # Only of the words :meth:`matches` can find (MAX_WORD_UNITS units at most): the prefixes of a longer one
+        # would cost memory as its length squared (a lexicon read from a model directory may hold anything).
+        self._prefixes = frozenset(word[:end] for word in self.words if len(word.replace(" ", "")) <= MAX_WORD_UNITS
+                                   for end in range(1, len(word) + 1))
 
     def __len__(self) -> int:
         return len(self.words)

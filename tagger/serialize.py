@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 import platform
-from collections.abc import Mapping
+import stat
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +28,12 @@ if TYPE_CHECKING:  # torch is imported where weights are read or written: descri
 FORMAT_VERSION = 1
 FILES = ("config.json", "vocab.json", "model.safetensors", "meta.json")
 SEGMENTER = "segmenter"  # the folder of a model's own segmenter: a model directory itself (tagger.segmenter)
+# The most a model's JSON file may hold: a config or meta.json is a few kB (tens with many seeds), the vocabulary
+# of a few million words (vectors, a segmenter's lexicon) tens of MB. Above, it is not a model's, and parsing it could
+# take many times its size in memory. The weights are bounded by their own header and this machine's memory.
+JSON_LIMITS = {"config.json": 16 << 20, "meta.json": 16 << 20, "vocab.json": 256 << 20}
+MAX_WEIGHTS_HEADER = 100_000_000  # as safetensors itself: a header names tensors, a few kB each at most
+FLOAT_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8}  # the dtypes of a network's weights, and their sizes
 
 
 def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -94,10 +103,8 @@ def segmenter_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
 
 def check_digests(files: Mapping[str, bytes], meta: Mapping[str, Any], source: str) -> None:
     """Raise ModelFormatError naming the first file whose sha256 is not the one meta.json recorded
-    (models saved before digests were recorded have none to check)."""
-    recorded = meta.get("sha256")
-    if not isinstance(recorded, dict):
-        return
+    (models saved before digests were recorded have none to check; ``meta`` is checked: see META)."""
+    recorded = meta.get("sha256", {})
     for name in DIGESTED:
         if name in recorded and name not in files:
             raise ModelFormatError(f"{source}/{name} is missing: meta.json recorded it when the model was saved (copy or train the model again)")
@@ -131,18 +138,52 @@ def write_files(directory: str | Path, files: Mapping[str, bytes]) -> None:
 
 
 def read_json(path: Path) -> Any:
+    return _parse_json(read_model_file(path), str(path))
+
+
+def read_model_file(path: Path) -> bytes:
+    """The bytes of one file of a model directory, read only when it is a regular file (after links) of a
+    size a model's file can have (JSON_LIMITS; the weights: this machine's memory); ModelFormatError naming
+    it otherwise. It is opened without waiting, so that a pipe or a device is refused, never read from."""
     try:
-        data = path.read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise ModelFormatError(f"{path.parent} is not a model directory: {path.name} is missing (expected {', '.join(FILES)})") from None
-    return _parse_json(data, str(path))
+    except OSError as error:
+        raise ModelFormatError(f"{path}: cannot be read ({os.strerror(error.errno) if error.errno else error})") from None
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            what = "a directory" if stat.S_ISDIR(status.st_mode) else "a device, pipe or socket"
+            raise ModelFormatError(f"{path}: {what}, not a file: a model directory holds files (copy or train the model again)")
+        limit = JSON_LIMITS.get(path.name, _memory())
+        if status.st_size > limit:
+            raise ModelFormatError(f"{path}: {status.st_size:,} bytes, more than a model's {path.name} can be "
+                                   f"({limit:,} bytes{'' if path.name in JSON_LIMITS else ', the memory of this machine'})")
+        with os.fdopen(descriptor, "rb", closefd=False) as file:
+            data = file.read(status.st_size + 1)
+    except OSError as error:
+        raise ModelFormatError(f"{path}: cannot be read ({os.strerror(error.errno) if error.errno else error})") from None
+    finally:
+        os.close(descriptor)
+    if len(data) != status.st_size:
+        raise ModelFormatError(f"{path} changed while it was read: load the model again once nothing writes it")
+    return data
+
+
+def _memory() -> int:
+    """This machine's memory in bytes (no bound where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 1 << 62
 
 
 def _parse_json(data: bytes, source: str) -> Any:
     try:
         return json.loads(data.decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelFormatError(f"{source}: not valid JSON ({error})") from None
+    except (ValueError, RecursionError) as error:  # bad JSON or UTF-8, a number of over 4300 digits, nesting too deep
+        raise ModelFormatError(f"{source}: not valid JSON ({type(error).__name__}: {str(error)[:200]})") from None
 
 
 @dataclass
@@ -198,12 +239,7 @@ def read_files(directory: str | Path, names: tuple[str, ...] = FILES) -> dict[st
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelFormatError(f"{directory}: no such model directory")
-    files = {}
-    for name in names:
-        try:
-            files[name] = (directory / name).read_bytes()
-        except FileNotFoundError:
-            raise ModelFormatError(f"{directory} is not a model directory: {name} is missing (expected {', '.join(FILES)})") from None
+    files = {name: read_model_file(directory / name) for name in names}
     if names == FILES and f"{SEGMENTER}/meta.json" in _recorded(files["meta.json"], str(directory)):
         if not (directory / SEGMENTER).is_dir():
             raise ModelFormatError(f"{directory}/{SEGMENTER} is missing: meta.json recorded the model's segmenter there when "
@@ -221,11 +257,12 @@ def _recorded(meta: bytes, source: str) -> dict[str, Any]:
 
 
 def describe(directory: str | Path) -> ModelInfo:
-    """What the model in ``directory`` is, its files' digests checked, without building the network."""
+    """What the model in ``directory`` is, every file checked as loading checks it (digests, the shapes of its
+    JSON files, the weights' header against the config), without building the network."""
     files = read_files(directory)
     config, vocab, meta = _parts(files, str(directory))
     segmenter = segmenter_files(files)
-    segmenter_meta = _parse_json(segmenter["meta.json"], f"{directory}/{SEGMENTER}/meta.json") if segmenter else None
+    segmenter_meta = _parts(segmenter, f"{directory}/{SEGMENTER}")[2] if segmenter else None
     return ModelInfo.of(Path(directory).resolve().name, config, vocab, meta, segmenter_meta)
 
 
@@ -235,30 +272,39 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> Loa
 
 
 def _parts(files: Mapping[str, bytes], source: str) -> tuple[TaggerConfig, Vocab, dict[str, Any]]:
-    """Config, vocabulary and meta of a model's files, checked: every file there, the format
-    version, the digests, a label list for every task."""
+    """Config, vocabulary and meta of a model's files, checked: every file there, meta.json's shape and
+    format version, the digests, the config, the vocabulary (labels that fit each task), and the weights'
+    header against them. A model directory may come from anyone: anything else is a ModelFormatError."""
     missing = [name for name in FILES if not isinstance(files.get(name), bytes)]
     if missing:
         raise ModelFormatError(f"{source}: model files missing or not bytes: {', '.join(missing)}")
     meta = _parse_json(files["meta.json"], f"{source}/meta.json")
     version = meta.get("format_version") if isinstance(meta, dict) else None
-    if version != FORMAT_VERSION:
-        raise ModelFormatError(f"{source}: model format version {version!r}; this package reads version {FORMAT_VERSION}")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise ModelFormatError(f"{source}/meta.json: model format version {version!r}; this package reads version {FORMAT_VERSION}")
+    check_shape(meta, META, "", f"{source}/meta.json")
+    unknown = sorted(set(meta.get("sha256", {})) - set(DIGESTED))
+    if unknown:
+        raise ModelFormatError(f"{source}/meta.json: sha256 names {unknown[0]!r}, which is not a model file ({', '.join(DIGESTED)})")
     check_digests(files, meta, source)
     try:
         config = from_dict(_parse_json(files["config.json"], f"{source}/config.json"), source=f"{source}/config.json")
     except ConfigError as error:
         raise ModelFormatError(str(error)) from None
-    try:
-        vocab = Vocab.from_dict(_parse_json(files["vocab.json"], f"{source}/vocab.json"))
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise ModelFormatError(f"{source}/vocab.json: not a vocabulary ({type(error).__name__}: {error})") from None
+    if config.embeddings.word_dim <= 0:  # 0 means "the vectors' size" in a training config; a model has its size
+        raise ModelFormatError(f"{source}/config.json: embeddings.word_dim: must be positive in a model, got {config.embeddings.word_dim}")
+    vocab = Vocab.from_dict(_parse_json(files["vocab.json"], f"{source}/vocab.json"), f"{source}/vocab.json")
     missing_labels = set(config.tasks) - set(vocab.labels)
     if missing_labels:
         raise ModelFormatError(f"{source}/vocab.json has no labels for tasks {sorted(missing_labels)}")
     missing_features = set(config.embeddings.features) - set(vocab.features)
     if missing_features:
         raise ModelFormatError(f"{source}/vocab.json has no values for the features {sorted(missing_features)}")
+    for spec in task_specs(config.tasks, vocab).values():
+        if (label := spec.misfit_label()) is not None:
+            raise ModelFormatError(f"{source}/vocab.json: labels.{spec.name}: {label!r} is not a tag of the task's {spec.scheme} "
+                                   "scheme (O, or B-, I-" + (", E-, S-" if spec.scheme == "BIOES" else "") + " and a type)")
+    check_weights(files["model.safetensors"], config, vocab, source)
     return config, vocab, meta
 
 
@@ -269,7 +315,7 @@ def model_from_files(files: Mapping[str, bytes], source: str, device: str | torc
     from tagger.nn.model import build_model
 
     config, vocab, meta = _parts(files, source)
-    model = build_model(config, vocab)
+    model = build_model(config, vocab)  # its sizes are the weights' (checked on their header): memory as the file's
     try:
         state = load(files["model.safetensors"])
     except Exception as error:  # safetensors raises its own error types for malformed headers
@@ -278,3 +324,175 @@ def model_from_files(files: Mapping[str, bytes], source: str, device: str | torc
     segmenter = segmenter_files(files)
     return LoadedModel(model.to(device).eval(), vocab, config, meta,
                        model_from_files(segmenter, f"{source}/{SEGMENTER}", device) if segmenter else None)
+
+
+# What meta.json holds, where anything reads it (see Shape). Keys not named here are kept, unread.
+NUMBER = (int, float)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A JSON object: the shapes of its known ``keys`` (others are kept unread, or of shape ``each``), and
+    those it must have. Elsewhere a shape is a type or a tuple of types (a bool is no number), or ``[shape]``:
+    a list of values of that shape."""
+
+    keys: Mapping[str, Any] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    each: Any = None
+
+
+_METRICS = Shape({**{name: NUMBER for name in ("accuracy", "precision", "recall", "f1", "support", "tokens")},
+                  "per_label": Shape(each=Shape(each=NUMBER))})
+_WORD_SCORES = Shape({"words_f1": NUMBER, "sentences_f1": NUMBER}, required=("words_f1",))
+META = Shape({
+    "format_version": int,
+    "created": str,
+    "versions": Shape(each=str),
+    "parameters": int,
+    "sha256": Shape(each=str),
+    "corpora": Shape(each=[str]),
+    "training": Shape({"finished": bool, "best_epoch": int, "epochs": int, "seconds": NUMBER, "train_tokens_per_second": NUMBER}),
+    "scores": Shape(each=Shape(each=_METRICS)),
+    "vectors": Shape({"source": str, "dim": int, "words_with_vectors": int, "training_tokens": NUMBER, "training_types": NUMBER,
+                      "frozen": bool}, required=("source", "dim", "words_with_vectors", "training_tokens", "training_types")),
+    "seeds": Shape({"chosen": int, "runs": [dict], "summary": Shape(each=Shape(each=Shape({"mean": NUMBER, "sd": NUMBER}, ("mean", "sd"))))},
+                   required=("chosen", "runs", "summary")),
+    "segmentation": Shape({"lexicon": int, "separator": str,
+                           "scores": Shape(each=Shape({"sentences": _WORD_SCORES, "documents": _WORD_SCORES}, ("sentences", "documents")))}),
+}, required=("format_version",))
+_KINDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false", dict: "an object", NUMBER: "a number"}
+
+
+def check_shape(value: Any, shape: Any, key: str, source: str) -> None:
+    """ModelFormatError naming ``source`` and the dotted key of the first part of ``value`` not of ``shape``."""
+    if isinstance(shape, Shape):
+        if not isinstance(value, dict):
+            _misfit(value, "an object", key, source)
+        for name in shape.required:
+            if name not in value:
+                raise ModelFormatError(f"{source}: {key + '.' if key else ''}{name} is missing")
+        for name, item in value.items():
+            inner = shape.keys.get(name, shape.each)
+            if inner is not None:
+                check_shape(item, inner, f"{key + '.' if key else ''}{name}", source)
+    elif isinstance(shape, list):
+        if not isinstance(value, list):
+            _misfit(value, "a list", key, source)
+        for number, item in enumerate(value):
+            check_shape(item, shape[0], f"{key}[{number}]", source)
+    elif not isinstance(value, shape) or (isinstance(value, bool) and shape is not bool):
+        _misfit(value, _KINDS.get(shape, str(shape)), key, source)
+
+
+def _misfit(value: Any, expected: str, key: str, source: str) -> None:
+    raise ModelFormatError(f"{source}: {key or '(top level)'}: expected {expected}, got {json.dumps(value)[:80]}")
+
+
+def check_weights(data: bytes, config: TaggerConfig, vocab: Vocab, source: str) -> None:
+    """ModelFormatError unless the weights hold exactly the tensors ``config`` and ``vocab`` make, in their shapes,
+    read from the weights' header: before any network is built, so that a config edited to sizes the weights do
+    not have fails at once, not after allocating them."""
+    found = weight_shapes(data, f"{source}/model.safetensors")
+    unfit = f"{source}/model.safetensors: the weights do not fit config.json and vocab.json"
+    made = set()
+    try:
+        for name, shape in weight_layout(config, vocab):
+            if name not in found:
+                raise ModelFormatError(f"{unfit}: they make {name} {shape}, which the weights lack")
+            if found[name] != shape:
+                raise ModelFormatError(f"{unfit}: {name} has shape {found[name]}, they make it {shape}")
+            made.add(name)
+    except OverflowError:  # as torch would fail to build it: a masked LM of hundreds of clusters
+        raise ModelFormatError(f"{unfit}: config.json asks for sizes beyond any network's") from None
+    unexpected = sorted(set(found) - made)
+    if unexpected:
+        raise ModelFormatError(f"{unfit}: the weights hold {unexpected[0]}, which they do not make")
+
+
+def weight_shapes(data: bytes, source: str) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of each tensor in a safetensors file, from its header alone, checked to describe the file:
+    floating-point tensors whose bytes fill it. ModelFormatError naming ``source`` otherwise."""
+    size = int.from_bytes(data[:8], "little") if len(data) >= 8 else 0
+    if not 0 < size <= min(MAX_WEIGHTS_HEADER, len(data) - 8):
+        raise ModelFormatError(f"{source}: not a safetensors file (its {len(data):,} bytes start with no header)")
+    header = _parse_json(data[8 : 8 + size], f"{source} (its header)")
+    if not isinstance(header, dict):
+        raise ModelFormatError(f"{source}: not a safetensors file (its header is not a JSON object)")
+    shapes = {}
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        entry = entry if isinstance(entry, dict) else {}
+        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+        if not (isinstance(dtype, str) and dtype in FLOAT_BYTES and _sizes(shape) and _sizes(offsets) and len(offsets) == 2
+                and offsets[1] - offsets[0] == math.prod(shape) * FLOAT_BYTES[dtype]):
+            raise ModelFormatError(f"{source}: tensor {name!r} is not a floating-point tensor whose data offsets fit its shape "
+                                   f"({json.dumps(entry)[:120]})")
+        shapes[name] = tuple(shape)
+        end = max(end, offsets[1])
+    if 8 + size + end != len(data):
+        raise ModelFormatError(f"{source}: {len(data):,} bytes, where its header describes {8 + size + end:,}: "
+                               "the file was cut short or added to (copy or train the model again)")
+    return shapes
+
+
+def _sizes(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value)
+
+
+def weight_layout(config: TaggerConfig, vocab: Vocab) -> Iterator[tuple[str, tuple[int, ...]]]:
+    """The tensors ``tagger.nn.model.build_model`` makes for ``config`` and ``vocab``, name and shape, worked out
+    without torch, one at a time: a check stops at the first one the weights lack, so a config of a million layers
+    costs nothing. tests/test_model_dirs.py holds it to build_model for every kind of network."""
+    embeddings, encoder = config.embeddings, config.encoder
+    chars, words, width = len(vocab.chars), len(vocab.words), embeddings.word_dim
+    yield "embeddings.words.weight", (words, embeddings.word_dim)
+    if embeddings.char_encoder != "none":
+        yield "embeddings.chars.embed.weight", (chars, embeddings.char_dim)
+    if embeddings.char_encoder in ("lstm", "sentence_lstm"):
+        for layer in ("l0", "l0_reverse"):
+            yield from _recurrent("embeddings.chars.lstm", layer, 4, embeddings.char_dim, embeddings.char_hidden)
+        width += 2 * embeddings.char_hidden
+    elif embeddings.char_encoder == "cnn":
+        yield "embeddings.chars.conv.weight", (embeddings.char_hidden, embeddings.char_dim, embeddings.char_kernel)
+        yield "embeddings.chars.conv.bias", (embeddings.char_hidden,)
+        width += embeddings.char_hidden
+    for name, size in embeddings.features.items():
+        yield f"embeddings.features.{name}.weight", (len(vocab.features[name]), size)
+        width += size
+    gates, hidden = (4 if encoder.kind == "lstm" else 3), encoder.hidden_size
+    for depth in range(encoder.num_layers):
+        for direction in ("forward_rnn", "backward_rnn"):
+            yield from _recurrent(f"encoder.layers.{depth}.{direction}", "l0", gates, width if depth == 0 else 2 * hidden, hidden)
+    states = 2 * hidden
+    for task, task_config in config.tasks.items():
+        labels = len(vocab.labels[task])
+        yield f"heads.{task}.projection.weight", (labels, states)
+        yield f"heads.{task}.projection.bias", (labels,)
+        if task_config.decoder == "crf":
+            yield from ((f"heads.{task}.crf.{name}", shape) for name, shape in
+                        (("transitions", (labels, labels)), ("start", (labels,)), ("end", (labels,))))
+    if config.masked_lm.weight > 0:
+        cutoffs = sorted({c for c in config.masked_lm.cutoffs if 0 < c < words - 1})  # as MaskedWordHead keeps them
+        if cutoffs:  # torch's AdaptiveLogSoftmaxWithLoss(states, words, cutoffs, div_value=4.0)
+            yield "masked_lm.adaptive.head.weight", (cutoffs[0] + len(cutoffs), states)
+            for cluster, (low, high) in enumerate(zip(cutoffs, [*cutoffs[1:], words])):
+                reduced = int(states // 4.0 ** (cluster + 1))
+                yield f"masked_lm.adaptive.tail.{cluster}.0.weight", (reduced, states)
+                yield f"masked_lm.adaptive.tail.{cluster}.1.weight", (high - low, reduced)
+        else:
+            yield "masked_lm.projection.weight", (words, states)
+            yield "masked_lm.projection.bias", (words,)
+    if config.char_lm.weight > 0 and embeddings.char_encoder == "sentence_lstm":
+        for direction in ("forward", "backward"):
+            yield f"char_lm.{direction}_projection.weight", (chars, embeddings.char_hidden)
+            yield f"char_lm.{direction}_projection.bias", (chars,)
+
+
+def _recurrent(prefix: str, layer: str, gates: int, inputs: int, hidden: int) -> Iterator[tuple[str, tuple[int, ...]]]:
+    """The weights of one layer (one direction) of a torch LSTM (4 gates) or GRU (3)."""
+    yield f"{prefix}.weight_ih_{layer}", (gates * hidden, inputs)
+    yield f"{prefix}.weight_hh_{layer}", (gates * hidden, hidden)
+    yield f"{prefix}.bias_ih_{layer}", (gates * hidden,)
+    yield f"{prefix}.bias_hh_{layer}", (gates * hidden,)

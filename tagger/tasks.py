@@ -49,6 +49,16 @@ class TaskSpec:
         """A span task's tags in BIO (how predictions and scores speak of spans); a token task's as they are."""
         return convert(tags, self.scheme, "BIO") if self.scheme else list(tags)
 
+    def misfit_label(self) -> str | None:
+        """The first of a span task's labels that is no tag of its scheme (O, or a scheme's prefix and a type),
+        which decoding could not read; None when all fit, and for a token task (any label is one)."""
+        prefixes = set(self.scheme or "") - {"O"}
+        for label in self.labels if self.is_span else ():
+            prefix, dash, kind = label.partition("-")
+            if label != "O" and not (dash and kind and prefix in prefixes):
+                return label
+        return None
+
     def label_of(self, tag: str) -> str:
         """What scoring and confusion tables compare: a span tag's entity type ("" outside one), else the tag."""
         return split_tag(tag)[1] if self.is_span else tag

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tagger.errors import ModelFormatError
 from tagger.types import NO_LABEL, Sentence
 
 PAD = "<pad>"
@@ -138,13 +140,47 @@ class Vocab:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Vocab:
+    def from_dict(cls, data: Any, source: str = "vocab.json") -> Vocab:
+        """A vocabulary as :meth:`to_dict` wrote it. A model directory may come from anyone, so anything else
+        is a ModelFormatError naming ``source`` and the key: lists of distinct strings, ``<pad>`` first and
+        an ``<unk>`` among words, characters and feature values, labels that are not empty."""
+        if not isinstance(data, dict):
+            raise ModelFormatError(f"{source}: not a vocabulary (expected a JSON object, got {type(data).__name__})")
+        for key, kind in (("labels", dict), ("features", dict), ("lowercase", bool), ("fold_unknown", bool), ("lexicon", list)):
+            if key in data and not isinstance(data[key], kind):
+                raise ModelFormatError(f"{source}: {key}: expected {_KINDS[kind]}, got {json.dumps(data[key])[:80]}")
+        for key in ("words", "chars", "labels", "lowercase"):
+            if key not in data:
+                raise ModelFormatError(f"{source}: not a vocabulary ({key} is missing)")
+        lexicon = data.get("lexicon", [])
+        if not all(isinstance(word, str) for word in lexicon):
+            raise ModelFormatError(f"{source}: lexicon: a word is a string, not {next(w for w in lexicon if not isinstance(w, str))!r}")
         return cls(
-            Index(data["words"]),
-            Index(data["chars"]),
-            {task: Index(items) for task, items in data["labels"].items()},
-            bool(data["lowercase"]),
-            bool(data.get("fold_unknown", False)),
-            {name: Index(items) for name, items in data.get("features", {}).items()},
-            tuple(data.get("lexicon", ())),
+            Index(_items(data["words"], "words", source, specials=True)),
+            Index(_items(data["chars"], "chars", source, specials=True)),
+            {task: Index(_items(items, f"labels.{task}", source, labels=True)) for task, items in data["labels"].items()},
+            data["lowercase"],
+            data.get("fold_unknown", False),
+            {name: Index(_items(items, f"features.{name}", source, specials=True)) for name, items in data.get("features", {}).items()},
+            tuple(lexicon),
         )
+
+
+_KINDS = {dict: "an object", bool: "true or false", list: "a list"}
+
+
+def _items(items: Any, key: str, source: str, specials: bool = False, labels: bool = False) -> list[str]:
+    """``items`` checked to be what an Index of a saved vocabulary holds (see Vocab.from_dict)."""
+    if not isinstance(items, list):
+        raise ModelFormatError(f"{source}: {key}: expected a list of strings, got {json.dumps(items)[:80]}")
+    seen: dict[str, int] = {}
+    for position, item in enumerate(items):
+        if not isinstance(item, str) or (labels and not item):
+            what = "a label is a string that is not empty" if labels else "an entry is a string"
+            raise ModelFormatError(f"{source}: {key}[{position}] is {json.dumps(item)[:80]}: {what}")
+        if item in seen:
+            raise ModelFormatError(f"{source}: {key}: {item!r} is there twice (at {seen[item]} and {position}): each id has its own entry")
+        seen[item] = position
+    if specials and (items[:1] != [PAD] or UNK not in seen):
+        raise ModelFormatError(f"{source}: {key}: expected {PAD!r} first and {UNK!r} among the entries, got {json.dumps(items[:3])[:80]}...")
+    return items

@@ -52,7 +52,7 @@ def info(model: Annotated[Path, typer.Argument(help="A model directory.")]) -> N
     if training:
         unfinished = "" if described.finished else "[bold red]UNFINISHED[/]: stopped before its end, the best epoch so far; "
         table.add_row("training", unfinished + ", ".join(f"{k} {v}" for k, v in training.items() if k != "finished"))
-    if "sha256" in meta:
+    if meta.get("sha256"):
         table.add_row("files", f"sha256 of {', '.join(meta['sha256'])} match meta.json")
     for split, scores in described.scores.items():
         for task, values in scores.items():

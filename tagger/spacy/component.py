@@ -229,6 +229,6 @@ def unpack_files(data: bytes, owner: str, what: str) -> dict[str, bytes]:
         files = srsly.msgpack_loads(data)
     except Exception as error:  # msgpack raises several unrelated types on bad input
         raise TaggerError(f"{owner}: bytes are not a serialized {what} ({error})") from None
-    if not isinstance(files, dict):
-        raise TaggerError(f"{owner}: bytes are not a serialized {what}")
+    if not isinstance(files, dict) or not all(isinstance(name, str) and isinstance(data, bytes) for name, data in files.items()):
+        raise TaggerError(f"{owner}: bytes are not a serialized {what} (file names and their bytes)")
     return files
