@@ -6,9 +6,13 @@ model always records exactly how it was built.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import json
+import math
+import os
 import re
+import stat
 import tomllib
 import types
 import typing
@@ -46,6 +50,14 @@ PROBABILITY = Range(0, 1)
 DROPOUT = Range(0, 1, high_open=True)  # 1 would drop everything
 Positive = Annotated[int, POSITIVE]
 Count = Annotated[int, NON_NEGATIVE]  # 0 usually means "none" or "no limit"
+# Layer sizes: far above any tagger's, far below what fails to allocate (or overflows) in torch.
+MAX_SIZE = 8192
+Size = Annotated[int, Range(1, MAX_SIZE)]
+Layers = Annotated[int, Range(1, 64)]
+MAX_THREADS = 1024  # torch starts every thread it is asked for: a million exhausts the memory
+SEED = Range(0, 2**32 - 1)  # a 32-bit seed, as numpy and most tools take one (torch's may be wider)
+MAX_INT = 2**63 - 1  # any other whole number: what torch and islice take
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few kB; this bound keeps /dev/zero or a corpus given by mistake out of memory
 
 
 @dataclass
@@ -92,28 +104,28 @@ DEFAULT_WORD_DIM = 100  # without pretrained vectors
 
 @dataclass
 class EmbeddingsConfig:
-    word_dim: Count = 0  # 0: the pretrained vectors' size, else DEFAULT_WORD_DIM
+    word_dim: Annotated[int, Range(0, MAX_SIZE)] = 0  # 0: the pretrained vectors' size, else DEFAULT_WORD_DIM
     min_freq: Count = 2  # words rarer than this in training map to <unk>
     lowercase: bool = True  # word keys are lower-cased, digits mapped to 0
     word_dropout: Annotated[float, DROPOUT] = 0.05  # chance that a training token is replaced by <unk>
     char_encoder: Literal["lstm", "cnn", "sentence_lstm", "none"] = "lstm"  # sentence_lstm: one LSTM over the whole sentence
-    char_dim: Positive = 50
-    char_hidden: Positive = 100  # per direction for lstm and sentence_lstm; filters for cnn
-    char_kernel: Positive = 3  # cnn only; odd
-    max_word_chars: Positive = 30
+    char_dim: Size = 50
+    char_hidden: Size = 100  # per direction for lstm and sentence_lstm; filters for cnn
+    char_kernel: Annotated[int, Range(1, 99)] = 3  # cnn only; odd
+    max_word_chars: Annotated[int, Range(1, 10_000)] = 30
     pretrained: str = ""  # word vectors: a file (GloVe, word2vec/fastText text or binary, compressed or not), a catalogue name, spacy:NAME
     max_vectors: Count = 200_000  # the vectors' first (most frequent) words that join the training words; 0: training words only
     freeze_vectors: bool = False  # keep the pretrained rows as read (small data); the others still train
     max_words: Count = 0  # keep only the most frequent training words; 0: no limit
-    features: dict[str, Positive] = field(default_factory=dict)  # extra per-token features (Sentence.features) -> embedding size
+    features: dict[str, Size] = field(default_factory=dict)  # extra per-token features (Sentence.features) -> embedding size
     dropout: Annotated[float, DROPOUT] = 0.33
 
 
 @dataclass
 class EncoderConfig:
     kind: Literal["lstm", "gru"] = "lstm"
-    hidden_size: Positive = 256  # per direction; states are 2 * hidden_size per token
-    num_layers: Positive = 2
+    hidden_size: Size = 256  # per direction; states are 2 * hidden_size per token
+    num_layers: Layers = 2
     dropout: Annotated[float, DROPOUT] = 0.33
 
 
@@ -129,8 +141,8 @@ class TrainingConfig:
     clip_norm: Annotated[float, NON_NEGATIVE] = 5.0  # 0: no clipping
     schedule: Literal["constant", "linear", "cosine", "plateau"] = "linear"
     warmup_steps: Count = 100
-    threads: Count = 0  # torch intra-op threads; 0: one per core idle when training starts
-    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"
+    threads: Annotated[int, Range(0, MAX_THREADS)] = 0  # torch intra-op threads; 0: one per core idle when training starts
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
     precision: Literal["fp32", "bf16"] = "fp32"  # "bf16": bfloat16 autocast of forward and loss, CUDA only
     eval_batch_size: Positive = 256
     select_by: list[str] = field(default_factory=list)  # tasks whose mean dev score picks the best epoch; empty: all
@@ -180,15 +192,15 @@ class SegmenterConfig:
     train: bool = False  # train one in this run, from data.train's text and words (dev and test score it)
     model: str = ""  # or carry a trained one: a model directory holding segmenter/ (or a segmenter directory)
     sentences: bool = True  # also learn where sentences start, from consecutive sentences of a document
-    folds: Annotated[int, Range(2)] = 5  # training sentences see the lexicon of the other folds
-    unit_dim: Positive = 64  # characters
-    bigram_dim: Positive = 64
-    lexicon_dim: Positive = 16  # each of the two lexicon features
-    kind_dim: Positive = 8  # the character's Unicode category (and script)
+    folds: Annotated[int, Range(2, 100)] = 5  # training sentences see the lexicon of the other folds
+    unit_dim: Size = 64  # characters
+    bigram_dim: Size = 64
+    lexicon_dim: Size = 16  # each of the two lexicon features
+    kind_dim: Size = 8  # the character's Unicode category (and script)
     min_freq: Positive = 2  # characters and bigrams rarer than this in training are <unk>
     unit_dropout: Annotated[float, DROPOUT] = 0.1  # chance that a training unit's character and features are <unk>
-    hidden_size: Positive = 128
-    num_layers: Positive = 2
+    hidden_size: Size = 128
+    num_layers: Layers = 2
     dropout: Annotated[float, DROPOUT] = 0.33
     batch_size: Positive = 16  # texts of 1-3 sentences
     learning_rate: Annotated[float, POSITIVE] = 2e-3
@@ -198,7 +210,7 @@ class SegmenterConfig:
 
 @dataclass
 class TaggerConfig:
-    seed: int = 13
+    seed: Annotated[int, SEED] = 13
     lang: str = "en"  # spaCy language of the tokenizer used for raw text (unless a segmenter reads it)
     init_from: str = ""  # a model directory (e.g. from tagger pretrain) whose embeddings and encoder start this model
     data: DataConfig = field(default_factory=DataConfig)
@@ -255,18 +267,38 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TaggerC
         return _finish_loading(raw, template, source=f"{path} (the config {template.name} with its data)")
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("", "no such config file", str(path)) from None
-    except IsADirectoryError:
-        raise ConfigError("", "a directory, not a config file", str(path)) from None
-    except UnicodeDecodeError as error:
-        raise ConfigError("", not_utf8(error.object, error), str(path)) from None
+        raw = tomllib.loads(read_config_text(path))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError("", f"invalid TOML: {error}", str(path)) from None
     for override in overrides or []:
         apply_override(raw, override)
     return _finish_loading(raw, path)
+
+
+def read_config_text(path: Path) -> str:
+    """A config file's text: a regular file of at most MAX_CONFIG_BYTES, UTF-8 with or without a BOM.
+    ConfigError naming the file for anything else (a device such as /dev/zero, a directory, UTF-16)."""
+    try:
+        mode = path.stat().st_mode  # before opening: opening a pipe waits for a writer
+        if stat.S_ISDIR(mode):
+            raise ConfigError("", "a directory, not a config file", str(path))
+        if not stat.S_ISREG(mode):
+            raise ConfigError("", "not a regular file (a device, pipe or socket): give a TOML config file", str(path))
+        with open(path, "rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError("", "no such config file", str(path)) from None
+    except OSError as error:
+        raise ConfigError("", f"cannot read it: {os.strerror(error.errno) if error.errno else error}", str(path)) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError("", f"larger than {MAX_CONFIG_BYTES // 1024} kB: not a config (a config is a TOML file of a few kB)", str(path))
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ConfigError("", "UTF-16 or UTF-32 text (it starts with a byte-order mark): save it as UTF-8", str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError("", f"{not_utf8(data, error)}: save it as UTF-8", str(path)) from None
+    return text.removeprefix("\ufeff")  # a UTF-8 byte-order mark, as some Windows editors write
 
 
 def _finish_loading(raw: dict[str, Any], path: Path, source: str = "") -> TaggerConfig:
@@ -359,8 +391,9 @@ def validate(config: TaggerConfig, source: str | None = None) -> None:
         raise ConfigError("training.betas", f"AdamW takes two betas, got {len(config.training.betas)}", source)
     if config.segmenter.train and config.segmenter.model:
         raise ConfigError("segmenter.model", "give a trained segmenter or segmenter.train = true, not both", source)
-    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", config.training.device):
-        raise ConfigError("training.device", f'{config.training.device!r} is not "auto", "cpu", "cuda" or "cuda:N"', source)
+    device = re.fullmatch(r"auto|cpu|mps|cuda(?::(\d+))?", config.training.device)
+    if not device or int(device[1] or 0) > 127:  # torch numbers devices with a signed byte
+        raise ConfigError("training.device", f'{config.training.device!r} is not "auto", "cpu", "cuda", "cuda:N" (N up to 127) or "mps"', source)
 
 
 def _check_language(config: TaggerConfig, source: str | None) -> None:
@@ -399,6 +432,13 @@ def _resolve_relative_paths(config: TaggerConfig, base: Path) -> None:
             setattr(section, key, str(base / value))
 
 
+def _float(value: int, where: str, source: str | None) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float: 10**400
+        raise ConfigError(where, f"{value} is too large", source) from None
+
+
 def _convert(value: Any, kind: Any, key: str, source: str | None) -> Any:
     """Check ``value`` against the type annotation ``kind`` and build dataclasses recursively."""
     origin = typing.get_origin(kind)
@@ -416,6 +456,10 @@ def _convert(value: Any, kind: Any, key: str, source: str | None) -> Any:
             raise ConfigError(f"{key + '.' if key else ''}{unknown[0]}", f"unknown key; allowed here: {', '.join(sorted(names))}", source)
         return kind(**{name: _convert(item, hints[name], f"{key + '.' if key else ''}{name}", source) for name, item in value.items()})
     if origin is Annotated:
+        if args[0] is int and isinstance(value, int) and not isinstance(value, bool):  # the range's words, not "too large"
+            for extra in args[1:]:
+                if isinstance(extra, Range):
+                    extra.check(value, where, source)
         checked = _convert(value, args[0], key, source)
         for extra in args[1:]:
             if isinstance(extra, Range):
@@ -443,9 +487,13 @@ def _convert(value: Any, kind: Any, key: str, source: str | None) -> Any:
             raise ConfigError(where, f"expected a table, got {type(value).__name__}", source)
         return {name: _convert(item, args[1], f"{key}.{name}", source) for name, item in value.items()}
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = _float(value, where, source)
     if kind in (int, str, bool, float):
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ConfigError(where, f"expected {kind.__name__}, got {value!r}", source)
+        if kind is float and not math.isfinite(value):
+            raise ConfigError(where, f"must be a finite number, got {value!r}", source)
+        if kind is int and abs(value) > MAX_INT:
+            raise ConfigError(where, f"{value} is too large (at most {MAX_INT})", source)
         return value
     raise ConfigError(where, f"unsupported type {kind}", source)

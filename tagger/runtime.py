@@ -8,16 +8,20 @@ import time
 
 import torch
 
+from tagger.config import MAX_THREADS
+from tagger.errors import TaggerError
+
 
 def choose_device(spec: str = "auto") -> torch.device:
-    """The device ``training.device`` names; ConfigError for a CUDA device this machine does not have."""
+    """The device ``training.device`` names; ConfigError for a CUDA or MPS device this machine does not have."""
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(spec)
-    if missing_cuda(device):
+    missing = missing_cuda(device) or ("no MPS (Apple GPU) device" if device.type == "mps" and not torch.backends.mps.is_available() else "")
+    if missing:
         from tagger.errors import ConfigError
 
-        raise ConfigError("training.device", f"{spec!r}, but this machine has {missing_cuda(device)}; use \"auto\" or \"cpu\"")
+        raise ConfigError("training.device", f"{spec!r}, but this machine has {missing}; use \"auto\" or \"cpu\"")
     return device
 
 
@@ -35,6 +39,8 @@ def set_threads(threads: int) -> int:
     Why not always one per core: beside another busy process, torch's threads wait on each other
     and run several times slower than one thread would (bench/threads.py, BENCHMARKS.md).
     """
+    if threads > MAX_THREADS:  # the config refuses more; a caller that does not ask it gets this
+        raise TaggerError(f"{threads} threads: at most {MAX_THREADS} (torch starts each one; one per core is the most that helps)")
     if threads <= 0:
         threads = idle_cores() or 0
     if threads > 0:

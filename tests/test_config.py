@@ -160,6 +160,84 @@ def test_invalid_toml_and_missing_file(tmp_path):
         load_config(tmp_path / "missing.toml")
 
 
+@pytest.mark.parametrize("override,key", [
+    ("training.learning_rate=inf", "training.learning_rate"),
+    ("tasks.upos.weight=inf", "tasks.upos.weight"),
+    ("masked_lm.weight=-inf", "masked_lm.weight"),
+    ("training.max_minutes=nan", "training.max_minutes"),
+    ("training.betas=[0.9, nan]", "training.betas[1]"),
+    ("training.clip_norm=1e400", "training.clip_norm"),  # TOML reads it as inf
+])
+def test_non_finite_numbers_are_refused_with_their_key(tmp_path, override, key):
+    error = error_for(tmp_path, MINIMAL, [override])
+    assert error.key == key and "must be a finite number" in str(error)
+    assert error_for(tmp_path, MINIMAL + "[training]\nweight_decay = nan\n").key == "training.weight_decay"
+
+
+@pytest.mark.parametrize("override,key,message", [
+    ("training.threads=1000000", "training.threads", "must be in [0, 1024], got 1000000"),
+    (f"seed={2**70}", "seed", "must be in [0, 4294967295]"),
+    ("seed=-1", "seed", "must be in [0, 4294967295]"),
+    (f"encoder.hidden_size={10**30}", "encoder.hidden_size", "must be in [1, 8192]"),
+    (f"embeddings.char_dim={2**40}", "embeddings.char_dim", "must be in [1, 8192]"),
+    ("encoder.num_layers=100000", "encoder.num_layers", "must be in [1, 64]"),
+    ("segmenter.folds=1000000", "segmenter.folds", "must be in [2, 100]"),
+    (f"training.max_epochs={2**64}", "training.max_epochs", f"{2**64} is too large (at most {2**63 - 1})"),
+    (f"data.max_train_sentences={2**63}", "data.max_train_sentences", "is too large"),
+    (f"training.learning_rate={10**400}", "training.learning_rate", "is too large"),
+    ('training.device="cuda:999"', "training.device", '"cuda:N" (N up to 127)'),
+])
+def test_numbers_too_large_for_torch_are_refused_with_their_key(tmp_path, override, key, message):
+    error = error_for(tmp_path, MINIMAL, [override])
+    assert error.key == key and message in str(error), str(error)
+
+
+def write_bytes(tmp_path, data: bytes) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_bytes(data)
+    return path
+
+
+def test_a_utf8_byte_order_mark_is_read_past(tmp_path):
+    config = load_config(write_bytes(tmp_path, b"\xef\xbb\xbf" + (MINIMAL + "[encoder]\nhidden_size = 64\n").encode()))
+    assert config.encoder.hidden_size == 64
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_a_utf16_config_is_refused_naming_the_file(tmp_path, encoding):
+    text = "\ufeff" + MINIMAL if encoding == "utf-16-be" else MINIMAL  # utf-16 and utf-32 write a byte-order mark themselves
+    path = write_bytes(tmp_path, text.encode(encoding))
+    with pytest.raises(ConfigError, match="UTF-16 or UTF-32 text .*: save it as UTF-8") as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_a_config_in_another_encoding_is_refused_with_the_byte(tmp_path):
+    path = write_bytes(tmp_path, "lang = \"fr\" # é\n".encode("latin-1") + MINIMAL.encode())
+    with pytest.raises(ConfigError, match=r"not valid UTF-8 \(byte 14\): b'\\xe9\\n\[t': save it as UTF-8"):
+        load_config(path)
+
+
+def test_a_config_that_is_no_regular_file_or_too_large_is_refused_unread(tmp_path):
+    import os
+    import signal
+
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("opened a pipe that nothing writes to"))
+    signal.alarm(10)
+    try:
+        with pytest.raises(ConfigError, match="not a regular file"):
+            load_config(fifo)
+    finally:
+        signal.alarm(0)
+    huge = write_config(tmp_path, MINIMAL + "#" * (1 << 20))
+    with pytest.raises(ConfigError, match="larger than 1024 kB: not a config"):
+        load_config(huge)
+    with pytest.raises(ConfigError, match="a directory, not a config file"):
+        load_config(tmp_path)
+
+
 # --------------------------------------------------------------------------- overrides
 
 def test_overrides(tmp_path):

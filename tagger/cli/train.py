@@ -77,6 +77,10 @@ def _seed_list(text: str | None) -> list[int] | None:
         raise typer.BadParameter(f"{text!r}: write whole numbers separated by commas, e.g. 13,14,15") from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise typer.BadParameter(f"{text!r}: name each seed once, e.g. 13,14,15")
+    from tagger.config import SEED
+
+    if outside := [seed for seed in seeds if not SEED.low <= seed <= SEED.high]:  # type: ignore[operator]
+        raise typer.BadParameter(f"{outside[0]}: a seed must be {SEED}")
     return seeds
 
 

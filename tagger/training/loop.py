@@ -17,7 +17,7 @@ from tagger.atomic import write_atomic
 from tagger.batching import BatchEncoder, bucket_batches
 from tagger.config import TaggerConfig, TrainingConfig
 from tagger.data import load_sentences
-from tagger.errors import ConfigError, TaggerError
+from tagger.errors import ConfigError, TaggerError, writing
 from tagger.evaluation import evaluate, main_score, unseen_labels
 from tagger.locking import hold
 from tagger.nn.model import SequenceTagger, build_model
@@ -29,7 +29,7 @@ from tagger.tokenize import UNSPACED
 from tagger.training.checkpoint import CHECKPOINT, check_output_dir, check_resumed_config, has_checkpoint, load_checkpoint, save_checkpoint
 from tagger.training.distributed import Group, is_main_process, local_device, process_group
 from tagger.training.monitor import Quiet, TrainingMonitor
-from tagger.training.step import TrainStep, build_optimizer, build_scheduler
+from tagger.training.step import TrainingDiverged, TrainStep, build_optimizer, build_scheduler
 from tagger.training.transfer import build_vocabulary, copy_pretrained, coverage, describe_coverage, take_architecture
 from tagger.types import Scores, Sentence, TaskScores
 from tagger.vocab import Vocab
@@ -166,30 +166,37 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
     started = time.perf_counter() - state.seconds
     trained_tokens, train_seconds = 0, 0.0
     best_dev: Scores = {}  # the best epoch's scores in full (the records keep only what meta.json shows)
-    for epoch in range(state.epoch + 1, settings.max_epochs + 1):
-        batches = bucket_batches(lengths, settings.batch_size, generator)  # the same on every rank
-        monitor.start_epoch(epoch, len(batches))
-        epoch_start = time.perf_counter()
-        total_loss, epoch_tokens = step.epoch([[train_sentences[i] for i in batch] for batch in batches])
-        epoch_seconds = time.perf_counter() - epoch_start
-        trained_tokens, train_seconds = trained_tokens + epoch_tokens, train_seconds + epoch_seconds
-        dev_scores = evaluate(evaluator, dev_sentences, settings.eval_batch_size) if evaluator and dev_sentences else {}
-        current = group.broadcast(main_score(dev_scores, settings.select_by) if dev_scores else float(epoch))  # no dev: the last is best
-        if settings.schedule == "plateau":
-            run.scheduler.step(current)
-        record = {"epoch": epoch, "train_loss": total_loss / max(len(batches), 1), "learning_rate": run.optimizer.param_groups[0]["lr"],
-                  "tokens_per_second": epoch_tokens / epoch_seconds, "seconds": epoch_seconds,
-                  "dev": {task: s.to_dict() for task, s in dev_scores.items()}, "dev_main": current if dev_scores else None}
-        state.add(record, current, time.perf_counter() - started)
-        best_dev = dev_scores if record["best"] else best_dev
-        if group.is_main:
-            run.save(output_dir, generator)
-        monitor.end_epoch(record)
-        stop = group.broadcast(state.stop_reason(settings))  # rank 0's clock decides the time budget
-        if stop:
-            monitor.message(stop)
-            break
-    monitor.close()
+    # A resumed run whose last epoch met a stop reason (patience, time) had stopped: it is only finished.
+    first = settings.max_epochs + 1 if state.records and state.stop_reason(settings) else state.epoch + 1
+    try:  # the progress display ends on an error too
+        for epoch in range(first, settings.max_epochs + 1):
+            batches = bucket_batches(lengths, settings.batch_size, generator)  # the same on every rank
+            monitor.start_epoch(epoch, len(batches))
+            epoch_start = time.perf_counter()
+            try:
+                total_loss, epoch_tokens = step.epoch([[train_sentences[i] for i in batch] for batch in batches], epoch)
+            except TrainingDiverged as error:
+                raise TrainingDiverged(f"{error}. {run.kept(output_dir)}") from None
+            epoch_seconds = time.perf_counter() - epoch_start
+            trained_tokens, train_seconds = trained_tokens + epoch_tokens, train_seconds + epoch_seconds
+            dev_scores = evaluate(evaluator, dev_sentences, settings.eval_batch_size) if evaluator and dev_sentences else {}
+            current = group.broadcast(main_score(dev_scores, settings.select_by) if dev_scores else float(epoch))  # no dev: the last is best
+            if settings.schedule == "plateau":
+                run.scheduler.step(current)
+            record = {"epoch": epoch, "train_loss": total_loss / max(len(batches), 1), "learning_rate": run.optimizer.param_groups[0]["lr"],
+                      "tokens_per_second": epoch_tokens / epoch_seconds, "seconds": epoch_seconds,
+                      "dev": {task: s.to_dict() for task, s in dev_scores.items()}, "dev_main": current if dev_scores else None}
+            state.add(record, current, time.perf_counter() - started)
+            best_dev = dev_scores if record["best"] else best_dev
+            if group.is_main:
+                run.save(output_dir, generator)
+            monitor.end_epoch(record)
+            stop = group.broadcast(state.stop_reason(settings))  # rank 0's clock decides the time budget
+            if stop:
+                monitor.message(stop)
+                break
+    finally:
+        monitor.close()
     tokens_per_second = trained_tokens / train_seconds if train_seconds else 0.0
     return group.from_main(lambda: _finish(config, run.vocab, output_dir, device, state, best_dev or state.best_dev, dev_sentences,
                                            tokens_per_second, data))
@@ -206,14 +213,35 @@ class _Run:
     scheduler: Any
     state: TrainingState
     segmenter: dict[str, bytes] | None = None  # the files of the segmenter the model carries
+    checkpointed: int = 0  # the epoch of the checkpoint in the model directory (0: none)
 
     def save(self, output_dir: Path, generator: torch.Generator) -> None:
-        """After an epoch: the model if it was the best so far, the metrics, the checkpoint."""
+        """After an epoch: the model if it was the best so far, the metrics, the checkpoint (last: what a
+        resume starts from, so that an epoch whose files failed to write is trained again)."""
+        then = self.after_failed_write(output_dir)
         if self.state.records[-1]["best"]:
-            save_model(output_dir, self.model, self.vocab, self.config, _meta(self.config, self.state), self.segmenter)
-        write_atomic(output_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.state.records))
-        save_checkpoint(output_dir / CHECKPOINT, self.model, self.vocab, self.config, self.optimizer, self.scheduler, generator,
-                        asdict(self.state))
+            with writing(output_dir / "model.safetensors", then):
+                save_model(output_dir, self.model, self.vocab, self.config, _meta(self.config, self.state), self.segmenter)
+        with writing(output_dir / "metrics.jsonl", then):
+            write_atomic(output_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.state.records))
+        with writing(output_dir / CHECKPOINT, then):
+            save_checkpoint(output_dir / CHECKPOINT, self.model, self.vocab, self.config, self.optimizer, self.scheduler, generator,
+                            asdict(self.state))
+        self.checkpointed = self.state.epoch
+
+    def after_failed_write(self, output_dir: Path) -> str:
+        """What is safe to do when writing into ``output_dir`` failed (a full disk): the checkpoint before stays whole."""
+        if not self.checkpointed:
+            return f"No checkpoint was written yet: free space (or fix the cause), then train again into {output_dir} with --overwrite"
+        return (f"The checkpoint of epoch {self.checkpointed} in {output_dir / CHECKPOINT} is whole: free space (or fix the cause), "
+                "then rerun with --resume to go on from there")
+
+    def kept(self, output_dir: Path) -> str:
+        """What a training that diverged leaves: only what was saved before (all of it finite)."""
+        if not self.checkpointed:
+            return "Nothing of this run was saved."
+        return (f"Kept from before: the best model so far (epoch {self.state.best_epoch}) in {output_dir} and the checkpoint of "
+                f"epoch {self.checkpointed}; change what made it diverge and train again.")
 
 
 def _start(config: TaggerConfig, output_dir: Path, resume: bool, train_sentences: list[Sentence], device: torch.device,
@@ -248,12 +276,12 @@ def _start(config: TaggerConfig, output_dir: Path, resume: bool, train_sentences
     optimizer = build_optimizer(model, settings, device, no_decay=frozen)
     scheduler = build_scheduler(optimizer, settings, total_steps=settings.max_epochs * math.ceil(len(train_sentences) / settings.batch_size))
     if resuming:
-        state = TrainingState(**load_checkpoint(checkpoint, model, optimizer, scheduler, generator))  # every rank: rank 0's
+        state = TrainingState(**load_checkpoint(checkpoint, model, optimizer, scheduler, generator, monitor.message))  # every rank: rank 0's
         monitor.message(f"resuming after epoch {state.epoch}")
     if group.active:
         # The data order and masking (``generator``) stay the same on every rank; dropout should not.
         torch.manual_seed(int(torch.randint(2**62, ())) + group.rank)
-    return _Run(config, vocab, model, optimizer, scheduler, state)
+    return _Run(config, vocab, model, optimizer, scheduler, state, checkpointed=state.epoch)
 
 
 def _read_data(config: TaggerConfig, group: Group, monitor: TrainingMonitor, data: Splits | None) -> tuple[list[Sentence], list[Sentence]]:
@@ -293,11 +321,15 @@ def _finish(config: TaggerConfig, vocab: Vocab, output_dir: Path, device: torch.
         if unseen := unseen_labels(sentences, tasks):
             logger.warning("%s: %s", split, unseen)
     meta = _meta(config, state, test_scores, tokens_per_second)
-    write_atomic(output_dir / "meta.json", json.dumps({**read_json(output_dir / "meta.json"), **meta}, indent=2))
+    then = (f"The best model (epoch {state.best_epoch}) and the checkpoint of epoch {state.epoch} are saved in {output_dir}: free space "
+            "(or fix the cause), then rerun with --resume to finish (test scores, meta.json, the learning curve)")
+    with writing(output_dir / "meta.json", then):
+        write_atomic(output_dir / "meta.json", json.dumps({**read_json(output_dir / "meta.json"), **meta}, indent=2))
     try:
         from tagger.plots import plot_learning_curve
 
-        plot_learning_curve(state.records, output_dir / "learning_curve.png")
+        with writing(output_dir / "learning_curve.png", then):
+            plot_learning_curve(state.records, output_dir / "learning_curve.png")
     except ImportError:  # matplotlib is a dependency, but a broken install should not lose the model
         logger.warning("matplotlib unavailable: no learning curve written")
     return TrainResult(output_dir, state.best_epoch, state.records, best_dev, test_scores, state.seconds, tokens_per_second)

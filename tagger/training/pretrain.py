@@ -16,12 +16,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any
 
 from tagger.batching import MASKED_LM, BatchEncoder, bucket_batches
 from tagger.config import TaggerConfig
 from tagger.data import read_source
-from tagger.errors import ConfigError, TaggerError
+from tagger.errors import ConfigError, TaggerError, writing
 from tagger.evaluation import evaluate
 from tagger.locking import hold
 from tagger.nn.model import build_model
@@ -31,7 +30,7 @@ from tagger.serialize import save_model
 from tagger.tokenize import LONG_SENTENCE, Tokenizer, pieces
 from tagger.training.checkpoint import CHECKPOINT, check_output_dir, checkpoint_vocab, load_checkpoint, save_checkpoint
 from tagger.training.monitor import TrainingMonitor
-from tagger.training.step import TrainStep, build_optimizer, build_scheduler
+from tagger.training.step import TrainingDiverged, TrainStep, build_optimizer, build_scheduler
 from tagger.types import Sentence
 from tagger.vocab import Vocab
 
@@ -77,9 +76,13 @@ def pretrain(config: TaggerConfig, output_dir: str | Path, *, resume: bool = Fal
     ``config`` says; ``config`` itself is not changed.
     """
     output_dir = Path(output_dir)
+    monitor = monitor or TrainingMonitor()
     with hold(output_dir):
         check_output_dir(output_dir, resume, overwrite)
-        return _pretrain(config, output_dir, resume, monitor or TrainingMonitor())
+        try:
+            return _pretrain(config, output_dir, resume, monitor)
+        finally:  # the progress display ends on an error too
+            monitor.close()
 
 
 def _pretrain(config: TaggerConfig, output_dir: Path, resume: bool, monitor: TrainingMonitor) -> PretrainResult:
@@ -108,7 +111,8 @@ def _pretrain(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Tra
     scheduler = build_scheduler(optimizer, settings, total_steps=plan.max_steps or None)
     state = PretrainState(pieces=PIECES)
     if resume:
-        state = PretrainState(**{"pieces": "every 128 tokens", **load_checkpoint(checkpoint, model, optimizer, scheduler, generator)})
+        state = PretrainState(**{"pieces": "every 128 tokens", **load_checkpoint(checkpoint, model, optimizer, scheduler, generator,
+                                                                                 monitor.message)})
         if state.pieces != PIECES:  # the stream would be cut otherwise, and resume at another place in it
             raise TaggerError(f"cannot resume {output_dir}: its checkpoint cut the text {state.pieces}, this version cuts it into "
                               f"{PIECES}; pretrain again without --resume (with --overwrite)")
@@ -120,6 +124,7 @@ def _pretrain(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Tra
     dev = list(stream_sentences(config, "dev")) if config.data.dev else []
     started = time.perf_counter() - state.seconds
     next_checkpoint = (state.step // plan.checkpoint_every + 1) * plan.checkpoint_every
+    saved = state.step if resume else None  # the step of the checkpoint in output_dir
     done = False
     while not done and state.epoch <= settings.max_epochs:
         stream = islice(stream_sentences(config), state.consumed, None)
@@ -127,7 +132,10 @@ def _pretrain(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Tra
         while buffer := list(islice(stream, plan.shuffle_buffer)):  # stream_sentences gives no empty sentence
             model.train()
             for positions in bucket_batches([len(s) for s in buffer], settings.batch_size, generator):
-                loss = step.batch([buffer[i] for i in positions])
+                try:
+                    loss = step.batch([buffer[i] for i in positions], f"epoch {state.epoch}, step {state.step + 1}")
+                except TrainingDiverged as error:
+                    raise TrainingDiverged(f"{error}. {_kept(output_dir, saved)}") from None
                 state.step += 1
                 tokens = sum(len(buffer[i]) for i in positions)
                 state.tokens += tokens
@@ -139,30 +147,48 @@ def _pretrain(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Tra
             done = bool((plan.max_steps and state.step >= plan.max_steps)
                         or (settings.max_minutes and state.seconds > settings.max_minutes * 60))
             if not done and state.step >= next_checkpoint:  # the end is saved below
-                _save(output_dir, tagger, optimizer, scheduler, generator, state, dev, monitor)
-                next_checkpoint = (state.step // plan.checkpoint_every + 1) * plan.checkpoint_every
+                _save(output_dir, tagger, step, state, dev, monitor, saved)
+                saved, next_checkpoint = state.step, (state.step // plan.checkpoint_every + 1) * plan.checkpoint_every
             if done:
                 break
         if not done:
             monitor.message(f"epoch {state.epoch} done at step {state.step}")
             state.epoch, state.consumed = state.epoch + 1, 0
     state.seconds = time.perf_counter() - started
-    scores = _save(output_dir, tagger, optimizer, scheduler, generator, state, dev, monitor)
+    scores = _save(output_dir, tagger, step, state, dev, monitor, saved)
     monitor.close()
     return PretrainResult(output_dir, state.step, state.seconds, state.tokens / max(state.seconds, 1e-9), scores)
 
 
-def _save(output_dir: Path, tagger: Tagger, optimizer: Any, scheduler: Any, generator: Any, state: PretrainState,
-          dev: list[Sentence], monitor: TrainingMonitor) -> dict[str, float]:
-    """Write the model directory and the checkpoint to resume from; score the dev text if any."""
+def _kept(output_dir: Path, saved: int | None) -> str:
+    """What a pretraining that diverged leaves: what was saved before (finite)."""
+    if saved is None:
+        return "Nothing of this run was saved."
+    return f"Kept from before: the model and checkpoint of step {saved} in {output_dir}; change what made it diverge and train again."
+
+
+def _save(output_dir: Path, tagger: Tagger, step: TrainStep, state: PretrainState, dev: list[Sentence], monitor: TrainingMonitor,
+          saved: int | None) -> dict[str, float]:
+    """Write the model directory and the checkpoint to resume from (``saved``: the step of the one
+    there now, if any); score the dev text if any. Nothing is written of weights that are not finite."""
+    try:
+        step.check(f"step {state.step}")
+    except TrainingDiverged as error:
+        raise TrainingDiverged(f"{error}. {_kept(output_dir, saved)}") from None
     config = tagger.config
     found = evaluate(tagger, dev, masking=config.masked_lm).get(MASKED_LM) if dev else None
     scores = found.metrics if found else {}
     meta = {"pretraining": {"steps": state.step, "epoch": state.epoch, "seconds": round(state.seconds, 1),
                             "tokens": state.tokens, "corpora": [s.path or s.dataset for s in config.data.train]},
             "scores": {"dev": {MASKED_LM: scores}} if scores else {}}
-    save_model(output_dir, tagger.model, tagger.vocab, config, meta)
-    save_checkpoint(output_dir / CHECKPOINT, tagger.model, tagger.vocab, config, optimizer, scheduler, generator, asdict(state))
+    then = (f"The checkpoint of step {saved} in {output_dir / CHECKPOINT} is whole: free space (or fix the cause), then rerun with "
+            "--resume to go on from there" if saved is not None else
+            f"No checkpoint was written yet: free space (or fix the cause), then pretrain again into {output_dir} with --overwrite")
+    with writing(output_dir / "model.safetensors", then):
+        save_model(output_dir, tagger.model, tagger.vocab, config, meta)
+    with writing(output_dir / CHECKPOINT, then):
+        save_checkpoint(output_dir / CHECKPOINT, tagger.model, tagger.vocab, config, step.optimizer, step.scheduler, step.generator,
+                        asdict(state))
     line = f"step {state.step}: saved"
     if scores:
         line += f"; dev masked-token accuracy {scores['accuracy']:.2%}, perplexity {scores['perplexity']:.1f}"

@@ -19,6 +19,7 @@ from typing import Any
 
 from tagger.atomic import write_atomic
 from tagger.config import TaggerConfig
+from tagger.errors import writing
 from tagger.evaluation import main_score
 from tagger.locking import hold
 from tagger.runtime import choose_device
@@ -112,7 +113,9 @@ def _train_seeds(config: TaggerConfig, output_dir: Path, seeds: Sequence[int], r
     best = max(runs, key=lambda r: r.dev_main)  # the first of equals
     result = SeedsResult(output_dir, runs, best)
     if is_main_process():
-        _publish(result)
+        with writing(output_dir, f"Each seed's model is whole in {output_dir}/seed-N: free space (or fix the cause), then rerun "
+                                 "with --resume (finished seeds are not trained again)"):
+            _publish(result)
     return result
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from tagger.atomic import write_atomic
 from tagger.config import CharLMConfig, EmbeddingsConfig, EncoderConfig, MaskedLMConfig, TaggerConfig, TaskConfig
 from tagger.data import load_sentences
-from tagger.errors import ConfigError, ModelFormatError
+from tagger.errors import ConfigError, ModelFormatError, writing
 from tagger.segmenter import FEATURES, SEGMENT, Lexicon, Segmentation, Segmenter, unit_sentence
 from tagger.training.loop import Splits, TrainResult, train
 from tagger.training.monitor import TrainingMonitor
@@ -228,7 +228,9 @@ def train_segmenter(config: TaggerConfig, output_dir: Path, *, resume: bool = Fa
     record = {"separator": separator, "lexicon": len(lexicon), "skipped": {s: c.skipped for s, c in splits.items() if c},
               "scores": {split: score(segmenter, corpus, separator) for split, corpus in splits.items() if split != "train" and corpus}}
     meta = json.loads((output_dir / "meta.json").read_text(encoding="utf-8"))
-    write_atomic(output_dir / "meta.json", json.dumps({**meta, "segmentation": record}, indent=2))
+    with writing(output_dir / "meta.json", f"The segmenter and its checkpoint are saved in {output_dir}: free space (or fix the cause), "
+                                           "then rerun with --resume to finish"):
+        write_atomic(output_dir / "meta.json", json.dumps({**meta, "segmentation": record}, indent=2))
     monitor.message("segmenter: " + "; ".join(f"{split} words F1 {s['sentences']['words_f1']:.2f} sentence by sentence, "
                                                 f"{s['documents']['words_f1']:.2f} from documents"
                                                 for split, s in record["scores"].items()) + f" ({result.seconds / 60:.1f} min)")

@@ -12,6 +12,7 @@ import torch
 
 from tagger.batching import CHAR_LM, IGNORE, MASKED_LM, BatchEncoder
 from tagger.config import TaggerConfig, TaskConfig, TrainingConfig
+from tagger.errors import TaggerError
 from tagger.masking import mask_sentences
 from tagger.training.distributed import Group
 from tagger.training.monitor import TrainingMonitor
@@ -38,42 +39,64 @@ class TrainStep:
             **{task: t.weight for task, t in config.tasks.items()}, MASKED_LM: config.masked_lm.weight, CHAR_LM: config.char_lm.weight}
         self.char_lm = encoder if config.char_lm.weight > 0 else None
         self.device, self.monitor, self.generator, self.group = device, monitor, generator, group
+        self.watch = FiniteWatch(list(self.weights), device, group, config)
 
-    def epoch(self, batches: list[list[Sentence]]) -> tuple[float, int]:
-        """Train on every batch once; returns the summed loss and the number of tokens."""
+    def epoch(self, batches: list[list[Sentence]], number: int = 1) -> tuple[float, int]:
+        """Train on every batch once (epoch ``number``); returns the summed loss and the number of tokens.
+        TrainingDiverged when a loss, the gradient or the weights stop being finite."""
         self.model.train()
         total_loss = torch.zeros((), device=self.device)
         tokens = 0
-        for sentences in batches:
-            loss = self.batch(sentences)
+        for position, sentences in enumerate(batches, 1):
+            loss = self.batch(sentences, f"epoch {number}, step {position} of {len(batches)}")
             if loss is None:
                 continue
             total_loss += loss
             tokens += sum(len(s) for s in sentences)
             # Reading the loss forces a device sync: only on CPU, where it costs nothing.
             self.monitor.step(sum(len(s) for s in sentences), float(loss) if self.device.type == "cpu" else 0.0)
+        self.check(f"the end of epoch {number}")
         # Each rank's losses are scaled so that their mean over the ranks is the loss of the whole batch.
         return self.group.sum(float(total_loss)) / self.group.world_size, tokens
 
-    def batch(self, sentences: list[Sentence]) -> torch.Tensor | None:
-        """One update on one batch; the detached loss, or None when nothing in the batch is labelled."""
-        loss = self.loss(sentences)
-        if loss is None:
+    def batch(self, sentences: list[Sentence], where: str = "") -> torch.Tensor | None:
+        """One update on one batch (``where``: how an error names it); the detached loss, or None when
+        nothing in the batch is labelled. A non-finite loss or gradient stops before the update on the
+        CPU; on a GPU :meth:`check` finds it (not to wait on the device at every step)."""
+        losses = self.losses(sentences)
+        if losses is None:
             return None
+        loss = torch.stack(list(losses.values())).sum()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        norm = None
         if self.settings.clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip_norm)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip_norm)
+        self.watch.record(losses, norm, where, updated=bool(self.optimizer.state))
         self.optimizer.step()
         if self.settings.schedule != "plateau":
             self.scheduler.step()
         return loss.detach()
 
-    def loss(self, sentences: list[Sentence]) -> torch.Tensor | None:
-        """The weighted sum of the task losses on one batch (blanked for masked-token prediction when
-        that is on); None when nothing in the batch is labelled.
+    def check(self, where: str) -> None:
+        """TrainingDiverged if a step since the last check had a non-finite loss or gradient, or if the
+        weights are not finite now (``where``: when, for the error); one wait on the device."""
+        self.watch.check()
+        finite = torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all()
+        if not bool(finite):  # the same on every rank: DDP keeps their weights equal
+            raise TrainingDiverged(f"training diverged: the weights are not finite at {where}; likely cause: "
+                                   f"{self.watch.cause(None, updated=True)}")
 
-        In distributed training ``sentences`` is the whole batch, and the loss is that of this rank's
+    def loss(self, sentences: list[Sentence]) -> torch.Tensor | None:
+        """The weighted sum of the task losses on one batch (see :meth:`losses`); None when nothing in the batch is labelled."""
+        losses = self.losses(sentences)
+        return torch.stack(list(losses.values())).sum() if losses is not None else None
+
+    def losses(self, sentences: list[Sentence]) -> dict[str, torch.Tensor] | None:
+        """Each weighted task loss on one batch (blanked for masked-token prediction when that is on),
+        by task; None when nothing in the batch is labelled.
+
+        In distributed training ``sentences`` is the whole batch, and the losses are those of this rank's
         share with each task's loss scaled by :func:`share_scales`.
         """
         targets = None
@@ -91,20 +114,108 @@ class TrainStep:
             outputs = self.model(batch)
             counted = [(task, out.loss) for task, out in outputs.items() if out.loss is not None and task in self.weights]
             if scales is None:
-                losses = [self.weights[task] * loss for task, loss in counted]
+                losses = {task: self.weights[task] * loss for task, loss in counted}
             else:
-                losses = [self.weights[task] * scales[task] * loss for task, loss in counted]
+                losses = {task: self.weights[task] * scales[task] * loss for task, loss in counted}
         if not losses:
             if scales is not None:  # the other ranks would wait for this one's gradients forever
                 raise RuntimeError("a rank's share has no loss although loss_tokens counted targets in it")
             return None
-        return torch.stack(losses).sum()
+        return losses
 
     def _autocast(self) -> AbstractContextManager[Any]:
         """bfloat16 autocast of forward and loss with ``training.precision = "bf16"`` (CUDA only)."""
         if self.settings.precision == "bf16":
             return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
         return nullcontext()
+
+
+class TrainingDiverged(TaggerError):
+    """A loss, the gradient or the weights became infinite or NaN: training stops, and nothing of it
+    after the last finite checkpoint is saved."""
+
+
+GRADIENT = "gradient"
+
+
+class FiniteWatch:
+    """Watches each step's losses and gradient norm for a value that is not finite.
+
+    The first such step is recorded on the device (its losses and norm, and ``where`` it was), so that
+    a GPU need not wait at each step; :meth:`check` reads that record (the CPU checks every step).
+    Under torchrun every rank decides together, so that none is left waiting in a collective.
+    """
+
+    def __init__(self, names: list[str], device: torch.device, group: Group, config: TaggerConfig) -> None:
+        self.names, self.device, self.group, self.config = [*names, GRADIENT], device, group, config
+        self.every_step = checks_every_step(device)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.steps: list[tuple[str, bool]] = []  # since the last check: where each step was, whether the optimiser had updated before
+        self.first = torch.full((), -1, dtype=torch.long, device=self.device)  # the index of the first bad step in self.steps
+        self.values = torch.zeros(len(self.names), device=self.device)  # its losses and gradient norm
+
+    def record(self, losses: dict[str, torch.Tensor], norm: torch.Tensor | None, where: str, updated: bool) -> None:
+        zero = torch.zeros((), device=self.device)
+        values = torch.stack([losses[name].detach().float() if name in losses else zero for name in self.names[:-1]]
+                             + [norm.detach().float() if norm is not None else zero])
+        first = ~torch.isfinite(values).all() & (self.first < 0)
+        self.first = torch.where(first, len(self.steps), self.first)
+        self.values = torch.where(first, values, self.values)
+        self.steps.append((where or f"step {len(self.steps) + 1}", updated))
+        if self.every_step:
+            self.check()
+
+    def check(self) -> None:
+        """TrainingDiverged naming the first step since the last check with a value that is not finite."""
+        first = int(self.first)
+        anywhere = self.group.sum(float(first >= 0)) if self.group.active else float(first >= 0)
+        if not anywhere:
+            self._reset()
+            return
+        if first < 0:
+            raise TrainingDiverged("training diverged on another rank (it names the step)")
+        where, updated = self.steps[first]
+        name, value = next((n, float(v)) for n, v in zip(self.names, self.values.tolist()) if not math.isfinite(v))
+        what = "the gradient norm" if name == GRADIENT else f"the loss of {_loss_name(name)}"
+        raise TrainingDiverged(f"training diverged at {where}: {what} is {value}; likely cause: {self.cause(name, updated)}")
+
+    def cause(self, name: str | None, updated: bool) -> str:
+        """What most likely made ``name``'s loss (or the gradient, or the weights: None) not finite."""
+        settings, causes = self.config.training, []
+        suspects = [name] if name not in (None, GRADIENT) else self.names[:-1]
+        large = [f"{key} = {value:g}" for key, value in filter(None, (_weight_key(n, self.config) for n in suspects)) if value > 100]
+        if large:
+            causes.append(f"a very large loss weight ({', '.join(large)})")
+        if settings.precision == "bf16":
+            causes.append('an overflow in bfloat16 (try training.precision = "fp32")')
+        if updated:
+            clip = "" if settings.clip_norm > 0 else "; training.clip_norm = 0 leaves the gradients unclipped"
+            causes.append(f"the learning rate is too high for this model (training.learning_rate = {settings.learning_rate:g}: "
+                          f"lower it{clip})")
+        if not causes:
+            causes.append("a value in the input or the starting weights (no update was made before)")
+        return "; or ".join(causes)
+
+
+def checks_every_step(device: torch.device) -> bool:
+    """Whether each step is checked as it ends: on the CPU, where its values are there already."""
+    return device.type == "cpu"
+
+
+def _loss_name(name: str) -> str:
+    return {MASKED_LM: "masked-token prediction", CHAR_LM: "the character LM"}.get(name, f"task {name!r}")
+
+
+def _weight_key(name: str, config: TaggerConfig) -> tuple[str, float] | None:
+    """The config key of a loss's weight, and its value."""
+    if name == MASKED_LM:
+        return "masked_lm.weight", config.masked_lm.weight
+    if name == CHAR_LM:
+        return "char_lm.weight", config.char_lm.weight
+    task = config.tasks.get(name)
+    return (f"tasks.{name}.weight", task.weight) if task else None
 
 
 def loss_tokens(sentence: Sentence, masked: Sequence[int] | None, vocab: Vocab, tasks: dict[str, TaskConfig],
