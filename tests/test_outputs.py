@@ -188,10 +188,12 @@ def test_a_resume_refuses_another_network_and_warns_of_other_settings(tmp_path: 
         train(from_dict(one_epoch(**{"encoder.hidden_size": 32})), model, resume=True)
     with pytest.raises(ConfigError, match="data.max_train_sentences: cannot resume"):
         train(from_dict({**one_epoch(), "data": {**one_epoch()["data"], "max_train_sentences": 30}}), model, resume=True)
+    with pytest.raises(ConfigError, match="training.learning_rate: cannot resume .* optimiser: training.learning_rate 0.01 -> 0.02"):
+        train(from_dict(one_epoch(**{"training.learning_rate": 0.02})), model, resume=True)  # the restored optimiser would keep 0.01
     with caplog.at_level(logging.INFO):
-        result = train(from_dict(one_epoch(**{"training.learning_rate": 0.02})), model, resume=True)
+        result = train(from_dict(one_epoch(**{"training.batch_size": 4})), model, resume=True)
     assert [r["epoch"] for r in result.epochs] == [1, 2]
-    assert "changed settings: training.learning_rate 0.01 -> 0.02; training.max_epochs 1 -> 2" in caplog.text
+    assert "changed settings: training.batch_size 8 -> 4; training.max_epochs 1 -> 2" in caplog.text
 
 
 def test_a_stopped_training_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
