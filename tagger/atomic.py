@@ -19,14 +19,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; renamed onto ``path`` when the block ends
     without an error, removed when it raises."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as error:
+        error.filename = str(path)  # an error names the file being written, not its temporary name
+        raise
     os.close(descriptor)
     temporary = Path(name)
     try:
         yield temporary
         temporary.chmod(0o644)  # temporary files are private; what they become is not
         os.replace(temporary, path)
+    except OSError as error:
+        error.filename = str(path)
+        raise
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -40,17 +47,24 @@ def write_atomic(path: str | Path, data: bytes | str) -> None:
 @contextmanager
 def atomic_folder(path: str | Path) -> Iterator[Path]:
     """A new folder beside ``path`` to write into; it replaces ``path`` (and whatever was there) when the
-    block ends without an error, and is removed when it raises: a reader never sees half a folder."""
-    path = Path(path)
+    block ends without an error, and is removed when it raises: a reader never sees half a folder, and
+    the old one is moved aside before the new one takes its name, so that one of them is always whole."""
+    path = Path(os.path.abspath(path))  # "dir/.." has a parent of its own once made absolute
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    aside = None
     try:
         yield temporary
         temporary.chmod(0o755)
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
+        if path.exists() or path.is_symlink():
+            aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
+            os.replace(path, aside / path.name)
         temporary.rename(path)
+    except BaseException:
+        if aside is not None and not path.exists():
+            os.replace(aside / path.name, path)  # the new one did not take its place: the old one goes back
+        raise
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)

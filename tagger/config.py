@@ -55,7 +55,7 @@ MAX_SIZE = 8192
 Size = Annotated[int, Range(1, MAX_SIZE)]
 Layers = Annotated[int, Range(1, 64)]
 MAX_THREADS = 1024  # torch starts every thread it is asked for: a million exhausts the memory
-SEED = Range(0, 2**32 - 1)  # a 32-bit seed, as numpy and most tools take one (torch's may be wider)
+SEED = Range(-(2**63), 2**63 - 1)  # a signed 64-bit seed, as torch.manual_seed takes (models saved before this bound load as they did)
 MAX_INT = 2**63 - 1  # any other whole number: what torch and islice take
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few kB; this bound keeps /dev/zero or a corpus given by mistake out of memory
 

@@ -24,6 +24,7 @@ class OutputLocked(TaggerError):
 
 
 def lock_path(target: Path) -> Path:
+    target = Path(os.path.abspath(target))  # "." and "dir/.." have no name of their own; their absolute path has
     return target.with_name(target.name + ".lock")
 
 
@@ -36,7 +37,11 @@ def hold(target: str | Path) -> Iterator[None]:
     created = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]  # deepest first
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # a run that held a lock in a folder made for it alone removed the folder
+            path.parent.mkdir(parents=True, exist_ok=True)
+            continue
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

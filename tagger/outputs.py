@@ -11,13 +11,13 @@ writing any of the same files is refused at once.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from tagger.errors import TaggerError
-from tagger.locking import hold
+from tagger.locking import hold, lock_path
 
 MODEL_MARKERS = ("config.json", "vocab.json")  # with model.safetensors or meta.json: a model directory (or its checkpoint)
 
@@ -30,6 +30,13 @@ class Output:
     option: str
     folder: bool = False  # a folder of files (a report, a pipeline) rather than one file
     may_exist: bool = False  # an existing one is continued, not replaced (a resumed run's)
+    companions: tuple[Path, ...] = ()  # working files written beside it (``OUTPUT.partial``...)
+    written_by_us: Callable[[Path], bool] | None = None  # a folder: whether what it holds is this command's (--overwrite replaces only that)
+
+    def owned(self) -> dict[Path, str]:
+        """Every path this output writes (itself, its lock, its companions), resolved, with what it is."""
+        paths = {self.path.resolve(): self.option, lock_path(self.path).resolve(): f"the lock of {self.option}"}
+        return paths | {path.resolve(): f"a working file of {self.option}" for path in self.companions}
 
 
 @contextmanager
@@ -48,13 +55,12 @@ def claim(outputs: Iterable[Output], inputs: Iterable[str | Path], overwrite: bo
 def check_outputs(outputs: list[Output], inputs: Iterable[str | Path], overwrite: bool) -> None:
     """Raise TaggerError naming the first output that breaks a rule (see the module's docstring)."""
     existing_inputs = [Path(path) for path in inputs if Path(path).exists() or _is_glob(path)]
-    seen: dict[Path, Output] = {}
     for output in outputs:
         where = f"{output.option} {output.path}"
         resolved = output.path.resolve()
-        if resolved in seen:
-            raise TaggerError(f"{where} is also {seen[resolved].option}: give each output its own file")
-        seen[resolved] = output
+        for other in outputs:
+            if other is not output and (what := other.owned().get(resolved)) is not None:
+                raise TaggerError(f"{where} is also {what}: give each output its own file")
         model = model_directory_around(resolved)
         if model is not None:
             raise TaggerError(f"{where} is inside the model directory {model}; write it elsewhere")
@@ -64,6 +70,8 @@ def check_outputs(outputs: list[Output], inputs: Iterable[str | Path], overwrite
         if output.folder:
             if output.path.exists() and not output.path.is_dir():
                 raise TaggerError(f"{where} is a file; give a folder")
+            if Path.cwd().resolve().is_relative_to(resolved):  # replaced whole, it would take the working folder with it
+                raise TaggerError(f"{where} is the current folder or holds it; give a folder of its own")
             occupied = output.path.is_dir() and any(output.path.iterdir())
         else:
             if output.path.is_dir():
@@ -71,6 +79,9 @@ def check_outputs(outputs: list[Output], inputs: Iterable[str | Path], overwrite
             occupied = output.path.exists() or output.path.is_symlink()
         if occupied and not overwrite and not output.may_exist:
             raise TaggerError(f"{where} exists{' and is not empty' if output.folder else ''}; add --overwrite to replace it, or choose another name")
+        if occupied and output.written_by_us is not None and not output.written_by_us(output.path):
+            raise TaggerError(f"{where} holds files this command did not write; --overwrite replaces only such a folder: "
+                              "give a new or empty folder")
 
 
 def overlaps(path: Path, input_path: Path) -> bool:

@@ -21,6 +21,13 @@ CONTEXT = 8  # tokens shown either side of a confused token
 COMPARISON_FORMATS = {".jsonl": "jsonl", ".conll": "conll", ".tsv": "conll", ".bio": "conll", ".txt": "conll"}
 
 
+def is_report(directory: Path) -> bool:
+    """Whether ``directory`` holds a report :func:`write_report` wrote (or one per corpus), and nothing else
+    of note: what ``evaluate --report --overwrite`` may replace."""
+    entries = [entry for entry in directory.iterdir() if not entry.name.startswith(".")]
+    return (directory / "scores.json").is_file() or bool(entries) and all((entry / "scores.json").is_file() for entry in entries)
+
+
 def write_report(directory: Path, evaluation: CorpusEvaluation, tasks: Mapping[str, TaskSpec]) -> None:
     """``scores.json``, and per task ``TASK_per_label.tsv``, ``TASK_confusion.png``; ``report.md`` ties them
     together. The folder is written whole or not at all (:func:`tagger.atomic.atomic_folder`)."""

@@ -598,3 +598,20 @@ def test_resume_after_a_stop_between_the_final_renames(tagger: Tagger, tmp_path:
     run(tagger, source, tmp_path / "out.jsonl", resume=True)
     assert (tmp_path / "out.jsonl").read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
     assert (tmp_path / "out.jsonl.errors.jsonl").read_bytes() == (tmp_path / "ref.jsonl.errors.jsonl").read_bytes()
+
+
+def test_the_line_prefix_of_a_resume_reads_long_lines_in_bounded_pieces(tmp_path: Path) -> None:
+    import hashlib
+
+    from tagger.annotate.resumable import LinePrefix
+
+    for data in (b"a\nb\nc", b"a\nb\nc\n", b"x" * (1024 * 1024) + b"\ny\n", b"x" * (3 * 1024 * 1024 + 5) + b"\nlast"):
+        path = tmp_path / "in.txt"
+        path.write_bytes(data)
+        lines = data.splitlines(keepends=True)
+        for n in range(1, len(lines) + 2):
+            prefix = LinePrefix(path)
+            try:
+                assert prefix.through(n) == hashlib.sha256(b"".join(lines[:n])).hexdigest() and prefix.lines == min(n, len(lines))
+            finally:
+                prefix.close()

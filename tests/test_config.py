@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import corpora
+from conftest import tiny_config_dict
 from tagger.config import (
     DataConfig,
     EncoderConfig,
@@ -176,8 +177,8 @@ def test_non_finite_numbers_are_refused_with_their_key(tmp_path, override, key):
 
 @pytest.mark.parametrize("override,key,message", [
     ("training.threads=1000000", "training.threads", "must be in [0, 1024], got 1000000"),
-    (f"seed={2**70}", "seed", "must be in [0, 4294967295]"),
-    ("seed=-1", "seed", "must be in [0, 4294967295]"),
+    (f"seed={2**70}", "seed", "must be in [-9223372036854775808, 9223372036854775807]"),
+    (f"seed={-2**63 - 1}", "seed", "must be in [-9223372036854775808, 9223372036854775807]"),
     (f"encoder.hidden_size={10**30}", "encoder.hidden_size", "must be in [1, 8192]"),
     (f"embeddings.char_dim={2**40}", "embeddings.char_dim", "must be in [1, 8192]"),
     ("encoder.num_layers=100000", "encoder.num_layers", "must be in [1, 64]"),
@@ -427,3 +428,8 @@ def test_every_shipped_config_loads(path: Path) -> None:
         assert config.embeddings.pretrained == "glove-6b-50d" and config.embeddings.word_dim == 0
     else:
         assert config.embeddings.word_dim > 0
+
+
+def test_a_seed_torch_takes_is_a_seed_also_in_a_saved_model() -> None:
+    for seed in (20240101123045, -5, 2**63 - 1):
+        assert from_dict({**tiny_config_dict(), "seed": seed}).seed == seed

@@ -15,7 +15,7 @@ from tagger.predict import Tagger
 from tagger.types import BadRecord
 
 TEXTS = ["Anna\tmoved to\u2028Oslo.", "Bob\x0bsaw\x0cit\x1c here\x85 now", "line\r\nbreak and\u2029para", "ü\u00a0nbsp word",
-         "# = 1 is a line of its own", "-DOCSTART- comes first"]
+         "# = 1 is a line of its own"]
 TOKEN_LISTS = [["New York", "is", "big"], ["#", "=", "1"], ["# = 1", "x"], ["a_b", "|", "Key=Value", "_"]]
 
 

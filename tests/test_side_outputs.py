@@ -59,7 +59,7 @@ def test_an_errors_file_is_never_a_model_file_the_input_or_the_output(trained_ti
     code, said = annotate(model, source, "-o", str(tmp_path / "b.jsonl"), "--errors", str(source), "--overwrite")
     assert code == 1 and "would write over the input" in said
     code, said = annotate(model, source, "-o", str(tmp_path / "c.jsonl"), "--errors", str(tmp_path / "c.jsonl"))
-    assert code == 1 and "is also --output" in said
+    assert code == 1 and "is also --errors" in said
     assert not list(tmp_path.glob("[abc].jsonl*"))
 
 
@@ -151,3 +151,52 @@ def test_the_cli_shows_a_failed_write_as_one_line(trained_tiny_model: Path, tmp_
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "No space left on device" in result.output and "--resume" in result.output
     assert isinstance(result.exception, SystemExit)
+
+
+def test_an_errors_file_is_never_a_working_file_of_the_output(trained_tiny_model: Path, source: Path, tmp_path: Path) -> None:
+    for errors in ("out.jsonl.partial", "out.jsonl.partial.progress", "out.jsonl.lock"):
+        code, said = annotate(trained_tiny_model, source, "-o", str(tmp_path / "out.jsonl"), "--errors", str(tmp_path / errors))
+        assert code == 1 and "is also" in said and "of --output" in said, said
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_overwrite_replaces_only_a_folder_the_command_wrote(trained_tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    report = tmp_path / "report"
+    assert runner.invoke(app, ["evaluate", str(trained_tiny_model), "sample:test", "--report", str(report)]).exit_code == 0
+    again = runner.invoke(app, ["evaluate", str(trained_tiny_model), "sample:test", "--report", str(report), "--overwrite"])
+    assert again.exit_code == 0 and (report / "scores.json").is_file()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("kept\n", encoding="utf-8")
+    for command in (["evaluate", str(trained_tiny_model), "sample:test", "--report", str(mine)], ["export-spacy", str(trained_tiny_model), str(mine)]):
+        result = runner.invoke(app, [*command, "--overwrite"])
+        assert result.exit_code == 1 and "did not write" in result.output, result.output
+    assert [path.name for path in mine.iterdir()] == ["notes.txt"]
+    monkeypatch.chdir(mine)
+    result = runner.invoke(app, ["evaluate", str(trained_tiny_model), "sample:test", "--report", ".", "--overwrite"])
+    assert result.exit_code == 1 and "is the current folder" in result.output
+
+
+def test_a_failed_write_names_the_file_not_its_temporary_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tagger.atomic import write_atomic
+    from tagger.errors import writing
+
+    def full(self: Path, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(WriteFailed, match=r"cannot write .*/pred\.jsonl: No space left on device\. Kept\."):
+        with writing(tmp_path / "pred.jsonl", "Kept."):
+            write_atomic(tmp_path / "pred.jsonl", b"{}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_resume_of_a_run_begun_with_the_earlier_errors_name_continues_it(tagger: Tagger, tmp_path: Path) -> None:
+    from tagger.annotate.loop import default_errors_path
+
+    output = tmp_path / "out.jsonl"
+    assert default_errors_path(output, resume=True) == tmp_path / "out.jsonl.errors.jsonl"
+    (tmp_path / "out.jsonl.partial.progress").write_text("{}", encoding="utf-8")
+    (tmp_path / "out.errors.jsonl.partial").write_text("", encoding="utf-8")
+    assert default_errors_path(output, resume=True) == tmp_path / "out.errors.jsonl"
+    assert default_errors_path(output, resume=False) == tmp_path / "out.jsonl.errors.jsonl"

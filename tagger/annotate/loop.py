@@ -87,11 +87,11 @@ def annotate_file(tagger: Tagger, input_path: str | Path, output: str | Path, op
     options.check_tasks(tagger.tasks)
     if output_format == "spacy" and options.resume:
         raise TaggerError("a .spacy output is written whole at the end; it cannot resume (write JSONL to resume)")
-    errors_path = Path(options.errors_path) if options.errors_path else output.with_name(output.name + ".errors.jsonl")
+    errors_path = Path(options.errors_path) if options.errors_path else default_errors_path(output, options.resume)
     continuing = options.resume and partial_files(output)[0].is_file()  # an existing output or errors file is an interrupted run's
-    outputs = [Output(output, "--output", may_exist=options.resume)]
+    outputs = [Output(output, "--output", may_exist=options.resume, companions=partial_files(output))]
     if output_format != "spacy":  # a DocBin's bad records are counted, not listed
-        outputs.append(Output(errors_path, "--errors", may_exist=continuing))
+        outputs.append(Output(errors_path, "--errors", may_exist=continuing, companions=(errors_path.with_name(errors_path.name + ".partial"),)))
     with claim(outputs, [input_path, *([model_dir] if model_dir else [])], options.overwrite):
         check_resumable(output, options.resume, options.overwrite)
         sink: Sink
@@ -101,6 +101,15 @@ def annotate_file(tagger: Tagger, input_path: str | Path, output: str | Path, op
             identity = run_identity(tagger, input_path, input_format, output_format, options)
             sink = FileSink(formatter(output_format, tagger), ResumableOutput(input_path, input_format, output, errors_path, identity, options.resume))
         return _run(tagger, input_path, input_format, sink, options, on_progress)
+
+
+def default_errors_path(output: Path, resume: bool) -> Path:
+    """``OUTPUT.errors.jsonl``; for a resume of a run begun by an earlier version, the name it began with
+    (``OUTPUT``'s stem + ``.errors.jsonl``), whose partial file holds its bad records so far."""
+    earlier = output.with_name(output.stem + ".errors.jsonl")
+    if resume and partial_files(output)[1].is_file() and earlier.with_name(earlier.name + ".partial").is_file():
+        return earlier
+    return output.with_name(output.name + ".errors.jsonl")
 
 
 def annotate_stream(tagger: Tagger, input_path: str | Path, options: AnnotateOptions = AnnotateOptions(), stream: IO[str] | None = None, *,

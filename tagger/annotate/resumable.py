@@ -76,9 +76,16 @@ class LinePrefix:
         self.handle, self.hash, self.lines = path.open("rb"), hashlib.sha256(), 0
 
     def through(self, line: int) -> str:
-        while self.lines < line and (raw := self.handle.readline()):
-            self.hash.update(raw)
-            self.lines += 1
+        open_line = False  # a piece of a line read, its end not yet (lines are read a MiB at a time: memory stays bounded)
+        while self.lines < line:
+            piece = self.handle.readline(1024 * 1024)
+            if piece:
+                self.hash.update(piece)
+            if piece.endswith(b"\n") or (not piece and open_line):
+                self.lines += 1
+            if not piece:
+                break
+            open_line = not piece.endswith(b"\n")
         return self.hash.hexdigest()
 
     def close(self) -> None:

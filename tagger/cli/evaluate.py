@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from tagger.evaluation import CorpusEvaluation
 
 
+FAILED_WRITE = "Files written for the corpora before it stay: free some space and evaluate again with --overwrite."
+
+
 @app.command()
 def evaluate(
     model: Annotated[Path, typer.Argument(help="A model directory.")],
@@ -49,7 +52,7 @@ def evaluate(
                 unseen = unseen_labels(evaluation.gold, tagger.task_specs)
                 if unseen:
                     console.print(f"[yellow]warning[/]: {escape(corpus)}: {escape(unseen)}", highlight=False)
-                with writing(report or outputs.get(corpus, ""), "Nothing else was changed: free some space and evaluate again."):
+                with writing(report or outputs.get(corpus, ""), FAILED_WRITE):
                     if report:
                         write_report(report / names[corpus] if len(corpora) > 1 else report, evaluation, tagger.task_specs)
                     if corpus in outputs:
@@ -97,7 +100,7 @@ def _summary(evaluations: list[CorpusEvaluation]) -> Table:
 def _destinations(corpora: list[str], report: Path | None, outputs: dict[str, Path]) -> list[Output]:
     """The files and folders this run writes, once each corpus is known to be given once and each
     --output to have a known format."""
-    from tagger.report import comparison_format
+    from tagger.report import comparison_format, is_report
 
     seen: dict[str, str] = {}
     for corpus in corpora:
@@ -107,7 +110,8 @@ def _destinations(corpora: list[str], report: Path | None, outputs: dict[str, Pa
         seen[key] = corpus
     for path in outputs.values():
         comparison_format(path)
-    return [*([Output(report, "--report", folder=True)] if report else []), *(Output(path, "--output") for path in outputs.values())]
+    return [*([Output(report, "--report", folder=True, written_by_us=is_report)] if report else []),
+            *(Output(path, "--output") for path in outputs.values())]
 
 
 def _file_names(corpora: list[str]) -> dict[str, str]:

@@ -38,8 +38,13 @@ def export_pipeline(
     from tagger.predict import Tagger
 
     output = Path(output)
-    with claim([Output(output, "the pipeline folder", folder=True)], [model], overwrite):
+    with claim([Output(output, "the pipeline folder", folder=True, written_by_us=is_pipeline)], [model], overwrite):
         return _export(Tagger.load(model), output, lang, name, version)
+
+
+def is_pipeline(folder: Path) -> bool:
+    """Whether ``folder`` holds a spaCy pipeline (its config.cfg and meta.json): what --overwrite may replace."""
+    return (folder / "config.cfg").is_file() and (folder / "meta.json").is_file()
 
 
 def _export(tagger: Tagger, output: Path, lang: str | None, name: str | None, version: str) -> Path:

@@ -1,9 +1,9 @@
 """CoNLL-2003 style column files and Universal NER ``.iob2`` files.
 
 One token per line, columns separated by tabs (or by spaces when a line has no
-tab), blank lines between sentences. A ``-DOCSTART-`` line alone between blank lines is a document
-break (elsewhere it is a token, so that such a token reads back as written). ``# key = value``
-lines with no tab before a sentence are kept as metadata (``.iob2`` files
+tab), blank lines between sentences. ``-DOCSTART-`` lines are document breaks (so a token
+``-DOCSTART-`` cannot be written to a column file). ``# key = value`` lines with no tab before a
+sentence are kept as metadata (``.iob2`` files
 carry ``sent_id`` and ``text`` that way). With ``keep_lines`` a sentence also keeps its token
 lines as read (``meta["column_lines"]``) and the lines before it (``meta["column_prefix"]``:
 comments, ``-DOCSTART-``, extra blank lines), so that annotating writes them back unchanged.
@@ -19,8 +19,6 @@ from tagger.data.readers.lines import read_lines
 from tagger.errors import DataFormatError
 from tagger.types import Sentence
 
-DOCSTART = "-DOCSTART-"
-
 
 def read_columns(
     path: str | Path, columns: Mapping[str, int] | None = None, token_column: int = 0, keep_lines: bool = False
@@ -35,7 +33,6 @@ def read_columns(
     prefix: list[str] = []  # and the lines since the previous sentence ended
     meta: dict[str, Any] = {}
     start_line = 0
-    docstart = False  # the sentence so far opened with a -DOCSTART- line
     needed = max([token_column, *(columns or {}).values()]) + 1
 
     def finish() -> Sentence:
@@ -49,27 +46,22 @@ def read_columns(
 
     for number, line in read_lines(path):
         stripped = line.strip()
-        if not stripped:
-            if docstart and len(tokens) == 1:  # a document break, a "sentence" of its own: kept to be written back
-                prefix += [*raw, line] if keep_lines else []
-            elif tokens:
+        if not stripped or stripped.startswith("-DOCSTART-"):
+            if tokens:
                 yield finish()
                 prefix = []
-            elif keep_lines:  # the blank line ending a sentence is written with it
+            if keep_lines and (stripped or not tokens):  # the blank line ending a sentence is written with it
                 prefix.append(line)
-            tokens, rows, raw, meta, start_line, docstart = [], [], [], {}, 0, False
+            tokens, rows, raw, meta, start_line = [], [], [], {}, 0
             continue
-        if not tokens and stripped.startswith("#") and " = " in stripped and "\t" not in line:
+        if not tokens and stripped.startswith("#") and " = " in stripped and "\t" not in line:  # a token line has tabs
             key, _, value = stripped[1:].partition("=")
             meta[key.strip()] = value.strip()
             if keep_lines:
                 prefix.append(line)
             continue
         fields = line.split("\t") if "\t" in line else stripped.split()
-        if not tokens and fields[0] == DOCSTART:  # a document break when a blank line follows, else a token
-            docstart = True
-            fields += [""] * (needed - len(fields))
-        elif len(fields) < needed:
+        if len(fields) < needed:
             raise DataFormatError(path, number, f"expected at least {needed} columns, found {len(fields)}")
         if not fields[token_column]:
             raise DataFormatError(path, number, "empty token")
@@ -78,5 +70,5 @@ def read_columns(
         rows.append(fields)
         if keep_lines:
             raw.append(line)
-    if tokens and not (docstart and len(tokens) == 1):
+    if tokens:
         yield finish()
