@@ -433,6 +433,11 @@ def output_cases(work: Path, model: Path) -> list[Row]:
         ("benchmark -o MODEL/speed.json", ["benchmark", model, "sample:test", "--passes", "1", "-o", model / "speed.json"], model / "meta.json", meta),
         ("export-spacy MODEL MODEL --overwrite", ["export-spacy", model, model, "--overwrite"], model / "meta.json", meta),
         ("export-spacy MODEL into its parent --overwrite", ["export-spacy", model, model.parent, "--overwrite"], model / "meta.json", meta),
+        ("annotate --errors OUTPUT.partial", ["annotate", model, source, "-o", base / "e.jsonl", "--errors", base / "e.jsonl.partial"],
+         source, source.read_bytes()),
+        ("evaluate --report a folder of other files --overwrite", ["evaluate", model, "sample:test", "--report", report, "--overwrite"],
+         report / "mine.md", b"mine\n"),
+        ("export-spacy MODEL a folder of other files --overwrite", ["export-spacy", model, report, "--overwrite"], report / "mine.md", b"mine\n"),
     ]:
         kind, output = run([*TAGGER, *map(str, args)], work)
         rows.append((name, kind if kind != "clear" else kept(guarded, content, kind), last_line(output)))
