@@ -2,10 +2,12 @@
 
 An output (``-o``, ``--errors``, ``--report``, ``export-spacy``'s folder, ``benchmark -o``) is refused
 when it is what the run reads (the file itself by any name, a file of an input folder or glob, a
-folder holding an input), when two outputs of the run are the same file, when it lies inside a model
-directory (a model's files are never a place to write to), or when it exists, unless ``overwrite``.
-The run then holds every output's lock (:mod:`tagger.locking`) until it ends, so that a second run
-writing any of the same files is refused at once.
+folder holding an input), when it is another output of the run or one of its working files
+(``.partial``, ``.lock``), when it lies inside a model directory (a model's files are never a place to
+write to), or when it exists, unless ``overwrite``; a folder is replaced only when it holds what the
+command writes, and never when it is the working folder. The run then holds every output's lock
+(:mod:`tagger.locking`) until it ends, so that a second run writing any of the same files is refused
+at once.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from tagger.errors import TaggerError
 from tagger.locking import hold, lock_path
 
-MODEL_MARKERS = ("config.json", "vocab.json")  # with model.safetensors or meta.json: a model directory (or its checkpoint)
+MODEL_MARKERS = ("config.json", "vocab.json")  # both in a folder: a model directory (or its checkpoint)
 
 
 @dataclass(frozen=True)
