@@ -58,5 +58,10 @@ def writing(path: str | Path, then: str) -> Iterator[None]:
     try:
         yield
     except OSError as error:
-        reason = os.strerror(error.errno) if error.errno else str(error)
-        raise WriteFailed(f"cannot write {error.filename or path}: {reason}. {then}") from error
+        raise write_failed(error, path, then) from error
+
+
+def write_failed(error: OSError, path: str | Path, then: str) -> WriteFailed:
+    """What :func:`writing` raises, for a write in a loop too hot for a context manager per call."""
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return WriteFailed(f"cannot write {error.filename or path}: {reason}. {then}")

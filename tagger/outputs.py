@@ -56,7 +56,8 @@ def claim(outputs: Iterable[Output], inputs: Iterable[str | Path], overwrite: bo
 
 def check_outputs(outputs: list[Output], inputs: Iterable[str | Path], overwrite: bool) -> None:
     """Raise TaggerError naming the first output that breaks a rule (see the module's docstring)."""
-    existing_inputs = [Path(path) for path in inputs if Path(path).exists() or _is_glob(path)]
+    from tagger.annotate.inputs import is_glob  # here: tagger.annotate writes its outputs through this module
+    existing_inputs = [Path(path) for path in inputs if Path(path).exists() or is_glob(path)]
     for output in outputs:
         where = f"{output.option} {output.path}"
         resolved = output.path.resolve()
@@ -108,8 +109,4 @@ def model_directory_around(path: Path) -> Path | None:
         if folder.is_dir() and all((folder / marker).is_file() for marker in MODEL_MARKERS):
             return folder
     return None
-
-
-def _is_glob(path: str | Path) -> bool:
-    return any(c in str(path) for c in "*?[")
 

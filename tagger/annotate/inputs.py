@@ -19,9 +19,14 @@ def input_files(pattern: str | Path) -> list[Path] | None:
     pattern = str(pattern)
     if Path(pattern).is_dir():
         return sorted(p for p in Path(pattern).rglob("*") if p.is_file() and not p.name.startswith("."))
-    if any(c in pattern for c in "*?["):
+    if is_glob(pattern):
         return sorted(p for p in map(Path, glob.glob(pattern, recursive=True)) if p.is_file())
     return None
+
+
+def is_glob(pattern: str | Path) -> bool:
+    """Whether ``pattern`` has glob characters (and names files by matching, not a file)."""
+    return any(c in str(pattern) for c in "*?[")
 
 
 def infer_input_format(path: str | Path) -> str:

@@ -24,7 +24,7 @@ from typing import IO, Any
 from tagger.annotate.inputs import by_lines, input_files
 from tagger.atomic import write_atomic
 from tagger.config import changed_keys
-from tagger.errors import TaggerError, writing
+from tagger.errors import TaggerError, write_failed, writing
 from tagger.types import BadRecord, Sentence
 
 
@@ -131,18 +131,25 @@ class ResumableOutput:
 
     def writing(self) -> AbstractContextManager[None]:
         """Where a write error (a full disk) becomes a WriteFailed saying what is kept and how to go on."""
+        return writing(self.partial, self._kept())
+
+    def _kept(self) -> str:
         kept = f"the {self.state['records']:,} records done before are kept in {self.partial}" if self.state["records"] else "nothing was labelled yet"
-        return writing(self.partial, f"{kept[0].upper()}{kept[1:]}: free some space and rerun with --resume to continue.")
+        return f"{kept[0].upper()}{kept[1:]}: free some space and rerun with --resume to continue."
 
     def write(self, text: str) -> None:
-        with self.writing():
+        try:
             self.out.write(text)
+        except OSError as error:  # a try per record, not a context manager: this runs once per record
+            raise write_failed(error, self.partial, self._kept()) from error
         self.state["done"] += 1
 
     def reject(self, bad: BadRecord) -> None:
         reason = bad.reason if bad.line is not None else f"{bad.source}: {bad.reason}"  # a whole file: named
-        with self.writing():
+        try:
             self.errors.write(json.dumps({"line": bad.line, "reason": reason}) + "\n")
+        except OSError as error:
+            raise write_failed(error, self.errors_partial, self._kept()) from error
         self.state["failed"] += 1
 
     def checkpoint(self, chunk: list[Sentence | BadRecord]) -> None:
