@@ -52,7 +52,7 @@ threads = 1
 API = """
 import sys
 from tagger import Tagger
-from tagger.errors import TaggerError
+from tagger.core.errors import TaggerError
 tagger = Tagger.load(sys.argv[1])
 for case in sys.argv[2:]:
     try:
@@ -151,7 +151,7 @@ def model_directory_cases(work: Path, model: Path) -> list[Row]:
     base.mkdir()
     text = base / "tiny.txt"
     text.write_text("Anna moved to Oslo.\n", encoding="utf-8")
-    api = ("import sys\nfrom tagger import Tagger\nfrom tagger.errors import TaggerError\ntry:\n"
+    api = ("import sys\nfrom tagger import Tagger\nfrom tagger.core.errors import TaggerError\ntry:\n"
            "    print(Tagger.load(sys.argv[1]).predict('Anna moved to Oslo.').tags)\n"
            "except TaggerError as error:\n    sys.exit(f'error: {error}')\n")
     with socket.socket() as probe:  # a free port: a service that starts must not fail on a port in use

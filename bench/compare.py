@@ -145,25 +145,24 @@ def pct(value: float) -> str:
 # --- inputs -------------------------------------------------------------------------------------------
 
 def read_gold(corpus: str, fmt: str) -> list:
-    import corpora
+    from tagger.data import catalogue
     from tagger.data.readers import read_corpus
 
-    path = corpora.resolve(corpus)[0] if corpora.is_reference(corpus) else Path(corpus)
+    path = catalogue.resolve(corpus)[0] if catalogue.is_reference(corpus) else Path(corpus)
     return list(read_corpus(path, fmt))
 
 
 def corpus_path(corpus: str) -> Path:
-    import corpora
-
-    return corpora.resolve(corpus)[0] if corpora.is_reference(corpus) else Path(corpus)
+    from tagger.data import catalogue
+    return catalogue.resolve(corpus)[0] if catalogue.is_reference(corpus) else Path(corpus)
 
 
 # --- ours ---------------------------------------------------------------------------------------------
 
-def score_ours(tagger) -> dict:  # noqa: ANN001 - tagger.predict.Tagger
+def score_ours(tagger) -> dict:  # noqa: ANN001 - tagger.model.predict.Tagger
     """Scores on the gold test file(s) of the model's config, gold tokens (as ``tagger evaluate``)."""
+    from tagger.analysis.evaluation import evaluate
     from tagger.data import load_sentences
-    from tagger.evaluation import evaluate
 
     gold = load_sentences(tagger.config.data.test, tagger.config.tasks)
     return {task: s.to_dict() for task, s in evaluate(tagger, gold).items()}
@@ -186,8 +185,8 @@ def ours_rows(model_dir: str, texts: list[str], batch_size: int, first: bool) ->
 
     ``model_dir`` may end in ``:int8`` or ``:int8-all`` for that precision (``Tagger.load(precision=...)``).
     """
-    from tagger.types import PRECISIONS
-    from tagger.predict import Tagger
+    from tagger.core.types import PRECISIONS
+    from tagger.model.predict import Tagger
 
     precision = "fp32"
     if ":" in model_dir and model_dir.rsplit(":", 1)[1] in PRECISIONS:
@@ -218,9 +217,9 @@ def limit_rows(tagger, lengths: list[int], batch_size: int) -> list[Row]:  # noq
     """The first model's encoder alone, random weights, on random pre-embedded input of the gold lengths."""
     import torch
 
-    from tagger.batching import sorted_batches
+    from tagger.core.batching import sorted_batches
+    from tagger.model.predict import MAX_BATCH_TOKENS
     from tagger.nn.encoder import BiRNNEncoder
-    from tagger.predict import MAX_BATCH_TOKENS
 
     config = tagger.config.encoder
     torch.manual_seed(0)
@@ -260,7 +259,7 @@ def spacy_accuracy(nlp, gold: list, attr: str, batch_size: int) -> dict:  # noqa
 def spacy_entity_scores(nlp, gold: list, batch_size: int) -> dict:  # noqa: ANN001
     from spacy.tokens import Doc
 
-    from tagger.evaluation import span_scores
+    from tagger.analysis.evaluation import span_scores
 
     docs = [Doc(nlp.vocab, words=s.tokens) for s in gold]
     predicted = []
@@ -366,7 +365,7 @@ def flair_row(worker: FlairWorker, words: int, batch_size: int) -> Row:
 # --- training speed -----------------------------------------------------------------------------------
 
 def our_training_speed(config_path: str) -> dict:
-    from tagger.config import load_config
+    from tagger.data.configs import load_config
     from tagger.training import train
 
     config = load_config(config_path, ["training.max_epochs=1"])

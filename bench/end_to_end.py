@@ -27,16 +27,16 @@ from rich.console import Console
 from rich.table import Table
 
 from tagger import Tagger
+from tagger.core.schemes import tags_to_spans
+from tagger.core.tokenize import Tokenizer
+from tagger.core.types import Prediction, Sentence
 from tagger.data import load_corpus
-from tagger.schemes import tags_to_spans
-from tagger.tokenize import Tokenizer
 from tagger.training.segmenter import (
     find_words,
     read_corpus,
     separator_of,
     surface_tokens,
 )
-from tagger.types import Prediction, Sentence
 
 Labelled = dict[tuple[int, int], str]  # a word's (or entity's) character span -> its label
 

@@ -36,9 +36,10 @@ def main() -> None:
     parser.add_argument("--output", default="models/bench-masked-lm")
     args = parser.parse_args()
 
-    from tagger.config import SourceConfig, load_config
+    from tagger.core.config import SourceConfig
     from tagger.data import load_sentences
-    from tagger.predict import Tagger
+    from tagger.data.configs import load_config
+    from tagger.model.predict import Tagger
     from tagger.training import train
 
     console = Console()

@@ -91,7 +91,7 @@ def conllu_lengths(path: Path) -> list[int]:
 
 def random_batches(lengths: list[int], seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Random pre-embedded batches (zero padding) cut as label_sentences cuts them."""
-    from tagger.batching import sorted_batches
+    from tagger.core.batching import sorted_batches
 
     generator = torch.Generator().manual_seed(seed)
     batches = []
@@ -366,11 +366,11 @@ def torchao_trials(args: argparse.Namespace, lstm: nn.LSTM) -> list[dict[str, An
 # --- part 2: full models ------------------------------------------------------------------------
 
 def full_model_trials(args: argparse.Namespace, options: list[str], factories: dict[str, Factory]) -> list[dict[str, Any]]:
-    from tagger.config import SourceConfig
+    from tagger.analysis.evaluation import score
+    from tagger.core.config import SourceConfig
+    from tagger.core.types import Sentence
     from tagger.data import load_sentences
-    from tagger.evaluation import score
-    from tagger.predict import Tagger
-    from tagger.types import Sentence
+    from tagger.model.predict import Tagger
 
     torch.set_num_threads(1)
     rows = []
@@ -419,7 +419,7 @@ def full_model_trials(args: argparse.Namespace, options: list[str], factories: d
                 found = score(gold, tagger.label_sentences(inputs[(corpus, split)], BATCH_SIZE), tagger.task_specs)
                 for task, task_scores in found.items():
                     if (corpus == "uner-en-ewt") == tagger.task_specs[task].is_span:
-                        metrics[split][task] = 100 * task_scores.main
+                        metrics[split][task] = 100 * task_scores.headline
             model_rows.append({"model": model_name, "option": option, "metrics": metrics["test"], "dev": metrics["dev"]})
 
         def pass_with(option: str) -> Callable[[], Any]:
@@ -514,7 +514,7 @@ def main() -> None:
 
     trained = None
     if MODELS["UPOS"].exists():
-        from tagger.predict import Tagger
+        from tagger.model.predict import Tagger
         trained = Tagger.load(MODELS["UPOS"]).model.encoder
     lstm = stacked_lstm(trained)
     factories, skipped = make_factories(args, args.scratch)

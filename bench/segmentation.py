@@ -28,9 +28,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from tagger.config import SourceConfig
+from tagger.core.config import SourceConfig
 from tagger.data import load_sentences
-from tagger.segmenter import Segmentation, Segmenter
+from tagger.model.segmenter import Segmentation, Segmenter
 from tagger.training.segmenter import join, read_corpus, separator_of, word_scores
 
 

@@ -49,10 +49,10 @@ def best_time(run: Callable[[], object], repeats: int) -> float:
 
 
 def sentence_texts(corpus: str) -> list[str]:
-    import corpora
+    from tagger.data import catalogue
     from tagger.data.readers import read_corpus
 
-    path = corpora.resolve(corpus)[0] if corpora.is_reference(corpus) else Path(corpus)
+    path = catalogue.resolve(corpus)[0] if catalogue.is_reference(corpus) else Path(corpus)
     return [s.text or " ".join(s.tokens) for s in read_corpus(path, "conllu")]
 
 
@@ -63,7 +63,7 @@ def labels_of_docs(docs: list) -> list[tuple]:
 
 def labels_of_predictions(tagger, predictions: list) -> list[tuple]:  # noqa: ANN001 - a Tagger
     """The same for the bare tagger's Predictions, through the tasks the component writes to pos and ents."""
-    from tagger.spacy.targets import default_targets
+    from tagger.data.doc_targets import default_targets
 
     kinds = {target.kind: task for task, target in default_targets(tagger.task_specs).items()}
     return [
@@ -83,7 +83,7 @@ def main() -> None:
     import spacy
     import torch
 
-    from tagger.predict import Tagger
+    from tagger.model.predict import Tagger
     from tagger.spacy.export import export_pipeline
 
     texts = sentence_texts(args.corpus)

@@ -5,7 +5,7 @@
 Each setting runs in a fresh process: torch's default threads (one per core), 1 thread, one per
 core with OpenMP's passive wait policy (``OMP_WAIT_POLICY=PASSIVE``: a waiting thread sleeps at
 once instead of spinning), and ``threads = 0``, the package's default: one per core that is idle
-when the command starts (``tagger.runtime.idle_cores``). Each on a quiet machine and beside one busy process (a
+when the command starts (``tagger.core.runtime.idle_cores``). Each on a quiet machine and beside one busy process (a
 pure-Python loop that keeps one core busy, as another job would). Training: one epoch of
 ``--train-sentences`` sentences of the config's training data (tokens/s of that epoch).
 Prediction: ``--predict-tokens`` tokens of pre-tokenized EWT test sentences (best of 3).
@@ -30,7 +30,7 @@ import json, sys, time
 import torch
 from tagger import Tagger
 from tagger.data.readers import read_corpus
-from tagger.runtime import set_threads
+from tagger.core.runtime import set_threads
 set_threads(int(sys.argv[3]))  # 0: one per idle core, as tagger's commands do
 tagger = Tagger.load(sys.argv[1])
 sentences, tokens = [], 0

@@ -35,9 +35,9 @@ def measure_inference(model_dir: str, batch_size: int, repeats: int) -> dict:
     """Words/s of Tagger.predict_sentences over the model's test corpus (run in its own process)."""
     import torch
 
+    from tagger.core.types import Sentence
     from tagger.data import load_sentences
-    from tagger.predict import Tagger
-    from tagger.types import Sentence
+    from tagger.model.predict import Tagger
 
     tagger = Tagger.load(model_dir)
     gold = load_sentences(tagger.config.data.test, tagger.config.tasks)
@@ -71,7 +71,7 @@ def main() -> None:
     model_dir = args.model
     if model_dir is None:
         from tagger.cli.train import ProgressMonitor
-        from tagger.config import load_config
+        from tagger.data.configs import load_config
         from tagger.training import train
 
         config = load_config(args.config, args.overrides)

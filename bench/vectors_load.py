@@ -78,12 +78,10 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=300)
     args = parser.parse_args()
 
+    from tagger.core.vocab import word_key
+    from tagger.data import catalogue
     from tagger.data.readers.conllu import read_conllu
-    from tagger.vocab import word_key
-
-    import corpora
-
-    ewt, _ = corpora.resolve("ud-en-ewt:train", download=False)
+    ewt, _ = catalogue.resolve("ud-en-ewt:train", download=False)
     training = sorted({word_key(t, False) for s in read_conllu(ewt) for t in s.tokens})
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "wanted.json").write_text(json.dumps(training))

@@ -9,27 +9,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-__all__ = ["Tagger", "train", "load_config", "__version__"]
+from tagger.core.version import __version__
+
+__all__ = ["Tagger", "RunOptions", "train", "load_config", "TaggerError", "ConfigError", "InputError", "__version__"]
 
 if TYPE_CHECKING:
-    from tagger.config import load_config
-    from tagger.predict import Tagger
+    from tagger.core.errors import ConfigError, InputError, TaggerError
+    from tagger.core.runtime import RunOptions
+    from tagger.data.configs import load_config
+    from tagger.model.predict import Tagger
     from tagger.training import train
+
+# Imported on first use, so that `import tagger` (and `tagger info`) stay fast: name -> module.
+_PUBLIC = {"Tagger": "tagger.model.predict", "RunOptions": "tagger.core.runtime", "train": "tagger.training",
+           "load_config": "tagger.data.configs", "TaggerError": "tagger.core.errors", "ConfigError": "tagger.core.errors",
+           "InputError": "tagger.core.errors"}
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use, so `import tagger` (and `tagger info`) stay fast.
-    if name == "Tagger":
-        from tagger.predict import Tagger
+    if name in _PUBLIC:
+        import importlib
 
-        return Tagger
-    if name == "train":
-        from tagger.training import train
-
-        return train
-    if name == "load_config":
-        from tagger.config import load_config
-
-        return load_config
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'tagger' has no attribute {name!r}")

@@ -7,11 +7,37 @@ from pathlib import Path
 
 import pytest
 
-from tagger.config import TaggerConfig, from_dict
+from tagger.core.config import TaggerConfig, from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "corpora" / "sample"
 SHARED_CORPORA = Path(os.environ.get("BIRNN_TAGGER_DATA") or ROOT.parent / "shared" / "corpora")
+
+
+# A small config file for the command line: train and dev from the sample corpus (format with train=, dev=).
+TINY_CONFIG = """
+seed = 3
+[data]
+train = {{ path = "{train}", columns = {{ upos = 1, ner = 2 }} }}
+dev = {{ path = "{dev}", columns = {{ upos = 1, ner = 2 }} }}
+[tasks.upos]
+[tasks.ner]
+decoder = "crf"
+scheme = "BIOES"
+[embeddings]
+word_dim = 16
+min_freq = 1
+char_encoder = "cnn"
+char_dim = 8
+char_hidden = 8
+[encoder]
+hidden_size = 16
+num_layers = 1
+[training]
+max_epochs = 20
+batch_size = 4
+threads = 1
+"""
 
 
 def tiny_config_dict(train: str = "sample:train", dev: str = "sample:dev", limit: int = 120) -> dict:
@@ -50,3 +76,13 @@ def shared_corpora(monkeypatch: pytest.MonkeyPatch) -> Path:
         pytest.skip(f"real corpora not found at {SHARED_CORPORA} (set BIRNN_TAGGER_DATA to run these tests)")
     monkeypatch.setenv("BIRNN_TAGGER_DATA", str(SHARED_CORPORA))
     return SHARED_CORPORA
+
+
+def with_run(tagger, **changes):  # noqa: ANN001, ANN201 - a Tagger
+    """A copy of ``tagger`` running with some RunOptions fields changed (``batch_size=1``); the model is shared."""
+    import copy
+    import dataclasses
+
+    changed = copy.copy(tagger)
+    changed.set_run_options(dataclasses.replace(tagger.run, **changes))
+    return changed

@@ -9,9 +9,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tagger.cli import app
-from tagger.config import SourceConfig, TaskConfig, load_config
+from tagger.core.config import SourceConfig, TaskConfig
+from tagger.core.schemes import tags_to_spans
 from tagger.data import load_sentences
-from tagger.schemes import tags_to_spans
+from tagger.data.configs import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,9 +23,8 @@ import os
 import time
 from pathlib import Path
 
-import torch
-
 import flair
+import torch
 from flair.data import Dictionary
 from flair.datasets import UniversalDependenciesCorpus
 from flair.embeddings import CharacterEmbeddings, OneHotEmbeddings, StackedEmbeddings

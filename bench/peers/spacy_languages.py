@@ -55,8 +55,8 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 
+from tagger.core.types import Sentence
 from tagger.data.readers import read_corpus
-from tagger.types import Sentence
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CORPORA = Path(os.environ.get("BIRNN_TAGGER_DATA", ROOT.parent / "shared" / "corpora"))

@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from tagger.annotate import AnnotateOptions, annotate_file
-from tagger.annotate.inputs import input_files
-from tagger.annotate.resumable import output_options, partial_files
-from tagger.data.writers import WRITE_FORMATS
-from tagger.errors import TaggerError
-from tagger.predict import check_precision
+from tagger.annotate.resumable import labelling_identity, partial_files
+from tagger.core.errors import TaggerError
+from tagger.core.runtime import RunOptions
+from tagger.data.formats import SUFFIX_OF_FORMAT
+from tagger.files.paths import input_files
 
 RUN_FILE = ".birnn-tagger-run.json"  # what the run that writes an output folder is (record_run)
-OUTPUT_EXTENSIONS = {fmt: f".{fmt}" for fmt in WRITE_FORMATS}  # an output shard's extension
 
 
 @dataclass
@@ -51,7 +50,7 @@ def shard_plan(input_path: str | Path, output_dir: str | Path, output_format: st
     if not files:
         raise TaggerError(f"{input_path}: no input shards found")
     root = Path(input_path) if Path(input_path).is_dir() else Path(os.path.commonpath([f.parent for f in files]))
-    outputs = [Path(output_dir) / file.relative_to(root).with_suffix(OUTPUT_EXTENSIONS[output_format]) for file in files]
+    outputs = [Path(output_dir) / file.relative_to(root).with_suffix(SUFFIX_OF_FORMAT[output_format]) for file in files]
     seen: dict[Path, Path] = {}
     for file, output in zip(files, outputs):
         if output in seen:
@@ -67,8 +66,8 @@ def record_run(output_dir: Path, identity: dict[str, Any], options: AnnotateOpti
     existing shards (no --resume or --overwrite) leaves the record of the run that wrote them."""
     import json
 
-    from tagger.atomic import write_atomic
-    from tagger.config import changed_keys
+    from tagger.core.config import changed_keys
+    from tagger.files.atomic import write_atomic
 
     path = output_dir / RUN_FILE
     if not options.resume and not options.overwrite and any(output.exists() for output in outputs):
@@ -84,13 +83,10 @@ def record_run(output_dir: Path, identity: dict[str, Any], options: AnnotateOpti
 class ShardAnnotator:
     """A Ray actor: loads the model once, then labels whole shards (a batch is a few shard paths)."""
 
-    def __init__(self, model_dir: str, threads: int, precision: str, options: AnnotateOptions, digests: dict[str, str]) -> None:
-        import torch
+    def __init__(self, model_dir: str, run: RunOptions, options: AnnotateOptions, digests: dict[str, str]) -> None:
+        from tagger.model.predict import Tagger
 
-        from tagger.predict import Tagger
-
-        torch.set_num_threads(threads)
-        self.tagger = Tagger.load(model_dir, precision=precision)
+        self.tagger = Tagger.load(model_dir, run)
         self.options = options
         # ``digests``: the model's files as the run recorded them; a directory replaced since labels nothing
         changed = self.tagger.info.meta.get("sha256", {}) != digests
@@ -122,7 +118,7 @@ def annotate_with_ray(
     actors: int | None = None,
     cpus_per_actor: int = 1,
     address: str | None = None,
-    precision: str = "fp32",
+    run: RunOptions = RunOptions(),
 ) -> list[ShardResult]:
     """Label every shard of ``input_path`` into ``output_dir`` on Ray; one result per shard, in input order.
 
@@ -131,8 +127,8 @@ def annotate_with_ray(
     ``errors_path`` do not apply: each shard has its own errors file). ``address`` is a running
     cluster's (``"auto"`` finds the local node's); None starts a local Ray instance unless one is
     already up in this process. ``actors`` defaults to as many as the cluster's CPUs allow, at most
-    one per shard; each gets ``cpus_per_actor`` CPUs and as many torch threads. ``precision`` is how
-    each actor loads the model (see ``Tagger.load``).
+    one per shard; each gets ``cpus_per_actor`` CPUs and as many torch threads. ``run`` is how each
+    actor loads the model (see ``Tagger.load``), its threads the actor's CPUs.
     """
     try:
         import ray
@@ -142,14 +138,13 @@ def annotate_with_ray(
     output_format = options.output_format or "jsonl"
     options.check_output_format(output_format)
     options = replace(options, output_format=output_format, workers=1, errors_path=None)
-    check_precision(precision, "cpu")
-    from tagger.serialize import describe
+    run = replace(run, threads=cpus_per_actor)
+    from tagger.model.serialize import describe
 
     model = describe(model_dir)
-    options.check_tasks(list(model.tasks))
+    options.check_model(model)
     plan = shard_plan(input_path, output_dir, output_format)
-    record_run(Path(output_dir), {"model_weights": model.meta.get("sha256", {}).get("model.safetensors", ""), "precision": precision,
-                                  "options": output_options(options, options.input_format or "by extension", output_format, list(model.tasks))},
+    record_run(Path(output_dir), labelling_identity(model, run.precision, options, options.input_format or "by extension", output_format),
                options, [output for _, output in plan])
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False)
@@ -162,7 +157,7 @@ def annotate_with_ray(
                                  override_num_blocks=len(plan))
     labelled = shards.map_batches(
         ShardAnnotator,
-        fn_constructor_args=(str(Path(model_dir).resolve()), cpus_per_actor, precision, options, model.meta.get("sha256", {})),
+        fn_constructor_args=(str(Path(model_dir).resolve()), run, options, model.meta.get("sha256", {})),
         batch_size=1,
         num_cpus=cpus_per_actor,
         compute=ray.data.ActorPoolStrategy(size=actors),

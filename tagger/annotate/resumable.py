@@ -21,11 +21,13 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any
 
-from tagger.annotate.inputs import by_lines, input_files
-from tagger.atomic import write_atomic
-from tagger.config import changed_keys
-from tagger.errors import TaggerError, write_failed, writing
-from tagger.types import BadRecord, Sentence
+from tagger.annotate.inputs import by_lines
+from tagger.core.config import changed_keys
+from tagger.core.errors import TaggerError, write_failed, writing
+from tagger.core.model_info import ModelInfo
+from tagger.core.types import BadRecord, Sentence
+from tagger.files.atomic import write_atomic
+from tagger.files.paths import input_files, is_stdin
 
 
 def partial_files(output: Path) -> tuple[Path, Path]:
@@ -56,6 +58,8 @@ def check_resumable(output: Path, resume: bool, overwrite: bool) -> None:
 def input_digest(path: Path) -> str:
     """Size and sha256 of a file's bytes; for a folder, glob or dataset, of its files' names, sizes and
     modification times (hashing every byte of a large collection would cost a pass over it)."""
+    if is_stdin(path):
+        return "standard input"
     files = input_files(path)
     if files is None:
         if not path.is_file():
@@ -196,10 +200,18 @@ def run_identity(tagger: Any, input_path: Path, input_format: str, output_format
     return {
         "input": str(input_path.resolve()),
         "input_content": "read line by line" if by_lines(input_path, input_format) else input_digest(input_path),
-        "model_weights": tagger.info.meta.get("sha256", {}).get("model.safetensors", ""),
-        "labels": {task: list(spec.labels) for task, spec in tagger.task_specs.items()},
-        "precision": tagger.precision,
-        "options": output_options(options, input_format, output_format, tagger.tasks),
+        **labelling_identity(tagger.info, tagger.precision, options, input_format, output_format),
+    }
+
+
+def labelling_identity(info: ModelInfo, precision: str, options: Any, input_format: str, output_format: str) -> dict[str, object]:
+    """How a run labels, whatever its input: the model's weights and labels, the precision and the options
+    that shape the output. A resume (of a file, or of a Ray run's shards) must find every field again."""
+    return {
+        "model_weights": info.meta.get("sha256", {}).get("model.safetensors", ""),
+        "labels": {task: list(spec.labels) for task, spec in info.tasks.items()},
+        "precision": precision,
+        "options": output_options(options, input_format, output_format, list(info.tasks)),
     }
 
 
@@ -213,6 +225,8 @@ def output_options(options: Any, input_format: str, output_format: str, model_ta
         shaping["tasks"] = sorted(set(options.tasks))
     if options.scores:
         shaping["scores"] = True
+    if options.label_map:
+        shaping["label_map"] = dict(sorted(options.label_map.items()))
     return shaping
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from tagger.annotate.resumable import ResumableOutput
+from tagger.core.errors import DataFormatError, writing
+from tagger.core.types import BadRecord, Prediction, Sentence
 from tagger.data.writers import DocBinWriter, Formatter
-from tagger.errors import DataFormatError, writing
-from tagger.types import BadRecord, Prediction, Sentence
 
 
 class Sink(Protocol):

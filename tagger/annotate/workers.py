@@ -8,34 +8,35 @@ import sys
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from itertools import islice
 from typing import Any
 
-from tagger.predict import Tagger
-from tagger.runtime import cores_per_process
-from tagger.types import BadRecord, Prediction, Sentence
+from tagger.core.runtime import RunOptions, cores_per_process
+from tagger.core.types import BadRecord, Prediction, Sentence
+from tagger.model.predict import Tagger
 
 CHUNK_BATCHES = 16  # a chunk is this many batches of records: tokenized, labelled and written together
 
 
 def label_chunks(
-    tagger: Tagger, records: Iterator[Sentence | BadRecord], batch_size: int, workers: int = 1, scores: bool = False,
+    tagger: Tagger, records: Iterator[Sentence | BadRecord], workers: int = 1, scores: bool = False,
 ) -> Iterator[tuple[list[Sentence | BadRecord], list[Prediction]]]:
-    """Chunks of ``batch_size * CHUNK_BATCHES`` records with the Predictions of their Sentences, in input order.
+    """Chunks of ``CHUNK_BATCHES`` batches of records (the tagger's batch size) with the Predictions of
+    their Sentences, in input order.
 
-    With ``workers`` > 1 the chunks are labelled in that many processes, each with its share of
-    the CPU cores as torch threads; a few chunks per worker are in flight at a time, so memory
-    stays bounded whatever the input size.
+    With ``workers`` > 1 the chunks are labelled in that many processes, each running as the tagger
+    does but with its share of the CPU cores as torch threads; a few chunks per worker are in flight
+    at a time, so memory stays bounded whatever the input size.
     """
-    chunks = iter(lambda: list(islice(records, batch_size * CHUNK_BATCHES)), [])
+    chunks = iter(lambda: list(islice(records, tagger.run.batch_size * CHUNK_BATCHES)), [])
     if workers <= 1:
         for chunk in chunks:
-            yield chunk, _label_all(tagger, [item for item in chunk if isinstance(item, Sentence)], batch_size, scores)
+            yield chunk, _label_all(tagger, [item for item in chunk if isinstance(item, Sentence)], scores)
         return
-    threads = cores_per_process(workers)
+    run = replace(tagger.run, threads=cores_per_process(workers))
     files = tagger.files()  # the very model this process labels with: never the directory read again, which may have changed
-    with ProcessPoolExecutor(workers, initializer=_start_worker,
-                             initargs=(files, tagger.info.name, threads, batch_size, tagger.precision, os.getpid(), scores)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(files, tagger.info.name, run, os.getpid(), scores)) as pool:
         pending: deque = deque()
         try:
             for chunk in chunks:
@@ -56,13 +57,9 @@ def label_chunks(
 _worker: dict[str, Any] = {}  # a worker process's model, loaded once by _start_worker
 
 
-def _start_worker(files: dict[str, bytes], name: str, threads: int, batch_size: int, precision: str = "fp32", parent: int = 0,
-                  scores: bool = False) -> None:
-    import torch
-
+def _start_worker(files: dict[str, bytes], name: str, run: RunOptions, parent: int = 0, scores: bool = False) -> None:
     die_with_parent(parent)
-    torch.set_num_threads(threads)  # before loading: an int8 encoder's ONNX Runtime session takes this many threads
-    _worker.update(tagger=Tagger.from_files(files, name, precision=precision), batch_size=batch_size, scores=scores)
+    _worker.update(tagger=Tagger.from_files(files, name, run), scores=scores)
 
 
 def die_with_parent(parent: int) -> None:
@@ -77,9 +74,9 @@ def die_with_parent(parent: int) -> None:
 
 
 def _label_in_worker(sentences: list[Sentence]) -> list[Prediction]:
-    return _label_all(_worker["tagger"], sentences, _worker["batch_size"], _worker["scores"])
+    return _label_all(_worker["tagger"], sentences, _worker["scores"])
 
 
-def _label_all(tagger: Tagger, sentences: list[Sentence], batch_size: int, scores: bool = False) -> list[Prediction]:
+def _label_all(tagger: Tagger, sentences: list[Sentence], scores: bool = False) -> list[Prediction]:
     """One chunk, tokenized and labelled in one go (one window over the whole chunk)."""
-    return list(tagger.predict_sentences(sentences, batch_size, window=len(sentences) // batch_size + 1, scores=scores))
+    return list(tagger.predict_sentences(sentences, window=len(sentences) // tagger.run.batch_size + 1, scores=scores))

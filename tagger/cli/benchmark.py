@@ -14,14 +14,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tagger.cli.common import app, console, fail, out, print_json
-from tagger.errors import TaggerError, writing
-from tagger.outputs import Output, claim
+from tagger.cli.options import declared, run_options
+from tagger.core.errors import TaggerError, writing
+from tagger.core.runtime import RunOptions
+from tagger.files.outputs import Output, claim
 
 if TYPE_CHECKING:
-    from tagger.benchmark import Corpus, Row, SweepOptions
+    from tagger.analysis.benchmark import Corpus, Row, SweepOptions
 
 
 @app.command()
+@declared((RunOptions, ("device",)))
 def benchmark(
     model: Annotated[Path, typer.Argument(help="A model directory.")],
     corpus: Annotated[Optional[str], typer.Argument(help="A labelled or text file, or a catalogue corpus such as ud-en-ewt:test; default the model's test corpus (data.test of its config).")] = None,
@@ -35,10 +38,11 @@ def benchmark(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (machine, options, rows) instead of the table.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write that JSON object to this file.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
+    **run_flags: Any,
 ) -> None:
     """Time a model over a sweep (like spacy benchmark speed, several settings in one run): words/s with a 95% interval, ms per batch, peak memory, int8 agreement with fp32."""
-    from tagger.benchmark import SweepOptionError, SweepOptions, default_threads, load_corpus, machine, run_sweep
-    from tagger.predict import Tagger
+    from tagger.analysis.benchmark import SweepOptionError, SweepOptions, default_threads, load_corpus, machine, run_sweep
+    from tagger.model.predict import Tagger
 
     try:
         options = SweepOptions(_ints("batch_sizes", batch_sizes), tuple(_parts(precisions)),
@@ -48,7 +52,7 @@ def benchmark(
         return
     try:
         with claim([Output(output, "--output")] if output else [], [*([corpus] if corpus else []), model], overwrite):  # before minutes of timing
-            tagger = Tagger.load(model)
+            tagger = Tagger.load(model, run_options(run_flags))  # the sweep sets the precision, threads and batch size of each row
             timed = load_corpus(tagger, corpus, fmt, limit)
             measured_on = machine()
             with _sweep_progress() as progress:
@@ -67,7 +71,7 @@ def benchmark(
                 for precision, reason in _skipped_reasons(rows).items():
                     out.print(f"[yellow]{precision} skipped[/]: {escape(reason)}", highlight=False)
             if output is not None:
-                from tagger.atomic import write_atomic
+                from tagger.files.atomic import write_atomic
 
                 with writing(output, "The results were printed above; nothing else was changed."):
                     write_atomic(output, json.dumps(report, indent=2) + "\n")
@@ -88,7 +92,7 @@ def _print_wide(table: Table, width: int = 120) -> None:
 
 def _ints(option: str, text: str) -> tuple[int, ...]:
     """``1,32,256`` -> (1, 32, 256); SweepOptionError naming ``option`` (a SweepOptions field) for anything else."""
-    from tagger.benchmark import SweepOptionError
+    from tagger.analysis.benchmark import SweepOptionError
 
     try:
         return tuple(int(part) for part in _parts(text))

@@ -6,7 +6,7 @@ import json
 import platform
 import sys
 from importlib import metadata
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
-from tagger.types import PRECISION_HELP, TaskScores
+from tagger.core.types import TaskScores
 
 # Typer shows an option's type as <int>, <bool> or <path> and a required argument as {model}; these
 # read as words instead: N, PATH, TEXT, no placeholder for a flag, MODEL.
@@ -79,8 +79,6 @@ app = App(cls=PlainGroup, help="Sequence labelling with deep bidirectional LSTM/
 console = Console(stderr=True, soft_wrap=True, emoji=False)  # progress, summaries, errors (":train:" is no emoji)
 out = Console(soft_wrap=True, emoji=False)  # results: tables and JSON on standard output
 
-PrecisionOption = Annotated[str, typer.Option(help=PRECISION_HELP)]
-ThreadsOption = Annotated[int, typer.Option(min=0, help="Torch threads of this process (0: one per core idle at start). On a machine that gets busy later, 1 avoids threads waiting on each other.")]
 
 
 def versions() -> dict[str, str]:
@@ -112,7 +110,7 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data))
 
 
-def fail(error: Exception) -> None:
+def fail(error: Exception) -> NoReturn:
     """Print ``error`` as one line and exit with status 1."""
     console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
     raise typer.Exit(code=1)
@@ -120,15 +118,16 @@ def fail(error: Exception) -> None:
 
 def headline_text(scores: dict[str, Any]) -> str:
     """A task's headline metric (F1 for span tasks, else accuracy) as recorded, in percent."""
-    return f"{100 * TaskScores.from_dict(scores).main:.2f}"
+    return f"{100 * TaskScores.from_dict(scores).headline:.2f}"
 
 
 def scores_table(title: str, scores: dict[str, TaskScores]) -> Table:
-    table = Table(title=title)
+    """A row per task and metric; ``title`` and the task names are shown as written (no rich markup read into them)."""
+    table = Table(title=escape(title))
     for column in ("task", "metric", "value"):
         table.add_column(column)
     for task, task_scores in scores.items():
         for metric in ("accuracy", "precision", "recall", "f1"):
             if metric in task_scores.metrics:
-                table.add_row(task, metric, f"{100 * task_scores.metrics[metric]:.2f}")
+                table.add_row(escape(task), metric, f"{100 * task_scores.metrics[metric]:.2f}")
     return table

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tagger.cli.common import app, console, fail, out, print_json
-from tagger.errors import TaggerError
+from tagger.core.errors import TaggerError
 
 FAMILIES = {"ud": "UD", "uner": "UNER", "": "own"}  # Universal Dependencies, Universal NER, a corpus of its own
 
@@ -26,10 +26,9 @@ def list_corpora(
 
     Nothing is downloaded; a license that each UD treebank states is read from its files once they are here.
     """
-    import corpora
-
-    found = corpora.entries(query)
-    places = {e.name: {split: corpora.locate(e, split) for split in e.files} for e in found}
+    from tagger.data import catalogue
+    found = catalogue.entries(query)
+    places = {e.name: {split: catalogue.locate(e, split) for split in e.files} for e in found}
     if as_json:
         print_json({e.name: {"family": e.family, "format": e.format, "tasks": list(e.tasks), "lang": e.lang, "license": e.license,
                              "description": e.description, "homepage": e.homepage,
@@ -47,9 +46,9 @@ def list_corpora(
         table.add_row(escape(e.name), FAMILIES.get(e.family, e.family), e.format, ", ".join(e.tasks), e.lang, escape(e.license),
                       _files(places[e.name]))
     out.print(table)
-    data = os.environ.get(corpora.DATA_ENV)
-    console.print(f"local: in ${corpora.DATA_ENV} ({escape(data) if data else 'not set'}); cached: in {escape(str(corpora.cache_dir()))}, "
-                  f"where a downloadable file goes on first use (UD at {corpora.UD_RELEASE}, UNER at a pinned or recorded commit)",
+    data = os.environ.get(catalogue.DATA_ENV)
+    console.print(f"local: in ${catalogue.DATA_ENV} ({escape(data) if data else 'not set'}); cached: in {escape(str(catalogue.cache_dir()))}, "
+                  f"where a downloadable file goes on first use (UD at {catalogue.UD_RELEASE}, UNER at a pinned or recorded commit)",
                   highlight=False)
 
 def _files(places: dict[str, tuple[str, str]]) -> str:

@@ -11,10 +11,10 @@ from rich.table import Table
 from rich.text import Text
 
 from tagger.cli.common import app, console, fail, out, print_json
-from tagger.errors import TaggerError
+from tagger.core.errors import TaggerError
 
 if TYPE_CHECKING:
-    from tagger.debug_data import DataReport
+    from tagger.training.debug_data import DataReport
 
 
 @app.command("debug-data")
@@ -30,8 +30,8 @@ def debug_data(
     labels unseen in train, unknown words, vector coverage, sentence lengths and duplicate sentences, then
     every warning together. Exits 1 on what would stop training, and with --strict on any warning.
     """
-    from tagger.config import load_config
-    from tagger.debug_data import debug_data as analyse
+    from tagger.data.configs import load_config
+    from tagger.training.debug_data import debug_data as analyse
 
     try:
         report = analyse(load_config(config, overrides or []), str(config))
@@ -166,7 +166,7 @@ def _vectors_table(report: DataReport) -> Table:
 
 
 def _overlaps_table(report: DataReport) -> Table:
-    from tagger.debug_data import MIN_DUPLICATE_TOKENS, shorten
+    from tagger.training.debug_data import MIN_DUPLICATE_TOKENS, shorten
 
     table = Table(title="duplicate sentences")
     for column in ("sentences of", "also in", "sentences", f">= {MIN_DUPLICATE_TOKENS} tokens", "longest"):

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tagger.cli.common import PrecisionOption, ThreadsOption, app, console, fail, out, print_json, scores_table
-from tagger.errors import TaggerError, writing
-from tagger.outputs import Output, claim
+from tagger.cli.common import app, console, fail, out, print_json, scores_table
+from tagger.cli.options import declared, run_options
+from tagger.core.errors import TaggerError, writing
+from tagger.core.runtime import RunOptions
+from tagger.files.outputs import Output, claim
 
 if TYPE_CHECKING:
-    from tagger.evaluation import CorpusEvaluation
+    from tagger.analysis.evaluation import CorpusEvaluation
 
 
 FAILED_WRITE = "Files written for the corpora before it stay: free some space and evaluate again with --overwrite."
 
 
 @app.command()
+@declared(RunOptions)
 def evaluate(
     model: Annotated[Path, typer.Argument(help="A model directory.")],
     corpora: Annotated[list[str], typer.Argument(metavar="CORPUS", help="Labelled files or catalogue corpora such as ud-en-ewt:test; several give a table each and a summary.")],
@@ -30,23 +33,20 @@ def evaluate(
     report: Annotated[Optional[Path], typer.Option(help="Write per-label TSVs, confusion-matrix PNGs and report.md (the most frequent confusions, with examples) here; with several corpora, a folder per corpus.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the predictions beside the gold labels here: .jsonl, or .conll/.tsv columns; with several corpora, one file per corpus (NAME.CORPUS.jsonl).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file or --report folder.")] = False,
-    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 256,
-    threads: ThreadsOption = 0,
-    precision: PrecisionOption = "fp32",
+    **run_flags: Any,
 ) -> None:
     """Score a model on labelled corpora: scores, per-label tables and labelling speed."""
-    from tagger.evaluation import evaluate_corpus, unseen_labels
-    from tagger.predict import Tagger
-    from tagger.report import write_comparison, write_report
-    from tagger.runtime import set_threads
+    from tagger.analysis.evaluation import evaluate_corpus, unseen_labels
+    from tagger.analysis.report import write_comparison, write_report
+    from tagger.model.predict import Tagger
 
     names = _file_names(corpora)
     outputs = {corpus: _beside(output, name) if len(corpora) > 1 else output for corpus, name in names.items()} if output else {}
     try:
         with claim(_destinations(corpora, report, outputs), [*corpora, model], overwrite):
-            set_threads(threads)
-            tagger = Tagger.load(model, precision=precision)
-            evaluations = [evaluate_corpus(tagger, corpus, fmt, batch_size) for corpus in corpora]
+            run = run_options(run_flags)
+            tagger = Tagger.load(model, run)
+            evaluations = [evaluate_corpus(tagger, corpus, fmt) for corpus in corpora]
             for evaluation in evaluations:  # written once every corpus has been scored: a bad one leaves nothing half done
                 corpus = evaluation.corpus
                 unseen = unseen_labels(evaluation.gold, tagger.task_specs)
@@ -69,7 +69,7 @@ def evaluate(
         out.print(_summary(evaluations))
     for written, what in ((report, "report"), *((path, "predictions") for path in outputs.values())):
         if written:
-            out.print(f"{what} written to {written}", highlight=False)
+            out.print(f"{what} written to {escape(str(written))}", highlight=False)
 
 
 def _print_evaluation(evaluation: CorpusEvaluation) -> None:
@@ -78,11 +78,11 @@ def _print_evaluation(evaluation: CorpusEvaluation) -> None:
     table.caption = speed
     out.print(table)
     for task, task_scores in evaluation.scores.items():
-        table = Table(title=f"{task} per label")
+        table = Table(title=f"{escape(task)} per label")
         for column in ("label", "precision", "recall", "f1", "support"):
             table.add_column(column, justify="left" if column == "label" else "right")
         for label, row in task_scores.per_label.items():
-            table.add_row(label, *(f"{100 * row[m]:.2f}" for m in ("precision", "recall", "f1")), f"{row['support']:,.0f}")
+            table.add_row(escape(label), *(f"{100 * row[m]:.2f}" for m in ("precision", "recall", "f1")), f"{row['support']:,.0f}")
         out.print(table)
 
 
@@ -93,14 +93,14 @@ def _summary(evaluations: list[CorpusEvaluation]) -> Table:
     for evaluation in evaluations:
         for task, task_scores in evaluation.scores.items():
             metric = "f1" if task_scores.kind == "spans" else "accuracy"
-            table.add_row(evaluation.corpus, task, metric, f"{100 * task_scores.main:.2f}", f"{evaluation.words:,}", f"{evaluation.words_per_second:,.0f}")
+            table.add_row(escape(evaluation.corpus), escape(task), metric, f"{100 * task_scores.headline:.2f}", f"{evaluation.words:,}", f"{evaluation.words_per_second:,.0f}")
     return table
 
 
 def _destinations(corpora: list[str], report: Path | None, outputs: dict[str, Path]) -> list[Output]:
     """The files and folders this run writes, once each corpus is known to be given once and each
     --output to have a known format."""
-    from tagger.report import comparison_format, is_report
+    from tagger.analysis.report import comparison_format, is_report
 
     seen: dict[str, str] = {}
     for corpus in corpora:

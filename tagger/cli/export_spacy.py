@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from tagger.cli.common import app, console, fail
-from tagger.errors import TaggerError
+from tagger.core.errors import TaggerError
 
 
 @app.command("export-spacy")

@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tagger.cli.common import app, console, fail, out
-from tagger.errors import TaggerError
+from tagger.cli.options import declared, run_options
+from tagger.core.errors import TaggerError
+from tagger.core.runtime import RunOptions
 
 
 @app.command("fill-mask")
+@declared((RunOptions, ("device", "precision", "threads")))
 def fill_mask(
     model: Annotated[Path, typer.Argument(help="A model with a masked-token head (tagger pretrain, or masked_lm.weight > 0).")],
     texts: Annotated[list[str], typer.Argument(help='Text with [MASK] for each blank, e.g. "I am [MASK] hungry ."')],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Candidates per blank.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per text.")] = False,
+    **run_flags: Any,
 ) -> None:
     """Print the likeliest words for every [MASK] in each text, with their probabilities."""
-    from tagger.predict import Tagger
+    from tagger.model.predict import Tagger
 
     try:
-        filled = Tagger.load(model).fill_mask(texts, top_k)
+        run = run_options(run_flags)
+        filled = Tagger.load(model, run).fill_mask(texts, top_k)
     except TaggerError as error:
         fail(error)
         return
@@ -32,10 +38,13 @@ def fill_mask(
         if as_json:
             out.print_json(json.dumps({"text": text, **sentence.to_dict()}))
             continue
+        # The text and the words are the user's and the vocabulary's: escaped, so that rich reads no markup in them
+        # ("[mask]" or "[draft]" stay as written).
         if not sentence.blanks:
-            console.print(f"no [MASK] in {text!r}")
+            hint = " (a blank is written [MASK], in capitals)" if "[mask]" in text.lower() else ""
+            console.print(escape(f"no [MASK] in {text!r}{hint}"), highlight=False)
             continue
-        table = Table(title=text, title_justify="left")
+        table = Table(title=escape(text), title_justify="left")
         table.add_column("rank", justify="right")
         for blank in sentence.blanks:
             table.add_column(f"blank {sentence.blanks.index(blank) + 1} (token {blank.position})")
@@ -44,6 +53,6 @@ def fill_mask(
             row = [str(rank + 1)]
             for blank in sentence.blanks:
                 word, probability = blank.candidates[rank] if rank < len(blank.candidates) else ("", 0.0)
-                row += [word, f"{probability:.3f}"]
+                row += [escape(word), f"{probability:.3f}"]
             table.add_row(*row)
         out.print(table)

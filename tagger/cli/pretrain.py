@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tagger.cli.common import app, fail, out
-from tagger.cli.train import ProgressMonitor
-from tagger.errors import TaggerError
+from tagger.cli.options import TRAINING_DEFAULTS, TRAINING_FLAGS, declared, training_overrides
+from tagger.cli.progress import ProgressMonitor
+from tagger.core.errors import TaggerError
 
 
 @app.command()
+@declared(*TRAINING_FLAGS, defaults=TRAINING_DEFAULTS)
 def pretrain(
     config: Annotated[Path, typer.Argument(help="A TOML config whose data.train is raw text (see configs/pretrain-ewt.toml).")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model directory; default models/ and the config file's name (models/quickstart for quickstart.toml).")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: --set pretrain.max_steps=1000")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Pretrain into OUTPUT even if it holds a model, replacing it.")] = False,
+    **run_flags: Any,
 ) -> None:
     """Pretrain embeddings and encoder on raw text by masked-token prediction (for init_from and fill-mask)."""
-    from tagger.config import load_config
+    from tagger.data.configs import load_config
     from tagger.training.pretrain import pretrain as run_pretraining
 
     try:
-        resolved = load_config(config, ["masked_lm.weight=1.0", *(overrides or [])])  # the only loss: no tasks needed
+        resolved = load_config(config, ["masked_lm.weight=1.0", *(overrides or []), *training_overrides(run_flags)])  # the only loss: no tasks needed
         result = run_pretraining(resolved, output or Path("models") / config.stem, resume=resume, overwrite=overwrite,
                                   monitor=ProgressMonitor())  # type: ignore[arg-type]
     except TaggerError as error:
@@ -39,4 +43,4 @@ def pretrain(
         scores = result.dev_scores
         table.add_row(f"{scores['tokens']:,.0f}", f"{100 * scores['accuracy']:.2f}", f"{scores['perplexity']:.1f}")
         out.print(table)
-    out.print(f"model saved to {result.output_dir} ({result.steps} steps, {result.seconds:.0f}s, {result.tokens_per_second:,.0f} tokens/s)")
+    out.print(f"model saved to {escape(str(result.output_dir))} ({result.steps} steps, {result.seconds:.0f}s, {result.tokens_per_second:,.0f} tokens/s)", highlight=False)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from tagger.cli.common import app, console, fail, headline_text, out, scores_table
-from tagger.errors import TaggerError
+from tagger.cli.options import TRAINING_DEFAULTS, TRAINING_FLAGS, declared, training_overrides
+from tagger.cli.progress import ProgressMonitor
+from tagger.core.errors import TaggerError
 
 
 def _epochs_table(records: list[dict[str, Any]]) -> Table:
@@ -26,48 +26,6 @@ def _epochs_table(records: list[dict[str, Any]]) -> Table:
     return table
 
 
-class ProgressMonitor:
-    """Draws a progress bar per epoch (batches, tokens/s) and a line per finished epoch."""
-
-    def __init__(self) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[speed]} tok/s  loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console, transient=True,
-        )
-        self.task_id: Any = None
-        self.tokens = 0
-        self.started = 0.0
-
-    def start_epoch(self, epoch: int, batches: int | None) -> None:
-        self.progress.start()  # no-op once started
-        if self.task_id is not None:
-            self.progress.remove_task(self.task_id)
-        self.tokens, self.started = 0, time.perf_counter()
-        self.task_id = self.progress.add_task(f"epoch {epoch}", total=batches, speed="-", loss="-")
-
-    def step(self, tokens: int, loss: float) -> None:
-        self.tokens += tokens
-        speed = self.tokens / max(time.perf_counter() - self.started, 1e-9)
-        self.progress.update(self.task_id, advance=1, speed=f"{speed:,.0f}", loss=f"{loss:.3f}")
-
-    def end_epoch(self, record: dict[str, Any]) -> None:
-        self.progress.remove_task(self.task_id)
-        self.task_id = None
-        dev = "  ".join(f"{task} {headline_text(s)}" for task, s in record["dev"].items())
-        mark = " *" if record["best"] else ""
-        self.progress.console.print(
-            f"epoch {record['epoch']:>3}  loss {record['train_loss']:.4f}  {record['tokens_per_second']:,.0f} tok/s  "
-            f"{record['seconds']:.0f}s  dev {dev or '-'}{mark}", highlight=False,
-        )
-
-    def message(self, text: str) -> None:
-        self.progress.console.print(text, highlight=False)
-
-    def close(self) -> None:
-        self.progress.stop()
-
-
 def _seed_list(text: str | None) -> list[int] | None:
     if text is None:
         return None
@@ -77,7 +35,7 @@ def _seed_list(text: str | None) -> list[int] | None:
         raise typer.BadParameter(f"{text!r}: write whole numbers separated by commas, e.g. 13,14,15") from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise typer.BadParameter(f"{text!r}: name each seed once, e.g. 13,14,15")
-    from tagger.config import SEED
+    from tagger.core.config import SEED
 
     if outside := [seed for seed in seeds if not SEED.low <= seed <= SEED.high]:  # type: ignore[operator]
         raise typer.BadParameter(f"{outside[0]}: a seed must be {SEED}")
@@ -87,7 +45,7 @@ def _seed_list(text: str | None) -> list[int] | None:
 def _seeds_table(result: Any) -> Table:
     runs = result.runs
     dev_tasks, test_tasks = list(runs[0].dev), list(runs[0].test)
-    table = Table(title=f"{len(runs)} seeds (the best by dev, seed {result.best.seed}, is the model in {result.output_dir})")
+    table = Table(title=f"{len(runs)} seeds (the best by dev, seed {result.best.seed}, is the model in {escape(str(result.output_dir))})")
     for column in ("seed", "best epoch", "minutes", *(f"dev {t}" for t in dev_tasks), *(f"test {t}" for t in test_tasks)):
         table.add_column(column, justify="right")
     for run in runs:
@@ -101,6 +59,7 @@ def _seeds_table(result: Any) -> Table:
 
 
 @app.command()
+@declared(*TRAINING_FLAGS, defaults=TRAINING_DEFAULTS)
 def train(
     config: Annotated[Path, typer.Argument(help="A TOML config (see configs/), or a UD treebank or Universal NER dataset by name (ud-fr-gsd, uner-da-ddt: its family's config).")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model directory; default models/ and the config file's name (models/quickstart for quickstart.toml).")] = None,
@@ -109,12 +68,13 @@ def train(
     seeds: Annotated[Optional[str], typer.Option(callback=_seed_list, help="Train one model per seed, e.g. 13,14,15, into OUTPUT/seed-N; print each "
                                                  "seed's scores with mean ± sd; the best seed by dev becomes the model in OUTPUT.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Train into OUTPUT even if it holds a model, replacing it.")] = False,
+    **run_flags: Any,
 ) -> None:
     """Train a model and print its dev (and test) scores.
 
     Under torchrun every process runs this command; rank 0 alone draws progress and prints the tables.
     """
-    from tagger.config import load_config
+    from tagger.data.configs import load_config
     from tagger.training import train as run_training
     from tagger.training.distributed import RankZeroFailed, is_main_process, process_rank
     from tagger.training.seeds import train_seeds
@@ -122,7 +82,7 @@ def train(
     main = is_main_process()
     seed_list: list[int] = seeds or []  # type: ignore[assignment]  # the callback made it a list
     try:
-        resolved = load_config(config, overrides or [])
+        resolved = load_config(config, [*(overrides or []), *training_overrides(run_flags)])
         directory = output or Path("models") / config.stem
         monitor = ProgressMonitor() if main else None
         if seed_list:
@@ -144,4 +104,4 @@ def train(
     out.print(scores_table(f"dev scores (best epoch {result.best_epoch})", result.dev_scores))
     if result.test_scores:
         out.print(scores_table("test scores", result.test_scores))
-    out.print(f"model saved to {result.output_dir} ({result.seconds:.0f}s, {result.train_tokens_per_second:,.0f} training tokens/s)")
+    out.print(f"model saved to {escape(str(result.output_dir))} ({result.seconds:.0f}s, {result.train_tokens_per_second:,.0f} training tokens/s)", highlight=False)

@@ -7,13 +7,14 @@ streams and resumes like the other text formats; HTML lets a page end without ``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING
 
-from tagger.types import Prediction
+from tagger.core.types import Prediction
 
 if TYPE_CHECKING:
-    from tagger.predict import Tagger
+    from tagger.core.model_info import ModelInfo
 
 # displaCy's colours for the labels NER corpora share (PER as PERSON, LOC as displaCy's LOC); any other
 # label gets a hue from its name (entity_colour). The service's page at GET / takes this table too.
@@ -57,12 +58,20 @@ p.tokens rt {{ font-size: 0.65em; color: #555; font-family: monospace; }}
 
 
 class HtmlFormatter:
-    """One document of the page at a time: ``formatter(prediction, index)``, the head with index 1."""
+    """One document of the page at a time: ``formatter(prediction, index)``, the head with index 1.
 
-    def __init__(self, tagger: Tagger) -> None:
-        self.lang = tagger.info.config.lang
-        self.model = tagger.info.name
-        labels = {label for spec in tagger.task_specs.values() if spec.is_span for label in spec.span_labels}
+    ``label_map`` renames entity types (``{"PER": "PERSON", "LOC": "GPE"}``, checked against the
+    model's: :func:`tagger.data.doc_targets.check_label_map`), on the highlighted entities, in their
+    colours (displaCy's for the new names) and in the BIO tags of the tooltips.
+    """
+
+    def __init__(self, info: ModelInfo, label_map: Mapping[str, str] | None = None) -> None:
+        from tagger.data.doc_targets import check_label_map, span_labels
+
+        self.lang = info.config.lang
+        self.model = info.name
+        self.label_map = check_label_map(label_map, info.tasks, "--label-map")
+        labels = {self.label_map.get(label, label) for label in span_labels(info.tasks)}
         self.colors = {escape(label): entity_colour(label) for label in labels}
 
     def __call__(self, prediction: Prediction, index: int) -> str:
@@ -72,7 +81,7 @@ class HtmlFormatter:
         for task in prediction.spans:
             parts.append(f'<div class="task">{escape(task)}</div>{self._entities(prediction, task)}')
         if token_tasks:
-            parts.append(_tokens(prediction, token_tasks[0]))
+            parts.append(_tokens(prediction, token_tasks[0], self._renamed_tags(prediction)))
         parts.append("</section>\n")
         return "".join(parts)
 
@@ -84,17 +93,28 @@ class HtmlFormatter:
         from spacy import displacy
 
         text, offsets = _text_and_offsets(prediction)
-        ents = [{"start": offsets[span.start][0], "end": offsets[span.end - 1][1], "label": escape(span.label)} for span in prediction.spans[task]]
+        rename = self.label_map
+        ents = [{"start": offsets[span.start][0], "end": offsets[span.end - 1][1], "label": escape(rename.get(span.label, span.label))}
+                for span in prediction.spans[task]]
         return displacy.render({"text": text, "ents": ents}, style="ent", manual=True, page=False, minify=True, jupyter=False,
                                options={"colors": self.colors})
 
+    def _renamed_tags(self, prediction: Prediction) -> dict[str, list[str]]:
+        """The prediction's tags, with the entity types in the BIO tags of span tasks renamed by the label map."""
+        if not self.label_map:
+            return prediction.tags
+        rename = self.label_map
+        return {task: [tag[:2] + rename.get(tag[2:], tag[2:]) if task in prediction.spans and tag[1:2] == "-" else tag for tag in tags]
+                for task, tags in prediction.tags.items()}
 
-def _tokens(prediction: Prediction, shown: str) -> str:
-    """Each token over its ``shown`` task's tag; every task's tag (and probability, with scores) in its tooltip."""
+
+def _tokens(prediction: Prediction, shown: str, all_tags: Mapping[str, list[str]] | None = None) -> str:
+    """Each token over its ``shown`` task's tag; every task's tag (``all_tags``, default the prediction's) and
+    probability, with scores, in its tooltip."""
     words = []
     for i, token in enumerate(prediction.tokens):
         tip = ", ".join(f"{task} {tags[i]}" + (f" ({prediction.scores[task][i]:.2f})" if task in prediction.scores else "")
-                        for task, tags in prediction.tags.items())
+                        for task, tags in (all_tags or prediction.tags).items())
         words.append(f'<ruby title="{escape(tip)}">{escape(token)}<rt>{escape(prediction.tags[shown][i])}</rt></ruby>')
     return f'<p class="tokens">{" ".join(words)}</p>'
 

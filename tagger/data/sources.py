@@ -6,14 +6,14 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-import corpora
-from tagger.config import SourceConfig, TaggerConfig, TaskConfig
+from tagger.core.config import SourceConfig, TaggerConfig, TaskConfig
+from tagger.core.errors import ConfigError, DataFormatError
+from tagger.core.schemes import SchemeError, convert, detect_scheme, split_tag
+from tagger.core.tasks import TaskSpec, task_specs
+from tagger.core.types import Sentence
+from tagger.data import catalogue
 from tagger.data.readers import read_corpus
 from tagger.data.readers.hf_datasets import read_dataset
-from tagger.errors import ConfigError, DataFormatError
-from tagger.schemes import SchemeError, convert, detect_scheme, split_tag
-from tagger.tasks import TaskSpec, task_specs
-from tagger.types import Sentence
 
 logger = logging.getLogger(__name__)
 
@@ -21,8 +21,8 @@ logger = logging.getLogger(__name__)
 def source_layout(source: SourceConfig) -> tuple[str | None, dict[str, int | str] | None, int]:
     """Format, task columns and token column of a file source: the config's, else its catalogue entry's."""
     fmt, columns, token_column = source.format or None, dict(source.columns) or None, source.token_column
-    if corpora.is_reference(source.path):
-        entry = corpora.entry(source.path.partition(":")[0])
+    if catalogue.is_reference(source.path):
+        entry = catalogue.entry(source.path.partition(":")[0])
         fmt = fmt or entry.format
         if columns is None and entry.columns:
             columns, token_column = dict(entry.columns), entry.token_column
@@ -40,10 +40,10 @@ def read_source(source: SourceConfig) -> Iterator[Sentence]:
         raise ConfigError("data", "a source needs a path, a corpus name:split, or a dataset")
     path = source.path
     relabel: dict[str, str] = {}
-    if corpora.looks_like_reference(path):
+    if catalogue.looks_like_reference(path):
         try:
-            found, entry = corpora.resolve(path)
-        except corpora.CorpusError as error:
+            found, entry = catalogue.resolve(path)
+        except catalogue.CorpusError as error:
             raise DataFormatError(source.path, None, str(error).removeprefix(f"{source.path}: ")) from None
         path, relabel = str(found), entry.relabel  # UNER: its OTH entities and stray B-O tags are O
     fmt, columns, token_column = source_layout(source)
@@ -134,7 +134,7 @@ def source_for_file(corpus: str, fmt: str | None, trained_on: Iterable[SourceCon
     Column files take the column layout of a training source of the same format (or
     the catalogue's); tasks whose column the file does not have are left out.
     """
-    if corpora.looks_like_reference(corpus):
+    if catalogue.looks_like_reference(corpus):
         return SourceConfig(path=corpus, format=fmt or "")  # read_source resolves it, or names the catalogue
     from tagger.data.readers import DEFAULT_COLUMNS, infer_format
 

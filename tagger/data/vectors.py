@@ -22,8 +22,8 @@ from typing import IO
 
 import numpy as np
 
-from tagger.errors import DataFormatError, TaggerError
-from tagger.vocab import word_key
+from tagger.core.errors import DataFormatError, TaggerError
+from tagger.core.vocab import word_key
 
 SPACY_PREFIX = "spacy:"
 _MAGIC = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
@@ -88,7 +88,7 @@ def _locate(source: str) -> Path:
     path = Path(source).expanduser()
     if path.exists():
         return path
-    from corpora import CorpusError, resolve_vectors, vectors_catalogue
+    from tagger.data.catalogue import CorpusError, resolve_vectors, vectors_catalogue
 
     if source in vectors_catalogue():
         try:

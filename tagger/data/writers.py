@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tagger.types import Prediction
+from tagger.core.types import Prediction
 
 if TYPE_CHECKING:
-    from tagger.predict import Tagger
+    from tagger.core.model_info import ModelInfo
 
 WRITE_FORMATS = ("jsonl", "conllu", "conll", "html", "spacy")
 Formatter = Callable[[Prediction, int], str]  # (prediction, its 1-based number in the output) -> its text
@@ -98,8 +98,9 @@ def format_conll(prediction: Prediction) -> str:
     return "\n".join(rows) + "\n\n"
 
 
-def formatter(fmt: str, tagger: Tagger) -> Formatter:
-    """How each prediction is written in a text format: ``jsonl``, ``conllu``, ``conll`` or ``html``."""
+def formatter(fmt: str, info: ModelInfo, label_map: Mapping[str, str] | None = None) -> Formatter:
+    """How each prediction is written in a text format: ``jsonl``, ``conllu``, ``conll`` or ``html``
+    (``label_map``: entity types renamed, on the page only)."""
     if fmt == "jsonl":
         return lambda prediction, index: format_jsonl(prediction)
     if fmt == "conllu":
@@ -109,29 +110,31 @@ def formatter(fmt: str, tagger: Tagger) -> Formatter:
     if fmt == "html":
         from tagger.data.html import HtmlFormatter
 
-        return HtmlFormatter(tagger)
+        return HtmlFormatter(info, label_map)
     raise ValueError(f"unknown text output format {fmt!r}; choose one of jsonl, conllu, conll, html")
 
 
 class DocBinWriter:
     """Predictions -> a spaCy DocBin (``.spacy``): each task goes where the spaCy component puts it
-    (:class:`tagger.spacy.targets.DocTargets`: UPOS -> pos, XPOS -> tag, first span task -> ents,
+    (:class:`tagger.data.doc_targets.DocTargets`: UPOS -> pos, XPOS -> tag, first span task -> ents,
     other span tasks -> ``doc.spans``, other tasks -> ``token._``).
 
     A DocBin is serialized whole, so it is kept in memory (compact arrays, not Docs) until ``save``.
     """
 
-    def __init__(self, tagger: Tagger, tasks: Collection[str] | None = None, scores: bool = False) -> None:
+    def __init__(self, info: ModelInfo, tasks: Collection[str] | None = None, scores: bool = False,
+                 label_map: Mapping[str, str] | None = None) -> None:
         """``tasks``: only those tasks' labels (None: all); each keeps the place it has with all of them.
-        ``scores``: each token's label probabilities in ``token._.birnn_scores``."""
+        ``scores``: each token's label probabilities in ``token._.birnn_scores``. ``label_map``: entity
+        types renamed (as the component's ``label_map``)."""
         import spacy
         from spacy.tokens import DocBin
 
-        from tagger.spacy.targets import DocTargets
+        from tagger.data.doc_targets import DocTargets
 
-        self.vocab = spacy.blank(tagger.info.config.lang).vocab
-        left_out = {task: "" for task in tagger.tasks if tasks is not None and task not in tasks}
-        self.targets = DocTargets(tagger.task_specs, left_out, scores)
+        self.vocab = spacy.blank(info.config.lang).vocab
+        left_out = {task: "" for task in info.tasks if tasks is not None and task not in tasks}
+        self.targets = DocTargets(info.tasks, left_out, scores, label_map)
         self.doc_bin = DocBin(store_user_data=True)
 
     def add(self, prediction: Prediction) -> None:
@@ -149,6 +152,6 @@ class DocBinWriter:
         self.doc_bin.add(doc)
 
     def save(self, path: Path) -> None:
-        from tagger.atomic import write_atomic
+        from tagger.files.atomic import write_atomic
 
         write_atomic(path, self.doc_bin.to_bytes())

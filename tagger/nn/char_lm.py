@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tagger.batching import IGNORE, CharStream
+from tagger.core.batching import IGNORE, CharStream
 
 
 class CharLMHead(nn.Module):

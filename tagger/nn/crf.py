@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tagger.batching import IGNORE
+from tagger.core.batching import IGNORE
 from tagger.nn.heads import HeadOutput
 
 FORBIDDEN = -10_000.0

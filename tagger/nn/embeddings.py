@@ -6,9 +6,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from tagger.batching import Batch, CharStream
-from tagger.config import EmbeddingsConfig
-from tagger.errors import ConfigError
+from tagger.core.batching import Batch, CharStream
+from tagger.core.config import EmbeddingsConfig
+from tagger.core.errors import ConfigError
 
 
 class CharLSTM(nn.Module):

@@ -23,8 +23,8 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from tagger.config import EncoderConfig
-from tagger.types import PRECISIONS, QUANTIZED
+from tagger.core.config import EncoderConfig
+from tagger.core.types import QUANTIZED
 
 
 def reverse_within_lengths(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -83,11 +83,9 @@ class BiRNNEncoder(nn.Module):
 
     def set_precision(self, precision: str) -> None:
         """Run evaluation mode at ``precision`` from now on: ``fp32``, ``int8`` or ``int8-all`` (LSTM only;
-        see ``tagger.nn.onnx_encoder``). Raises TaggerError for a GRU with an int8 precision."""
+        see ``tagger.nn.onnx_encoder``), as RunOptions checked it. Raises TaggerError for a GRU with an int8 precision."""
         from tagger.nn.onnx_encoder import build_runner
 
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         self.runner = build_runner(self, precision) if precision in QUANTIZED else None
 
     def stacked_weights(self) -> dict[str, nn.Parameter]:

@@ -8,12 +8,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tagger.batching import IGNORE
+from tagger.core.batching import IGNORE
 
 
 @dataclass
 class HeadOutput:
-    logits: torch.Tensor  # [batch, seq, labels]
+    """What a head gives: a tagging head its label scores, loss and decoded ids; a language-model head
+    (masked-token, character) its loss alone."""
+
+    scores: torch.Tensor | None  # [batch, seq, labels]: a tagging head's unnormalized label scores (logits)
     loss: torch.Tensor | None = None  # scalar, mean per labelled token
     ids: torch.Tensor | None = None  # [batch, seq] decoded label ids (0 on padding)
 

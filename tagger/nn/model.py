@@ -5,16 +5,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tagger.batching import CHAR_LM, IGNORE, MASKED_LM, Batch
-from tagger.config import TaggerConfig
+from tagger.core.batching import CHAR_LM, IGNORE, MASKED_LM, Batch
+from tagger.core.config import TaggerConfig
+from tagger.core.schemes import allowed_transition
+from tagger.core.vocab import Vocab
 from tagger.nn.char_lm import CharLMHead
 from tagger.nn.crf import CrfHead
 from tagger.nn.embeddings import SentenceCharLSTM, TokenEmbeddings
 from tagger.nn.encoder import BiRNNEncoder
 from tagger.nn.heads import HeadOutput, SoftmaxHead
 from tagger.nn.masked_lm import MaskedWordHead
-from tagger.schemes import allowed_transition
-from tagger.vocab import Vocab
 
 
 class SequenceTagger(nn.Module):
@@ -37,8 +37,7 @@ class SequenceTagger(nn.Module):
         """Run every head; with targets in the batch each output carries its loss.
 
         With masked-token targets in the batch (training), the output ``MASKED_LM`` carries
-        the masked-token loss (its logits are the states of the chosen tokens). With a character
-        LM head, in training, ``CHAR_LM`` carries its loss (its logits are the character states).
+        the masked-token loss. With a character LM head, in training, ``CHAR_LM`` carries its loss.
         """
         vectors, char_states = self.embeddings.embed(batch)
         states = self.encoder(vectors, batch.lengths)
@@ -51,9 +50,9 @@ class SequenceTagger(nn.Module):
             chosen = targets != IGNORE
             if bool(chosen.any()):
                 picked = states[chosen]
-                outputs[MASKED_LM] = HeadOutput(picked, self.masked_lm.loss(picked, targets[chosen]))
+                outputs[MASKED_LM] = HeadOutput(None, self.masked_lm.loss(picked, targets[chosen]))
         if self.char_lm is not None and self.training and char_states is not None and batch.stream is not None:
-            outputs[CHAR_LM] = HeadOutput(char_states, self.char_lm.loss(char_states, batch.stream))
+            outputs[CHAR_LM] = HeadOutput(None, self.char_lm.loss(char_states, batch.stream))
         return outputs
 
 

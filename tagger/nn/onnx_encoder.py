@@ -25,7 +25,6 @@ session has read it: nothing is written into the model directory. Needs the ``on
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import tempfile
 import warnings
@@ -36,19 +35,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from tagger.errors import TaggerError
-from tagger.types import PRECISIONS, QUANTIZED
-
-EXTRA_HINT = "pip install 'birnn-tagger[onnx]'"
-
-
-def require_onnxruntime() -> None:
-    """Raise TaggerError naming the extra when onnx or onnxruntime cannot be imported."""
-    try:
-        for name in ("onnx", "onnxruntime", "onnxruntime.quantization"):
-            importlib.import_module(name)
-    except ImportError as error:
-        raise TaggerError(f"int8 precision needs onnx and onnxruntime ({error.name} is missing): {EXTRA_HINT}") from error
+from tagger.core.errors import TaggerError
+from tagger.core.runtime import require_onnxruntime
+from tagger.core.types import QUANTIZED
 
 
 def stacked_lstm(encoder: Any) -> nn.LSTM:
@@ -123,8 +112,6 @@ def quantize_encoder(source: str | Path, target: str | Path, precision: str = "i
     """int8 weights (``quantize_dynamic``) on the LSTM nodes of an exported encoder: all but the
     first layer's for ``int8``, every layer's for ``int8-all``. Returns ``target`` or, when there is
     nothing to quantize (``int8`` on a one-layer encoder), ``source``."""
-    if precision not in QUANTIZED:
-        raise TaggerError(f"unknown quantized precision {precision!r}; choose one of {', '.join(QUANTIZED)}")
     require_onnxruntime()
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -172,9 +159,8 @@ class OnnxEncoderRunner:
 def build_runner(encoder: Any, precision: str = "int8", threads: int | None = None) -> OnnxEncoderRunner:
     """Export ``encoder`` (a BiRNNEncoder with an LSTM) to a temporary folder, quantize it as
     ``precision`` says (``fp32``: not at all) and open it in ONNX Runtime with ``threads`` intra-op
-    threads (default ``torch.get_num_threads()``). The folder is gone when this returns."""
-    if precision not in PRECISIONS:
-        raise TaggerError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    threads (default ``torch.get_num_threads()``). The folder is gone when this returns. ``precision`` is
+    one RunOptions has checked."""
     require_onnxruntime()
     stacked_lstm(encoder)  # the GRU check, before any work
     with tempfile.TemporaryDirectory(prefix="birnn-tagger-onnx-") as scratch:

@@ -14,14 +14,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 
-from tagger.errors import ModelFormatError, TaggerError
-from tagger.predict import BLANK, Tagger
+from tagger.core.errors import ModelFormatError, TaggerError
+from tagger.core.runtime import RunOptions
+from tagger.core.types import Prediction, Sentence
+from tagger.model.predict import BLANK, Tagger
 from tagger.service.batcher import MicroBatcher
 from tagger.service.guard import TOKEN_ENV, Guard, SafeJSONResponse, json_bytes
 from tagger.service.page import page
 from tagger.service.schemas import AnnotateResponse, FillMaskResponse, HealthResponse, InfoResponse, request_models
 from tagger.service.settings import ServiceSettings
-from tagger.types import Prediction, Sentence
 
 BUSY: dict[int | str, dict[str, Any]] = {
     400: {"description": "A malformed request: an invalid Content-Length header, or input the model cannot take."},
@@ -35,11 +36,11 @@ LIMITS = ("max_texts", "max_chars", "max_tokens", "max_body_bytes", "max_blanks"
 TRIAL_TEXT = "Maria moved to Chicago ."  # labelled once at start, so that a model that loads but cannot label never serves
 
 
-def load_model(model: str | Path, precision: str = "fp32") -> Tagger:
+def load_model(model: str | Path, run: RunOptions = RunOptions()) -> Tagger:
     """The model directory loaded and tried on one short text (and one blank, with a masked-token
     head), its answers checked against the response schemas: ModelFormatError naming the directory
     if it cannot serve, so that a service over a bad model never starts."""
-    tagger = Tagger.load(model, precision=precision)
+    tagger = Tagger.load(model, run)
     try:
         AnnotateResponse.model_validate_json(results_response(rendered(tagger.predict([TRIAL_TEXT], scores=True), None)).body)
         if tagger.has_masked_lm:
@@ -79,17 +80,16 @@ def create_app(model: str | Path | Tagger, settings: ServiceSettings | None = No
     ``max_connections`` are for whoever runs the app (:mod:`tagger.service.server`). ``max_queued``
     and ``max_queued_per_client`` None give :attr:`ServiceSettings.queue_limit` and
     :attr:`ServiceSettings.client_queue_limit`; ``request_timeout_s`` 0 or
-    None: no time limit; ``precision`` is how a model directory is loaded (``Tagger.load``: fp32,
-    int8 or int8-all), a loaded Tagger keeps its own. ``token``: the bearer token required on every
+    None: no time limit; ``run`` is how a model directory is loaded (``Tagger.load``: device,
+    precision, threads, batch size), a loaded Tagger keeps its own. ``token``: the bearer token required on every
     endpoint but ``/health`` and the page at ``/``; None reads the ``BIRNN_TAGGER_TOKEN`` environment
     variable, and an empty token turns the check off.
     """
     settings = replace(settings or ServiceSettings(), **overrides)
-    tagger = model if isinstance(model, Tagger) else load_model(model, settings.precision)
+    tagger = model if isinstance(model, Tagger) else load_model(model, settings.run)
     name = tagger.info.name
     token = os.environ.get(TOKEN_ENV) if token is None else token
-    batcher = MicroBatcher(tagger, settings.max_batch, settings.max_wait_ms, settings.queue_limit, settings.request_timeout_s,
-                           settings.client_queue_limit)
+    batcher = MicroBatcher(tagger, settings)
     AnnotateRequest, FillMaskRequest = request_models(tagger.tasks, settings)
 
     @asynccontextmanager

@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 
 from fastapi import HTTPException
 
-from tagger.predict import Tagger
-from tagger.types import Prediction, Sentence
+from tagger.core.types import Prediction, Sentence
+from tagger.model.predict import Tagger
+from tagger.service.settings import ServiceSettings
 
 PIECE_CHARS = 20_000  # a request's texts are labelled in pieces of about this many characters (or max_batch texts)
 RETRY_AFTER_S = 1  # the Retry-After of a 503: the queue moves in model calls of milliseconds to seconds
@@ -130,17 +131,13 @@ class MicroBatcher:
     count the labelling model calls made and texts labelled.
     """
 
-    def __init__(self, tagger: Tagger, max_batch: int = 256, max_wait_ms: float = 0.0, max_queued: int | None = None,
-                 request_timeout_s: float | None = 30.0, max_queued_per_client: int | None = None) -> None:
-        if (max_batch < 1 or max_wait_ms < 0 or (max_queued is not None and max_queued < 1) or (request_timeout_s or 0) < 0
-                or (max_queued_per_client is not None and max_queued_per_client < 1)):
-            raise ValueError("max_batch, max_queued and max_queued_per_client must be >= 1, max_wait_ms and request_timeout_s >= 0")
+    def __init__(self, tagger: Tagger, settings: ServiceSettings = ServiceSettings()) -> None:
         self.tagger = tagger
-        self.max_batch = max_batch
-        self.max_wait = max_wait_ms / 1000
-        self.max_queued = 4 * max_batch if max_queued is None else max_queued
-        self.max_queued_per_client = self.max_queued if max_queued_per_client is None else max_queued_per_client
-        self.request_timeout_s = request_timeout_s or None  # 0: no limit
+        self.max_batch = settings.max_batch
+        self.max_wait = settings.max_wait_ms / 1000
+        self.max_queued = settings.queue_limit
+        self.max_queued_per_client = settings.client_queue_limit
+        self.request_timeout_s = settings.request_timeout_s or None  # 0: no limit
         self.batches_run = 0
         self.texts_run = 0
         self.texts_pending = 0  # accepted and not yet answered: waiting or being labelled

@@ -4,10 +4,11 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StrictBool, StringConstraints, Tag, WithJsonSchema, create_model
 
-from tagger.predict import BLANK
+from tagger.core.tasks import check_task_selection
+from tagger.core.tokenize import encodable
+from tagger.core.types import token_problem
+from tagger.model.predict import BLANK
 from tagger.service.settings import ServiceSettings
-from tagger.tokenize import encodable
-from tagger.types import token_problem
 
 # ---------------------------------------------------------------------------------------------
 # Response bodies (request bodies depend on the app's limits and tasks: see request_models)
@@ -94,16 +95,6 @@ def _a_token(token: str) -> str:
     return token
 
 
-def _some_tasks(names: list[str]) -> list[str]:
-    """An empty task list asks for nothing, and a task named twice is a mistake: both are refused."""
-    if not names:
-        raise ValueError("an empty list asks for no labels: name at least one task, or leave tasks out for all of them")
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        raise ValueError(f"{', '.join(map(repr, twice))} named more than once: name each task once")
-    return names
-
-
 def _item_kind(item: Any) -> str | None:
     return "text" if isinstance(item, str) else "tokens" if isinstance(item, list) else None
 
@@ -116,10 +107,9 @@ def request_models(tasks: list[str], settings: ServiceSettings) -> tuple[type[Ba
             raise ValueError(f"the tokens have more than {settings.max_chars} characters together")
         return tokens
 
-    def known_task(name: str) -> str:
-        if name not in tasks:
-            raise ValueError(f"unknown task {name!r}; this model's tasks: {', '.join(tasks)}")
-        return name
+    def selected(names: list[str]) -> list[str]:
+        check_task_selection(names, tasks)
+        return names
 
     text = Annotated[str, StringConstraints(max_length=settings.max_chars), AfterValidator(encodable), AfterValidator(_not_blank)]
     token = Annotated[str, StringConstraints(min_length=1, max_length=settings.max_chars), AfterValidator(encodable), AfterValidator(_a_token)]
@@ -129,14 +119,14 @@ def request_models(tasks: list[str], settings: ServiceSettings) -> tuple[type[Ba
         Discriminator(_item_kind, custom_error_type="text_or_tokens", custom_error_message="each text is a string or a list of token strings"),
     ]
     texts = Annotated[list[item], Field(min_length=1, max_length=settings.max_texts)]  # type: ignore[valid-type]
-    task = Annotated[str, AfterValidator(known_task), WithJsonSchema({"type": "string", "enum": tasks})]
+    task = Annotated[str, WithJsonSchema({"type": "string", "enum": tasks})]
     config = ConfigDict(extra="forbid")
     annotate = create_model(
         "AnnotateRequest",
         __config__=config,
         texts=(texts, Field(description=f"Raw texts (tokenized by the service) or token lists; 1 to {settings.max_texts}.")),
         tasks=(Union[Annotated[list[task], Field(max_length=100, json_schema_extra={"minItems": 1, "uniqueItems": True}),  # type: ignore[valid-type]
-                               AfterValidator(_some_tasks)], None],
+                               AfterValidator(selected)], None],
                Field(None, description="Tasks to return, each once (default: all).")),
         scores=(StrictBool, Field(False, description="Also give each token's probability of its label (true or false).")),
     )

@@ -1,69 +1,61 @@
 """Every option of the HTTP service, each with its default, range and help in one place.
 
 ``create_app`` takes a :class:`ServiceSettings`; ``serve.py`` and ``tagger serve`` build their
-command-line options from :func:`options`, so the two always offer the same ones.
+command-line options from its fields and RunOptions' (:func:`tagger.core.config.options_of`), so
+the two always offer the same ones.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import typing
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated
 
-from tagger.types import PRECISION_HELP, PRECISIONS
+from tagger.core.config import Range, check_settings, setting
+from tagger.core.runtime import RunOptions
 
 MiB = 1024 * 1024
 TOKEN_ENV = "BIRNN_TAGGER_TOKEN"  # bearer token required on every endpoint but the open paths when set
 
 
-def parse_precision(text: str) -> str:
-    """``text`` if it is one of the precisions a model loads at, else ValueError naming them."""
-    if text not in PRECISIONS:
-        raise ValueError(f"{text!r} is not one of {', '.join(PRECISIONS)}")
-    return text
-
-
-def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None, shown: str | None = None,
-            flag: str | None = None, parse: Callable[[str], Any] | None = None) -> Any:
-    """A settings field and its command-line option: values in [low, high] (None: unbounded), the
-    default as the help shows it (``shown``), the flag when not the field's name, and a ``parse``
-    that checks a text option (raising ValueError)."""
-    return field(default=default, metadata={"help": help, "low": low, "high": high, "shown": shown, "flag": flag, "parse": parse})
-
-
 @dataclass(frozen=True)
 class ServiceSettings:
-    """How the service binds, batches, limits requests and loads its model."""
+    """How the service binds, batches and limits requests, and how its model runs (``run``). Checked when
+    made, like every settings class (:func:`tagger.core.config.check_settings`): ``create_app(m,
+    ServiceSettings(max_texts=0))`` is refused, naming the field."""
 
-    host: str = _option("127.0.0.1", "Interface to bind (the default is loopback only).")
-    port: int = _option(8000, "TCP port.", low=1, high=65535)
-    max_batch: int = _option(256, "Texts merged into one model call at most.", low=1)
-    max_wait_ms: float = _option(0.0, "How long a batch waits for more texts (0: it takes what queued up while the model was busy).",
-                                 low=0)
-    max_texts: int = _option(1000, "Texts per request at most.", low=1)
-    max_chars: int = _option(100_000, "Characters per text at most (a token list's tokens count together).", low=1)
-    max_tokens: int = _option(10_000, "Tokens per token list at most.", low=1)
-    max_body_bytes: int = _option(10 * MiB, "Request body size in bytes at most (413 beyond).", low=1, shown="10 MiB")
-    max_blanks: int = _option(1000, "[MASK] blanks per /fill-mask request at most.", low=1)
-    max_queued: int | None = _option(None, "Texts accepted and not yet answered at most, all clients together; more get 503.", low=1,
-                                     shown="4 x max-queued-per-client")
-    max_queued_per_client: int | None = _option(None, "A client (peer address) with this many texts accepted and not yet answered "
-                                                "gets 503 for more, before their body is parsed; other clients are served.", low=1,
-                                                shown="max(4 x max-batch, max-texts)")
-    request_timeout_s: float | None = _option(30.0, "Seconds a request waits for its results before it gets 503; 0: no limit.",
-                                              low=0, flag="--request-timeout")
-    header_timeout_s: float = _option(10.0, "Seconds a client has to send a request's headers, from connecting or from the end of "
-                                      "the previous answer (beyond: 408 and the connection closed); 0: no limit.", low=0,
-                                      flag="--header-timeout")
-    body_timeout_s: float = _option(30.0, "Seconds a client has to send a request's body, from the end of its headers (beyond: 408 "
-                                    "and the connection closed); 0: no limit.", low=0, flag="--body-timeout")
-    max_connections: int = _option(512, "Open connections at most; a request on one more gets 503 and its connection is closed.", low=1)
-    max_buffered_bytes: int = _option(64 * MiB, "Bytes of request bodies being received, all requests together, at most; a body "
-                                      "past its first 64 KiB that would pass it gets 503 (one body alone is always read).", low=1,
-                                      shown="64 MiB")
-    precision: str = _option("fp32", PRECISION_HELP, parse=parse_precision)
+    host: str = setting("127.0.0.1", "Interface to bind (the default is loopback only).")
+    port: Annotated[int, Range(1, 65535)] = setting(8000, "TCP port.")
+    max_batch: Annotated[int, Range(1)] = setting(256, "Texts merged into one model call at most.")
+    max_wait_ms: Annotated[float, Range(0)] = setting(0.0, "How long a batch waits for more texts (0: it takes what queued up while "
+                                                      "the model was busy).")
+    max_texts: Annotated[int, Range(1)] = setting(1000, "Texts per request at most.")
+    max_chars: Annotated[int, Range(1)] = setting(100_000, "Characters per text at most (a token list's tokens count together).")
+    max_tokens: Annotated[int, Range(1)] = setting(10_000, "Tokens per token list at most.")
+    max_body_bytes: Annotated[int, Range(1)] = setting(10 * MiB, "Request body size in bytes at most (413 beyond).", shown="10 MiB")
+    max_blanks: Annotated[int, Range(1)] = setting(1000, "[MASK] blanks per /fill-mask request at most.")
+    max_queued: Annotated[int, Range(1)] | None = setting(None, "Texts accepted and not yet answered at most, all clients together; "
+                                                          "more get 503.", shown="4 x max-queued-per-client")
+    max_queued_per_client: Annotated[int, Range(1)] | None = setting(None, "A client (peer address) with this many texts accepted and "
+                                                                     "not yet answered gets 503 for more, before their body is parsed; "
+                                                                     "other clients are served.", shown="max(4 x max-batch, max-texts)")
+    request_timeout_s: Annotated[float, Range(0)] | None = setting(30.0, "Seconds a request waits for its results before it gets 503; "
+                                                                   "0: no limit.", flag="--request-timeout")
+    header_timeout_s: Annotated[float, Range(0)] = setting(10.0, "Seconds a client has to send a request's headers, from connecting or "
+                                                           "from the end of the previous answer (beyond: 408 and the connection "
+                                                           "closed); 0: no limit.", flag="--header-timeout")
+    body_timeout_s: Annotated[float, Range(0)] = setting(30.0, "Seconds a client has to send a request's body, from the end of its "
+                                                         "headers (beyond: 408 and the connection closed); 0: no limit.",
+                                                         flag="--body-timeout")
+    max_connections: Annotated[int, Range(1)] = setting(512, "Open connections at most; a request on one more gets 503 and its "
+                                                        "connection is closed.")
+    max_buffered_bytes: Annotated[int, Range(1)] = setting(64 * MiB, "Bytes of request bodies being received, all requests together, "
+                                                           "at most; a body past its first 64 KiB that would pass it gets 503 (one "
+                                                           "body alone is always read).", shown="64 MiB")
+    run: RunOptions = field(default_factory=RunOptions)  # how the model runs: --device, --precision, --threads, --batch-size
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
     @property
     def client_queue_limit(self) -> int:
@@ -97,32 +89,3 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:  # a name, not an address
         return host.lower() in LOOPBACK_NAMES
-
-
-@dataclass(frozen=True)
-class Option:
-    """One :class:`ServiceSettings` field as a command-line option."""
-
-    name: str  # the field
-    flag: str  # --max-batch
-    kind: type  # int, float or str
-    optional: bool  # None is a value (the default)
-    default: Any
-    help: str
-    shown: str | None  # the default as the help shows it, when not the value itself
-    low: float | None
-    high: float | None
-    parse: Callable[[str], Any] | None
-
-
-def options() -> list[Option]:
-    """The command-line options of the service, in the order of the settings fields."""
-    hints = typing.get_type_hints(ServiceSettings)
-    found = []
-    for setting in fields(ServiceSettings):
-        kinds = typing.get_args(hints[setting.name]) or (hints[setting.name],)  # int | None: (int, NoneType)
-        meta = setting.metadata
-        found.append(Option(name=setting.name, flag=meta["flag"] or "--" + setting.name.replace("_", "-"), kind=kinds[0],
-                            optional=type(None) in kinds, default=setting.default, help=meta["help"],
-                            shown=meta["shown"], low=meta["low"], high=meta["high"], parse=meta["parse"]))
-    return found

@@ -6,14 +6,14 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tagger.atomic import atomic_folder
-from tagger.errors import writing
-from tagger.outputs import Output, claim
+from tagger.core.errors import writing
+from tagger.files.atomic import atomic_folder
+from tagger.files.outputs import Output, claim
 from tagger.spacy.component import FACTORY, BiRNNTagger
 from tagger.spacy.tokenizer import TOKENIZER
 
 if TYPE_CHECKING:
-    from tagger.predict import Tagger
+    from tagger.model.predict import Tagger
 
 # Scores recorded at training -> the keys spaCy's meta.json uses for them.
 SPACY_SCORE_KEYS = {"pos": {"accuracy": "pos_acc"}, "tag": {"accuracy": "tag_acc"}, "morph": {"accuracy": "morph_acc"},
@@ -35,7 +35,7 @@ def export_pipeline(
     package`` can package it (its meta lists ``birnn-tagger`` as a requirement). It is written
     next to ``output`` and renamed into place, so a failed export leaves nothing half-written.
     """
-    from tagger.predict import Tagger
+    from tagger.model.predict import Tagger
 
     output = Path(output)
     with claim([Output(output, "the pipeline folder", folder=True, written_by_us=is_pipeline)], [model], overwrite):
@@ -50,7 +50,7 @@ def is_pipeline(folder: Path) -> bool:
 def _export(tagger: Tagger, output: Path, lang: str | None, name: str | None, version: str) -> Path:
     import spacy
 
-    from tagger import __version__
+    from tagger.core.version import __version__
 
     if tagger.segmenter is not None:
         nlp = spacy.blank(lang or tagger.info.config.lang, config={"nlp": {"tokenizer": {"@tokenizers": TOKENIZER}}})

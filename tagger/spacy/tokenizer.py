@@ -1,4 +1,4 @@
-"""A learned segmenter (:mod:`tagger.segmenter`) as a spaCy tokenizer: ``@tokenizers = "birnn_tagger.Segmenter.v1"``.
+"""A learned segmenter (:mod:`tagger.model.segmenter`) as a spaCy tokenizer: ``@tokenizers = "birnn_tagger.Segmenter.v1"``.
 
 Registered through the ``spacy_tokenizers`` entry point, so a pipeline config names it after
 ``pip install``::
@@ -20,11 +20,11 @@ import srsly
 from spacy.tokens import Doc
 from spacy.util import minibatch, registry
 
-from tagger.errors import TaggerError
+from tagger.core.errors import TaggerError
 from tagger.spacy.component import unpack_files
 
 if TYPE_CHECKING:
-    from tagger.segmenter import Segmentation, Segmenter
+    from tagger.model.segmenter import Segmentation, Segmenter
 
 TOKENIZER = "birnn_tagger.Segmenter.v1"
 
@@ -55,9 +55,9 @@ class SegmenterTokenizer:
             if not self.model_path:
                 raise TaggerError(f"tokenizer {TOKENIZER!r} has no segmenter: give it a model (a model directory with segmenter/) "
                                   "or load a pipeline saved with one")
-            from tagger.segmenter import Segmenter
+            from tagger.model.segmenter import Segmenter
 
-            self._segmenter = Segmenter.load(self.model_path, self.device)
+            self._segmenter = Segmenter.load(self.model_path, device=self.device)
         return self._segmenter
 
     def set_segmenter(self, segmenter: Segmenter) -> None:
@@ -101,22 +101,22 @@ class SegmenterTokenizer:
     # Serialization: the segmenter's files travel inside the pipeline.
 
     def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
-        from tagger.serialize import write_files
+        from tagger.model.serialize import write_files
 
         write_files(path, self.segmenter.model.files())
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> SegmenterTokenizer:
-        from tagger.segmenter import Segmenter
+        from tagger.model.segmenter import Segmenter
 
-        self._segmenter = Segmenter.load(path, self.device)
+        self._segmenter = Segmenter.load(path, device=self.device)
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
         return srsly.msgpack_dumps(self.segmenter.model.files())
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> SegmenterTokenizer:
-        from tagger.segmenter import Segmenter
+        from tagger.model.segmenter import Segmenter
 
         owner = f"tokenizer {TOKENIZER!r}"
-        self._segmenter = Segmenter.from_files(unpack_files(data, owner, "segmenter"), owner, self.device)
+        self._segmenter = Segmenter.from_files(unpack_files(data, owner, "segmenter"), owner, device=self.device)
         return self

@@ -23,11 +23,11 @@ from typing import Any
 
 import torch
 
-from tagger.config import TaggerConfig, changed_keys
-from tagger.errors import ConfigError, TaggerError
+from tagger.core.config import TaggerConfig, changed_keys
+from tagger.core.errors import ConfigError, TaggerError
+from tagger.core.vocab import Vocab
+from tagger.model.serialize import FORMAT_VERSION, check_and_load, cpu_state
 from tagger.nn.model import SequenceTagger
-from tagger.serialize import FORMAT_VERSION, check_and_load, cpu_state
-from tagger.vocab import Vocab
 
 CHECKPOINT = "checkpoint"
 TRAINER = "trainer.pt"

@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from tagger.errors import TaggerError
+from tagger.core.errors import TaggerError
 
 T = TypeVar("T")
 

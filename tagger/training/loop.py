@@ -13,26 +13,26 @@ from typing import Any
 
 import torch
 
-from tagger.atomic import write_atomic
-from tagger.batching import BatchEncoder, bucket_batches
-from tagger.config import TaggerConfig, TrainingConfig
+from tagger.analysis.evaluation import evaluate, selection_score, unseen_labels
+from tagger.core.batching import BatchEncoder, bucket_batches
+from tagger.core.config import TaggerConfig, TrainingConfig
+from tagger.core.errors import ConfigError, TaggerError, writing
+from tagger.core.runtime import choose_device, cores_per_process, seed_everything, set_threads
+from tagger.core.tasks import task_specs
+from tagger.core.tokenize import UNSPACED
+from tagger.core.types import Scores, Sentence, TaskScores
+from tagger.core.vocab import Vocab
 from tagger.data import load_sentences
-from tagger.errors import ConfigError, TaggerError, writing
-from tagger.evaluation import evaluate, main_score, unseen_labels
-from tagger.locking import hold
+from tagger.files.atomic import write_atomic
+from tagger.files.locking import hold
+from tagger.model.predict import Tagger
+from tagger.model.serialize import SEGMENTER, load_model, read_json, save_model
 from tagger.nn.model import SequenceTagger, build_model
-from tagger.predict import Tagger
-from tagger.runtime import choose_device, cores_per_process, seed_everything, set_threads
-from tagger.serialize import SEGMENTER, load_model, read_json, save_model
-from tagger.tasks import task_specs
-from tagger.tokenize import UNSPACED
 from tagger.training.checkpoint import CHECKPOINT, check_output_dir, check_resumed_config, has_checkpoint, load_checkpoint, save_checkpoint
 from tagger.training.distributed import Group, is_main_process, local_device, process_group
 from tagger.training.monitor import Quiet, TrainingMonitor
 from tagger.training.step import TrainingDiverged, TrainStep, build_optimizer, build_scheduler
 from tagger.training.transfer import build_vocabulary, copy_pretrained, coverage, describe_coverage, take_architecture
-from tagger.types import Scores, Sentence, TaskScores
-from tagger.vocab import Vocab
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class TrainingState:
     """How far a training got: saved in its checkpoint (as JSON), so that a resume goes on from there."""
 
     epoch: int = 0
-    best: float = -1.0  # the best epoch's dev score (main_score), or its number without dev data
+    best: float = -1.0  # the best epoch's dev score (selection_score), or its number without dev data
     best_epoch: int = 0
     bad_epochs: int = 0  # since the best
     records: list[dict[str, Any]] = field(default_factory=list)  # one per epoch, as metrics.jsonl has them
@@ -119,7 +119,7 @@ def train(config: TaggerConfig, output_dir: str | Path, *, resume: bool = False,
     carries it (as it carries one named by ``segmenter.model``); with no task to train besides, the
     segmenter alone is trained, into ``output_dir`` (see :mod:`tagger.training.segmenter`).
 
-    The run holds ``output_dir``'s lock (:mod:`tagger.locking`): a second run into it is refused.
+    The run holds ``output_dir``'s lock (:mod:`tagger.files.locking`): a second run into it is refused.
     """
     output_dir = Path(output_dir)
     device = local_device(choose_device(config.training.device))
@@ -180,7 +180,7 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
             epoch_seconds = time.perf_counter() - epoch_start
             trained_tokens, train_seconds = trained_tokens + epoch_tokens, train_seconds + epoch_seconds
             dev_scores = evaluate(evaluator, dev_sentences, settings.eval_batch_size) if evaluator and dev_sentences else {}
-            current = group.broadcast(main_score(dev_scores, settings.select_by) if dev_scores else float(epoch))  # no dev: the last is best
+            current = group.broadcast(selection_score(dev_scores, settings.select_by) if dev_scores else float(epoch))  # no dev: the last is best
             if settings.schedule == "plateau":
                 run.scheduler.step(current)
             record = {"epoch": epoch, "train_loss": total_loss / max(len(batches), 1), "learning_rate": run.optimizer.param_groups[0]["lr"],
@@ -326,7 +326,7 @@ def _finish(config: TaggerConfig, vocab: Vocab, output_dir: Path, device: torch.
     with writing(output_dir / "meta.json", then):
         write_atomic(output_dir / "meta.json", json.dumps({**read_json(output_dir / "meta.json"), **meta}, indent=2))
     try:
-        from tagger.plots import plot_learning_curve
+        from tagger.analysis.plots import plot_learning_curve
 
         with writing(output_dir / "learning_curve.png", then):
             plot_learning_curve(state.records, output_dir / "learning_curve.png")

@@ -1,7 +1,7 @@
 """``tagger pretrain``: embeddings and encoder trained on raw text by masked-token prediction.
 
 The text streams: it is read, tokenized with the spaCy front end, cut as the predictor cuts long
-inputs (:func:`tagger.tokenize.pieces`), shuffled within a buffer of ``pretrain.shuffle_buffer``
+inputs (:func:`tagger.core.tokenize.pieces`), shuffled within a buffer of ``pretrain.shuffle_buffer``
 sentences and cut into length-sorted batches, so corpora of any size pass through in bounded
 memory. Each batch is one :class:`tagger.training.step.TrainStep`, as in ``tagger train``. A
 checkpoint after the buffer that crosses every ``pretrain.checkpoint_every`` steps holds the
@@ -17,22 +17,22 @@ from dataclasses import asdict, dataclass, replace
 from itertools import chain, islice
 from pathlib import Path
 
-from tagger.batching import MASKED_LM, BatchEncoder, bucket_batches
-from tagger.config import TaggerConfig
+from tagger.analysis.evaluation import evaluate
+from tagger.core.batching import MASKED_LM, BatchEncoder, bucket_batches
+from tagger.core.config import TaggerConfig
+from tagger.core.errors import ConfigError, TaggerError, writing
+from tagger.core.runtime import choose_device, seed_everything, set_threads
+from tagger.core.tokenize import LONG_SENTENCE, Tokenizer, pieces
+from tagger.core.types import Sentence
+from tagger.core.vocab import Vocab
 from tagger.data import read_source
-from tagger.errors import ConfigError, TaggerError, writing
-from tagger.evaluation import evaluate
-from tagger.locking import hold
+from tagger.files.locking import hold
+from tagger.model.predict import Tagger
+from tagger.model.serialize import save_model
 from tagger.nn.model import build_model
-from tagger.predict import Tagger
-from tagger.runtime import choose_device, seed_everything, set_threads
-from tagger.serialize import save_model
-from tagger.tokenize import LONG_SENTENCE, Tokenizer, pieces
 from tagger.training.checkpoint import CHECKPOINT, check_output_dir, checkpoint_vocab, load_checkpoint, save_checkpoint
 from tagger.training.monitor import TrainingMonitor
 from tagger.training.step import TrainingDiverged, TrainStep, build_optimizer, build_scheduler
-from tagger.types import Sentence
-from tagger.vocab import Vocab
 
 
 @dataclass
@@ -56,7 +56,7 @@ class PretrainState:
     pieces: str = ""  # how the stream was cut (PIECES): a resume must cut it the same way
 
 
-PIECES = f"sentences of at most {LONG_SENTENCE} tokens"  # what stream_sentences gives (tagger.tokenize.pieces)
+PIECES = f"sentences of at most {LONG_SENTENCE} tokens"  # what stream_sentences gives (tagger.core.tokenize.pieces)
 
 
 def stream_sentences(config: TaggerConfig, split: str = "train") -> Iterator[Sentence]:

@@ -17,26 +17,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tagger.atomic import write_atomic
-from tagger.config import TaggerConfig
-from tagger.errors import writing
-from tagger.evaluation import main_score
-from tagger.locking import hold
-from tagger.runtime import choose_device
-from tagger.serialize import SEGMENTER, read_files, segmenter_files, write_files
+from tagger.analysis.evaluation import selection_score
+from tagger.core.config import TaggerConfig
+from tagger.core.errors import writing
+from tagger.core.runtime import choose_device
+from tagger.core.types import TaskScores
+from tagger.files.atomic import write_atomic
+from tagger.files.locking import hold
+from tagger.model.serialize import SEGMENTER, read_files, segmenter_files, write_files
 from tagger.training.checkpoint import check_output_dir, has_checkpoint
 from tagger.training.distributed import is_main_process, local_device, process_group
 from tagger.training.loop import TrainResult, train
 from tagger.training.monitor import TrainingMonitor
 from tagger.training.segmenter import prepare_segmenter, refuse_distributed_segmenter
-from tagger.types import TaskScores
 
 SUMMARY = "seeds.json"
 
 
 def headline(scores: dict[str, Any]) -> float:
-    """A task's headline metric in a recorded scores dict (:attr:`TaskScores.main`)."""
-    return TaskScores.from_dict(scores).main
+    """A task's headline metric in a recorded scores dict (:attr:`TaskScores.headline`)."""
+    return TaskScores.from_dict(scores).headline
 
 
 @dataclass
@@ -128,8 +128,8 @@ def _train_seed(config: TaggerConfig, seed: int, directory: Path, resume: bool, 
 
 
 def _dev_main(dev: dict[str, dict[str, Any]], config: TaggerConfig) -> float:
-    """What picks the best seed: what picks the best epoch (:func:`tagger.evaluation.main_score`)."""
-    return main_score({task: TaskScores.from_dict(scores) for task, scores in dev.items()}, config.training.select_by)
+    """What picks the best seed: what picks the best epoch (:func:`tagger.analysis.evaluation.selection_score`)."""
+    return selection_score({task: TaskScores.from_dict(scores) for task, scores in dev.items()}, config.training.select_by)
 
 
 def _from_result(seed: int, result: TrainResult, config: TaggerConfig) -> SeedRun:

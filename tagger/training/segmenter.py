@@ -1,4 +1,4 @@
-"""Training a segmenter (:mod:`tagger.segmenter`) from a corpus that has each sentence's raw text and its words.
+"""Training a segmenter (:mod:`tagger.model.segmenter`) from a corpus that has each sentence's raw text and its words.
 
 CoNLL-U gives both (``# text`` and the surface tokens: multiword tokens as written), as do Universal NER
 files (``# text``). Each sentence's words are found in its text; consecutive sentences of a document
@@ -18,14 +18,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tagger.atomic import write_atomic
-from tagger.config import CharLMConfig, EmbeddingsConfig, EncoderConfig, MaskedLMConfig, TaggerConfig, TaskConfig
+from tagger.core.config import CharLMConfig, EmbeddingsConfig, EncoderConfig, MaskedLMConfig, TaggerConfig, TaskConfig
+from tagger.core.errors import ConfigError, ModelFormatError, writing
+from tagger.core.tasks import SEGMENT
+from tagger.core.types import Sentence
 from tagger.data import load_sentences
-from tagger.errors import ConfigError, ModelFormatError, writing
-from tagger.segmenter import FEATURES, SEGMENT, Lexicon, Segmentation, Segmenter, unit_sentence
+from tagger.files.atomic import write_atomic
+from tagger.model.segmenter import FEATURES, Lexicon, Segmentation, Segmenter, unit_sentence
 from tagger.training.loop import Splits, TrainResult, train
 from tagger.training.monitor import TrainingMonitor
-from tagger.types import Sentence
 
 SENTENCES_PER_TEXT = (1, 2, 3)  # training texts join this many consecutive sentences of a document
 SPACED_JOINS = 0.2  # where a corpus writes nothing between sentences, this share of its texts put a space there
@@ -140,7 +141,7 @@ def training_texts(corpus: SegmentationCorpus, separator: str, sentences: bool, 
 
 
 def segmenter_config(config: TaggerConfig) -> TaggerConfig:
-    """The config of the segmenter's own network: a tagger of units (see :mod:`tagger.segmenter`)."""
+    """The config of the segmenter's own network: a tagger of units (see :mod:`tagger.model.segmenter`)."""
     settings = config.segmenter
     features = dict(zip(FEATURES, (settings.bigram_dim, settings.lexicon_dim, settings.lexicon_dim, settings.kind_dim)))
     return replace(
@@ -248,7 +249,7 @@ def prepare_segmenter(config: TaggerConfig, output_dir: Path, resume: bool, moni
     """The files of the segmenter that the tagger trained into ``output_dir`` carries: read from
     ``segmenter.model``, or trained into ``output_dir/segmenter`` (kept when a resumed run finds it
     finished, continued from its checkpoint when it was stopped)."""
-    from tagger.serialize import SEGMENTER, describe, read_files
+    from tagger.model.serialize import SEGMENTER, describe, read_files
     from tagger.training.checkpoint import has_checkpoint
 
     if config.segmenter.model:

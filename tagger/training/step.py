@@ -10,14 +10,14 @@ from typing import Any
 
 import torch
 
-from tagger.batching import CHAR_LM, IGNORE, MASKED_LM, BatchEncoder
-from tagger.config import TaggerConfig, TaskConfig, TrainingConfig
-from tagger.errors import TaggerError
-from tagger.masking import mask_sentences
+from tagger.core.batching import CHAR_LM, IGNORE, MASKED_LM, BatchEncoder
+from tagger.core.config import TaggerConfig, TaskConfig, TrainingConfig
+from tagger.core.errors import TaggerError
+from tagger.core.masking import mask_sentences
+from tagger.core.types import Sentence
+from tagger.core.vocab import Vocab
 from tagger.training.distributed import Group
 from tagger.training.monitor import TrainingMonitor
-from tagger.types import Sentence
-from tagger.vocab import Vocab
 
 
 class TrainStep:
@@ -29,15 +29,15 @@ class TrainStep:
     config's); a loss it does not name is left out (pretraining's only loss is the masked-token one).
     """
 
-    def __init__(self, model: torch.nn.Module, encoder: BatchEncoder, optimizer: torch.optim.Optimizer, scheduler: Any,
+    def __init__(self, model: torch.nn.Module, batch_encoder: BatchEncoder, optimizer: torch.optim.Optimizer, scheduler: Any,
                  config: TaggerConfig, device: torch.device, monitor: TrainingMonitor, generator: torch.Generator,
                  group: Group = Group(), weights: Mapping[str, float] | None = None) -> None:
-        self.model, self.encoder, self.optimizer, self.scheduler = model, encoder, optimizer, scheduler
+        self.model, self.batch_encoder, self.optimizer, self.scheduler = model, batch_encoder, optimizer, scheduler
         self.settings, self.tasks = config.training, config.tasks
         self.masking = config.masked_lm if config.masked_lm.weight > 0 else None
         self.weights = dict(weights) if weights is not None else {
             **{task: t.weight for task, t in config.tasks.items()}, MASKED_LM: config.masked_lm.weight, CHAR_LM: config.char_lm.weight}
-        self.char_lm = encoder if config.char_lm.weight > 0 else None
+        self.char_lm = batch_encoder if config.char_lm.weight > 0 else None
         self.device, self.monitor, self.generator, self.group = device, monitor, generator, group
         self.watch = FiniteWatch(list(self.weights), device, group, config)
 
@@ -102,14 +102,14 @@ class TrainStep:
         targets = None
         if self.masking is not None:
             # The whole batch on every rank: the generator, which also orders the data, stays in step.
-            sentences, targets = mask_sentences(sentences, self.encoder.vocab, self.masking, self.generator)
+            sentences, targets = mask_sentences(sentences, self.batch_encoder.vocab, self.masking, self.generator)
         scales = None
         if self.group.active:
-            shared = share_scales(sentences, targets, self.encoder.vocab, self.tasks, self.group, self.char_lm)
+            shared = share_scales(sentences, targets, self.batch_encoder.vocab, self.tasks, self.group, self.char_lm)
             if shared is None:
                 return None  # the same on every rank: they all skip the batch
             sentences, targets, scales = shared
-        batch = self.encoder.encode(sentences, masked_targets=targets).to(self.device)
+        batch = self.batch_encoder.encode(sentences, masked_targets=targets).to(self.device)
         with self._autocast():
             outputs = self.model(batch)
             counted = [(task, out.loss) for task, out in outputs.items() if out.loss is not None and task in self.weights]

@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from tagger.config import TaggerConfig
+from tagger.core.config import TaggerConfig
+from tagger.core.errors import ConfigError
+from tagger.core.types import Sentence
+from tagger.core.vocab import SPECIALS, Vocab, word_key
 from tagger.data.vectors import WordVectors, read_vectors
-from tagger.errors import ConfigError
 from tagger.nn.model import SequenceTagger
 from tagger.training.checkpoint import checkpoint_vocab
-from tagger.types import Sentence
-from tagger.vocab import SPECIALS, Vocab, word_key
 
 logger = logging.getLogger(__name__)
 

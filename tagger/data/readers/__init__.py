@@ -7,13 +7,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tagger.core.errors import DataFormatError
+from tagger.core.types import BadRecord, Sentence
+from tagger.data.formats import format_of, known_suffixes
 from tagger.data.readers.columns import read_columns
 from tagger.data.readers.conllu import read_conllu
 from tagger.data.readers.docbin import read_docbin
 from tagger.data.readers.jsonl import read_jsonl
 from tagger.data.readers.text import read_text
-from tagger.errors import DataFormatError
-from tagger.types import BadRecord, Sentence
 
 FORMATS: dict[str, Callable[..., Iterator[Sentence | BadRecord]]] = {
     "conllu": read_conllu,
@@ -23,27 +24,16 @@ FORMATS: dict[str, Callable[..., Iterator[Sentence | BadRecord]]] = {
     "text": read_text,
     "spacy": read_docbin,
 }
-EXTENSIONS = {
-    ".conllu": "conllu",
-    ".conll": "conll",
-    ".tsv": "conll",
-    ".iob2": "iob2",
-    ".bio": "conll",
-    ".jsonl": "jsonl",
-    ".json": "jsonl",
-    ".txt": "text",
-    ".spacy": "spacy",
-}
 # Column layouts that a format implies when the config names none.
 DEFAULT_COLUMNS: dict[str, dict[str, Any]] = {"iob2": {"columns": {"ner": 2}, "token_column": 1}}
 
 
 def infer_format(path: str | Path) -> str:
-    suffix = Path(path).suffix.lower()
-    if suffix not in EXTENSIONS:
-        known = ", ".join(f"{ext} ({fmt})" for ext, fmt in EXTENSIONS.items())
-        raise DataFormatError(path, None, f"cannot tell the format from the extension {suffix!r}; give it explicitly. Known: {known}")
-    return EXTENSIONS[suffix]
+    fmt = format_of(path)
+    if fmt not in FORMATS:
+        raise DataFormatError(path, None, f"cannot tell the format from the extension {Path(path).suffix.lower()!r}; give it explicitly. "
+                              f"Known: {known_suffixes(tuple(FORMATS))}")
+    return fmt
 
 
 LENIENT_FORMATS = ("text", "jsonl")  # one record per line: a bad line is one bad record

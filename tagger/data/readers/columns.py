@@ -15,9 +15,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from tagger.core.errors import DataFormatError
+from tagger.core.types import Sentence
 from tagger.data.readers.lines import read_lines
-from tagger.errors import DataFormatError
-from tagger.types import Sentence
 
 
 def read_columns(

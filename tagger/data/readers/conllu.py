@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tagger.core.errors import DataFormatError
+from tagger.core.types import NO_LABEL, Sentence
 from tagger.data.readers.lines import read_lines
-from tagger.errors import DataFormatError
-from tagger.types import NO_LABEL, Sentence
 
 COLUMNS = 10
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tagger.errors import DataFormatError
-from tagger.types import Sentence
+from tagger.core.errors import DataFormatError
+from tagger.core.types import Sentence
 
 # Doc attribute -> (spaCy's annotation name for Doc.has_annotation, label of a token).
 ATTRIBUTES: dict[str, tuple[str, Callable]] = {

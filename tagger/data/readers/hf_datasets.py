@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from tagger.errors import DataFormatError
-from tagger.types import Sentence
+from tagger.core.errors import DataFormatError
+from tagger.core.types import Sentence
 
 
 def read_dataset(

@@ -10,9 +10,9 @@ import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from tagger.core.errors import DataFormatError
+from tagger.core.types import BadRecord, Sentence
 from tagger.data.readers.lines import read_lines
-from tagger.errors import DataFormatError
-from tagger.types import BadRecord, Sentence
 
 
 def read_jsonl(

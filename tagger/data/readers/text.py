@@ -1,14 +1,14 @@
 """Plain text: one document per non-empty line, or one per file for a folder of text files.
-Tokenization happens later (tagger.tokenize)."""
+Tokenization happens later (tagger.core.tokenize)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from tagger.core.errors import not_utf8
+from tagger.core.types import BadRecord, Sentence
 from tagger.data.readers.lines import MAX_RECORD_CHARS, read_lines
-from tagger.errors import not_utf8
-from tagger.types import BadRecord, Sentence
 
 
 def read_text(path: str | Path, lenient: bool = False) -> Iterator[Sentence | BadRecord]:

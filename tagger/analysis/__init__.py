@@ -1,0 +1,1 @@
+"""What is measured of a model: scores (evaluation), reports and plots, and speed (benchmark)."""

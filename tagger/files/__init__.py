@@ -1,0 +1,1 @@
+"""Files written whole (atomic), locks, and the outputs a command claims before it writes them."""
