@@ -86,3 +86,29 @@ def with_run(tagger, **changes):  # noqa: ANN001, ANN201 - a Tagger
     changed = copy.copy(tagger)
     changed.set_run_options(dataclasses.replace(tagger.run, **changes))
     return changed
+
+
+class FakeMachine:
+    """/proc/stat readings and a clock for ThreadPolicy: 4 CPUs, jiffies counted at 100 a second."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.idle = [0, 0, 0, 0]
+        self.total = [0, 0, 0, 0]
+        self.own = 0.0
+        self.reads = 0
+
+    def read(self):  # noqa: ANN201 - a CpuReading
+        self.reads += 1
+        from tagger.core.runtime import CpuReading
+
+        return CpuReading({cpu: (self.idle[cpu], self.total[cpu]) for cpu in range(4)}, self.own)
+
+    def run(self, seconds: float, idle_cpus: float, own_cores: float) -> None:
+        """``seconds`` pass with ``idle_cpus`` of the 4 idle (the first ones busy) and this process using ``own_cores``."""
+        jiffies = round(seconds * 100)
+        for cpu in range(4):
+            self.total[cpu] += jiffies
+            self.idle[cpu] += round(jiffies * min(max(idle_cpus - (3 - cpu), 0.0), 1.0))
+        self.own += seconds * own_cores
+        self.now += seconds

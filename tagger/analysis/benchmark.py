@@ -23,12 +23,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from tagger.core.config import check_setting
+from tagger.core.config import BatchSize, Range, check_settings
 from tagger.core.errors import ConfigError, InputError, TaggerError
-from tagger.core.runtime import RunOptions
-from tagger.core.types import PRECISIONS, QUANTIZED, Prediction, Sentence
+from tagger.core.types import PRECISIONS, QUANTIZED, Precision, Prediction, Sentence
 
 if TYPE_CHECKING:
     from tagger.model.predict import Tagger
@@ -67,21 +66,22 @@ def default_threads() -> tuple[int, ...]:
 class SweepOptions:
     """What to sweep. Raises :class:`SweepOptionError` for a value that cannot be run."""
 
-    batch_sizes: tuple[int, ...] = (1, 32, 256)  # sentences per label_sentences call
-    precisions: tuple[str, ...] = PRECISIONS
+    batch_sizes: tuple[BatchSize, ...] = (1, 32, 256)  # sentences per label_sentences call (RunOptions' batch sizes)
+    precisions: tuple[Precision, ...] = PRECISIONS
     threads: tuple[int, ...] = field(default_factory=default_threads)  # torch (and ONNX Runtime intra-op) threads
-    warmup: int = 1  # untimed passes over the corpus per row
-    passes: int = 5  # timed passes over the corpus per row
+    warmup: Annotated[int, Range(0)] = 1  # untimed passes over the corpus per row
+    passes: Annotated[int, Range(1)] = 5  # timed passes over the corpus per row
 
     def __post_init__(self) -> None:
+        try:
+            check_settings(self)  # each value as RunOptions checks it
+        except ConfigError as error:
+            raise SweepOptionError(error.key.split("[")[0], error.reason) from None
         cores = usable_cores()
-        _check_list("batch_sizes", self.batch_sizes, lambda b: _run_option_problem("batch_size", b))
-        _check_list("precisions", self.precisions, lambda p: _run_option_problem("precision", p))
-        _check_list("threads", self.threads, lambda t: None if _whole(t) and 1 <= t <= cores else f"{t!r} threads: choose 1 to {cores} (the cores this process may use)")
-        if not _whole(self.warmup) or self.warmup < 0:
-            raise SweepOptionError("warmup", f"{self.warmup!r}: give 0 or more passes")
-        if not _whole(self.passes) or self.passes < 1:
-            raise SweepOptionError("passes", f"{self.passes!r}: give 1 or more passes")
+        for option in ("batch_sizes", "precisions", "threads"):
+            _check_list(option, getattr(self, option))
+        if outside := [t for t in self.threads if not 1 <= t <= cores]:
+            raise SweepOptionError("threads", f"{outside[0]!r} threads: choose 1 to {cores} (the cores this process may use)")
 
     @property
     def rows(self) -> int:
@@ -93,26 +93,10 @@ class SweepOptions:
         return self.rows * (self.warmup + self.passes)
 
 
-def _run_option_problem(name: str, value: object) -> str | None:
-    """What RunOptions says of ``value`` as its field ``name``, else None: a sweep's values are checked as a run's are."""
-    try:
-        check_setting(RunOptions, name, value)
-    except ConfigError as error:
-        return error.reason
-    return None
-
-
-def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_list(option: str, values: Sequence[Any], problem: Callable[[Any], str | None]) -> None:
+def _check_list(option: str, values: Sequence[Any]) -> None:
+    """A sweep's list: at least one value, each once."""
     if not values:
         raise SweepOptionError(option, "give at least one value")
-    for value in values:
-        reason = problem(value)
-        if reason:
-            raise SweepOptionError(option, reason)
     repeated = [v for n, v in enumerate(values) if v in values[:n]]
     if repeated:
         raise SweepOptionError(option, f"{repeated[0]!r} is given twice")
@@ -230,22 +214,22 @@ def load_corpus(tagger: Tagger, corpus: str | None = None, fmt: str | None = Non
 def run_sweep(tagger: Tagger, corpus: Corpus, options: SweepOptions, progress: Progress | None = None) -> list[Row]:
     """Every (precision, threads, batch size) row of ``options``, in that order. An int8 precision
     this model or machine cannot run (a GRU encoder, no onnxruntime) gives rows with ``skipped`` set.
-    The torch thread count and the model's precision are restored afterwards."""
+    Each row runs as its RunOptions say (the Tagger's, with the row's precision and threads); the
+    torch thread count and the Tagger's run options are restored afterwards."""
     import torch
 
     tell = progress or (lambda what, steps: None)
-    threads_before, precision_before = torch.get_num_threads(), tagger.precision
+    threads_before, run_before = torch.get_num_threads(), tagger.run
     reference: list[list[tuple[str, ...]]] | None = None
     rows: list[Row] = []
     try:
         for precision in options.precisions:
             if precision in QUANTIZED and reference is None:  # what the int8 rows' labels are compared with
-                tagger.set_precision("fp32")
+                tagger.set_run_options(dataclasses.replace(run_before, precision="fp32"))
                 reference = _labels(_one_pass(tagger, corpus.sentences, max(options.batch_sizes))[1])
             for threads in options.threads:
-                torch.set_num_threads(threads)
-                try:  # an int8 encoder's ONNX Runtime session takes the torch threads when it opens
-                    tagger.set_precision(precision)
+                try:  # an int8 encoder's ONNX Runtime session is opened with the row's threads
+                    tagger.set_run_options(dataclasses.replace(run_before, precision=precision, threads=threads))
                 except TaggerError as error:
                     for batch_size in options.batch_sizes:
                         rows.append(Row(precision, threads, batch_size, len(corpus.sentences), corpus.words, skipped=str(error)))
@@ -255,8 +239,8 @@ def run_sweep(tagger: Tagger, corpus: Corpus, options: SweepOptions, progress: P
                     what = f"{precision}, {threads} thread{'s' if threads > 1 else ''}, batch {batch_size}"
                     rows.append(_measure(tagger, corpus, precision, threads, batch_size, options, reference, functools.partial(tell, what)))
     finally:
+        tagger.set_run_options(run_before)
         torch.set_num_threads(threads_before)
-        tagger.set_precision(precision_before)
     return rows
 
 

@@ -58,9 +58,8 @@ def read_input(path: Path, fmt: str, text_field: str = "text", tokens_field: str
     file) per file; the other formats are read whole, so a malformed line there stops the run
     (a DataFormatError naming file and line), and keep their lines, so that CoNLL-U and column
     files are written back whole. ``fmt`` "dataset" reads a ``datasets`` dataset. ``path`` ``-`` reads
-    standard input. A path with nothing to read is refused at the first record (:func:`check_input`).
+    standard input. Callers check first that there is something to read (:func:`check_input`).
     """
-    check_input(path, fmt)
     files = input_files(path) if fmt != "dataset" else None
     if files is not None and fmt != "text":
         raise DataFormatError(path, None, f"a folder or glob is read as text files (one document each), not as {fmt!r}: "

@@ -46,8 +46,8 @@ def annotate_file(tagger: Tagger, input_path: str | Path, output: str | Path, op
     written in input order. ``on_progress(records, words)`` is called after each chunk.
     """
     input_path, output = Path(input_path), Path(output)
+    check_input(input_path, options.input_format, options.resume)  # "no such file" before "cannot tell the format"
     input_format, output_format = options.formats(input_path, output)
-    check_input(input_path, input_format, options.resume)
     options.check_model(tagger.info)
     if output_format == "spacy" and options.resume:
         raise TaggerError("a .spacy output is written whole at the end; it cannot resume (write JSONL to resume)")
@@ -81,8 +81,8 @@ def annotate_stream(tagger: Tagger, input_path: str | Path, options: AnnotateOpt
     """Label ``input_path`` onto ``stream`` (standard output by default) as it goes: no errors file and
     no resume, so the first bad record stops the run, ``strict`` or not."""
     input_path = Path(input_path)
+    check_input(input_path, options.input_format)
     input_format, output_format = options.formats(input_path, None)
-    check_input(input_path, input_format)
     options.check_model(tagger.info)
     if output_format == "spacy":
         raise TaggerError("a .spacy output needs a file: give -o OUTPUT.spacy")

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-from tagger.core.config import Range, check_settings, setting
+from tagger.core.config import MAX_THREADS, Range, check_settings, setting
 from tagger.core.errors import ConfigError, TaggerError
-from tagger.core.tasks import check_task_selection
+from tagger.core.tasks import NO_TASKS, check_task_selection
 from tagger.data.formats import format_of
 from tagger.data.writers import WRITE_FORMATS
 
@@ -34,7 +34,9 @@ class AnnotateOptions:
     overwrite: bool = setting(False, "Replace OUTPUT if it exists (never the input).")
     strict: bool = setting(False, "Stop at the first bad record instead of listing it in the errors file.")
     split: str = setting("train", "Split of a datasets dataset (--format dataset).")
-    workers: Annotated[int, Range(1, 1024)] = 1  # processes labelling in parallel (each given the loaded model)
+    workers: Annotated[int, Range(1, MAX_THREADS)] = setting(1, "Processes labelling in parallel, each with its share of the CPU cores "
+                                                             "(or --threads each); output stays in input order. With --engine ray, "
+                                                             "Ray actors (default: as many as the cluster's CPUs).")
     tasks: tuple[str, ...] | None = None  # the tasks to write (None: all the model's)
     scores: bool = setting(False, "Also write each token's probability of its label, per task (JSONL: a scores field).")
     label_map: dict[str, str] | None = None  # entity types renamed in html and spacy outputs (PER -> PERSON), as spaCy's scheme has them
@@ -57,6 +59,8 @@ class AnnotateOptions:
         """The options that must fit the model: ``tasks`` it has, a ``label_map`` of its entity types."""
         from tagger.data.doc_targets import check_label_map
 
+        if not info.tasks:
+            raise TaggerError(NO_TASKS)
         self.check_tasks(list(info.tasks))
         check_label_map(self.label_map, info.tasks, "--label-map")
 

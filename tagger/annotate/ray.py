@@ -128,7 +128,7 @@ def annotate_with_ray(
     cluster's (``"auto"`` finds the local node's); None starts a local Ray instance unless one is
     already up in this process. ``actors`` defaults to as many as the cluster's CPUs allow, at most
     one per shard; each gets ``cpus_per_actor`` CPUs and as many torch threads. ``run`` is how each
-    actor loads the model (see ``Tagger.load``), its threads the actor's CPUs.
+    actor loads the model (see ``Tagger.load``); ``run.threads`` 0 gives each actor as many torch threads as its CPUs.
     """
     try:
         import ray
@@ -138,7 +138,7 @@ def annotate_with_ray(
     output_format = options.output_format or "jsonl"
     options.check_output_format(output_format)
     options = replace(options, output_format=output_format, workers=1, errors_path=None)
-    run = replace(run, threads=cpus_per_actor)
+    run = replace(run, threads=run.threads or cpus_per_actor)
     from tagger.model.serialize import describe
 
     model = describe(model_dir)

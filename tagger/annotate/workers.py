@@ -26,7 +26,8 @@ def label_chunks(
     their Sentences, in input order.
 
     With ``workers`` > 1 the chunks are labelled in that many processes, each running as the tagger
-    does but with its share of the CPU cores as torch threads; a few chunks per worker are in flight
+    does, with its share of the CPU cores as torch threads unless the tagger's run options name a
+    number; a few chunks per worker are in flight
     at a time, so memory stays bounded whatever the input size.
     """
     chunks = iter(lambda: list(islice(records, tagger.run.batch_size * CHUNK_BATCHES)), [])
@@ -34,7 +35,7 @@ def label_chunks(
         for chunk in chunks:
             yield chunk, _label_all(tagger, [item for item in chunk if isinstance(item, Sentence)], scores)
         return
-    run = replace(tagger.run, threads=cores_per_process(workers))
+    run = replace(tagger.run, threads=tagger.run.threads or cores_per_process(workers))  # --threads N: N each
     files = tagger.files()  # the very model this process labels with: never the directory read again, which may have changed
     with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(files, tagger.info.name, run, os.getpid(), scores)) as pool:
         pending: deque = deque()

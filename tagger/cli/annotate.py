@@ -36,31 +36,30 @@ def _annotate_progress() -> Progress:
 
 
 ANNOTATE_FLAGS = ("input_format", "output_format", "scores", "text_field", "tokens_field", "errors_path", "resume", "overwrite",
-                  "strict", "split")  # the AnnotateOptions fields declared as they are; tasks, workers and label_map need words
+                  "strict", "split", "workers")  # the AnnotateOptions fields declared as they are; tasks and label_map need words
 
 
 @app.command()
-@declared((AnnotateOptions, ANNOTATE_FLAGS), RunOptions)
+@declared((AnnotateOptions, ANNOTATE_FLAGS), RunOptions, defaults={"workers": None})  # None: 1, or with Ray as many as its CPUs
 def annotate(
     model: Annotated[Path, typer.Argument(help="A model directory.")],
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Text (one document per line), JSONL, CoNLL-U, column or .spacy file; a folder or glob of text files (one document each); - for standard input (text, or as --format says); a dataset with --format dataset. With --engine ray: a shard file, or a folder or glob of shards.")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (with --engine ray a folder of output shards); default standard output.")] = None,
     tasks: Annotated[Optional[list[str]], typer.Option("--tasks", help="Write only these tasks' labels: --tasks ner, or --tasks upos,ner; default all the model's.")] = None,
     label_map: Annotated[Optional[str], typer.Option("--label-map", help="Rename entity types in the html and spacy outputs, e.g. PER=PERSON,LOC=GPE (spaCy's scheme; displaCy colours those names).")] = None,
-    workers: Annotated[Optional[int], typer.Option(min=1, help="Processes labelling in parallel, each with its share of the CPU cores; output stays in input order. Default 1; with --engine ray, Ray actors (default: as many as the cluster's CPUs).")] = None,
     engine: Annotated[str, typer.Option(help="local, or ray: shards labelled by a pool of Ray actors (pip install 'birnn-tagger[ray]').")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (e.g. auto); default a local Ray instance.")] = None,
     **flags: Any,
 ) -> None:
     """Label a file, a folder or glob of text files, or a dataset, streaming; write JSONL, CoNLL-U, columns, HTML or .spacy."""
     from tagger.annotate import annotate_file, annotate_stream
-    from tagger.data.doc_targets import parse_label_map
     from tagger.annotate.inputs import check_input, count_records
     from tagger.annotate.resumable import resumed_records
+    from tagger.data.doc_targets import parse_label_map
     from tagger.model.predict import Tagger
 
     try:
-        options = AnnotateOptions(**picked(AnnotateOptions, flags), workers=workers or 1,
+        options = AnnotateOptions(**{**picked(AnnotateOptions, flags), "workers": flags["workers"] or 1},
                                   tasks=tuple(name.strip() for item in tasks for name in item.split(",") if name.strip()) if tasks is not None else None,
                                   label_map=parse_label_map(label_map) if label_map is not None else None)
     except TaggerError as error:
@@ -70,7 +69,7 @@ def annotate(
     if engine == "ray":
         if is_stdin(input_path):
             fail(TaggerError("--engine ray reads shard files, not standard input (-): save the input to files first"))
-        _annotate_with_ray(model, input_path, output, options, workers, ray_address, flags)
+        _annotate_with_ray(model, input_path, output, options, flags["workers"], ray_address, flags)
         return
     progress = _annotate_progress()
     try:
@@ -97,7 +96,6 @@ def annotate(
             summary = annotate_file(tagger, input_path, output, options, model_dir=model, on_progress=advance)
     except TaggerError as error:
         fail(error)
-        return
     table = Table(title=f"annotated {_input_name(input_path)} -> {escape(str(output))}")
     for column in ("done", "failed", "resumed", "seconds", "records/s"):
         table.add_column(column, justify="right")
@@ -126,7 +124,6 @@ def _annotate_with_ray(model: Path, input_path: Path, output: Optional[Path], op
         results = annotate_with_ray(model, input_path, output, options, actors=actors, address=address, run=run_options(run_flags))  # type: ignore[arg-type]
     except TaggerError as error:
         fail(error)
-        return
     table = Table(title=f"annotated {_input_name(input_path)} -> {escape(str(output))} on Ray")
     for column in ("shard", "status", "done", "failed", "resumed", "seconds"):
         table.add_column(column, justify="right" if column not in ("shard", "status") else "left")

@@ -49,7 +49,6 @@ def benchmark(
                                _ints("threads", threads) if threads is not None else default_threads(), warmup, passes)
     except SweepOptionError as error:
         fail(TaggerError(f"--{error.option.replace('_', '-')}: {error.reason}"))
-        return
     try:
         with claim([Output(output, "--output")] if output else [], [*([corpus] if corpus else []), model], overwrite):  # before minutes of timing
             tagger = Tagger.load(model, run_options(run_flags))  # the sweep sets the precision, threads and batch size of each row

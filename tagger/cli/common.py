@@ -1,4 +1,4 @@
-"""What every command shares: the app, the consoles, how an error is shown, the score table, the precision option."""
+"""What every command shares: the app, the consoles, how an error is shown, the score table."""
 
 from __future__ import annotations
 

@@ -37,7 +37,6 @@ def list_corpora(
         return
     if not found:
         fail(TaggerError(f"no corpus name or language code contains {query!r}; `tagger corpora` lists them all"))
-        return
     table = Table(title=f"{len(found)} corpora" + (f" whose name or language contains {query!r}" if query else ""))
     table.add_column("name", no_wrap=True)
     for column in ("family", "format", "tasks", "lang", "license", "files"):

@@ -37,7 +37,6 @@ def debug_data(
         report = analyse(load_config(config, overrides or []), str(config))
     except TaggerError as error:
         fail(error)
-        return
     if as_json:
         print_json(report.to_dict())
     else:

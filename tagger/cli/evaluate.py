@@ -59,7 +59,6 @@ def evaluate(
                         write_comparison(outputs[corpus], evaluation, tagger.task_specs)
     except TaggerError as error:
         fail(error)
-        return
     if as_json:
         print_json({e.corpus: e.to_dict() for e in evaluations})
         return

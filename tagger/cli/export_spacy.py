@@ -27,5 +27,4 @@ def export_spacy(
         path = export_pipeline(model, output_dir, lang, name, version, overwrite)
     except TaggerError as error:
         fail(error)
-        return
     console.print(f"wrote a spaCy pipeline to {path}: spacy.load({str(path)!r})")

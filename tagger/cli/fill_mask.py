@@ -33,7 +33,6 @@ def fill_mask(
         filled = Tagger.load(model, run).fill_mask(texts, top_k)
     except TaggerError as error:
         fail(error)
-        return
     for text, sentence in zip(texts, filled):
         if as_json:
             out.print_json(json.dumps({"text": text, **sentence.to_dict()}))

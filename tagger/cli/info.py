@@ -30,7 +30,6 @@ def info(
         described = describe(model)
     except (TaggerError, OSError) as error:
         fail(error)
-        return
     if as_json:
         print_json(info_dict(model, described))
         return

@@ -51,6 +51,5 @@ def init_config(
             write_atomic(target, text)
     except TaggerError as error:
         fail(error)
-        return
     console.print(f"wrote the shipped config {escape(source.stem)} to {escape(str(target))}: edit it, then "
                   f"tagger train {escape(str(target))}", highlight=False)

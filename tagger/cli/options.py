@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -24,13 +24,14 @@ from tagger.core.runtime import RunOptions
 Group = type | tuple[type, Collection[str]]  # a settings class: all its fields, or those named
 
 
-def declared(*groups: Group, defaults: Mapping[str, Any] | None = None) -> Callable[[Any], Any]:
+def declared(*groups: Group, defaults: Mapping[str, Any] | None = None, helps: Mapping[str, str] | None = None) -> Callable[[Any], Any]:
     """A decorator: the command's ``**options`` become one typer option per field of ``groups``, with
-    ``defaults`` in place of a field's own default where a command differs (``batch_size``)."""
+    ``defaults`` and ``helps`` in place of a field's own where a command differs (train's ``threads``)."""
     def decorate(command: Any) -> Any:
         signature = inspect.signature(command, eval_str=True)
         fixed = [parameter for parameter in signature.parameters.values() if parameter.kind is not inspect.Parameter.VAR_KEYWORD]
-        generated = [_parameter(option, (defaults or {}).get(option.name, option.default)) for option in _options(groups)]
+        generated = [_parameter(replace(option, help=(helps or {}).get(option.name, option.help)), (defaults or {}).get(option.name, option.default))
+                     for option in _options(groups)]
         command.__signature__ = signature.replace(parameters=[*fixed, *generated])
         return command
 
@@ -47,8 +48,8 @@ def _options(groups: tuple[Group, ...]) -> list[Option]:
 
 def _parameter(option: Option, default: Any) -> inspect.Parameter:
     kind = Optional[option.kind] if option.optional else option.kind
-    if option.kind is bool:  # a flag: given or not
-        declared_option = typer.Option(option.flag, help=option.help)
+    if option.kind is bool:  # a flag, and its --no- form
+        declared_option = typer.Option(f"{option.flag}/--no-{option.flag[2:]}", help=option.help)
     else:
         declared_option = typer.Option(option.flag, parser=_parser(option), help=option.help, show_default=option.shown or True,
                                        metavar=_METAVARS.get(option.kind, "TEXT"))
@@ -78,6 +79,8 @@ def picked(kind: type, options: Mapping[str, Any]) -> dict[str, Any]:
 
 TRAINING_FLAGS = ((RunOptions, ("device", "threads")),)  # what train and pretrain take: as the config's training.device, .threads
 TRAINING_DEFAULTS = {"device": None, "threads": None}  # not given: as the config says
+TRAINING_HELPS = {"device": "training.device: \"auto\" (CUDA when there is one), \"cpu\", \"cuda\", \"cuda:N\" or \"mps\"; default the config's.",
+                  "threads": "training.threads: torch threads (0: one per core that is idle when training starts); default the config's."}
 
 
 def training_overrides(options: Mapping[str, Any]) -> list[str]:

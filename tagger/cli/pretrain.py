@@ -10,13 +10,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from tagger.cli.common import app, fail, out
-from tagger.cli.options import TRAINING_DEFAULTS, TRAINING_FLAGS, declared, training_overrides
+from tagger.cli.options import TRAINING_DEFAULTS, TRAINING_FLAGS, TRAINING_HELPS, declared, training_overrides
 from tagger.cli.progress import ProgressMonitor
 from tagger.core.errors import TaggerError
 
 
 @app.command()
-@declared(*TRAINING_FLAGS, defaults=TRAINING_DEFAULTS)
+@declared(*TRAINING_FLAGS, defaults=TRAINING_DEFAULTS, helps=TRAINING_HELPS)
 def pretrain(
     config: Annotated[Path, typer.Argument(help="A TOML config whose data.train is raw text (see configs/pretrain-ewt.toml).")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model directory; default models/ and the config file's name (models/quickstart for quickstart.toml).")] = None,
@@ -35,7 +35,6 @@ def pretrain(
                                   monitor=ProgressMonitor())  # type: ignore[arg-type]
     except TaggerError as error:
         fail(error)
-        return
     if result.dev_scores:
         table = Table(title="dev masked-token prediction")
         for column in ("blanks", "accuracy", "perplexity"):

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tagger.cli.common import app, console, fail, headline_text, out, scores_table
-from tagger.cli.options import TRAINING_DEFAULTS, TRAINING_FLAGS, declared, training_overrides
+from tagger.cli.options import TRAINING_DEFAULTS, TRAINING_FLAGS, TRAINING_HELPS, declared, training_overrides
 from tagger.cli.progress import ProgressMonitor
 from tagger.core.errors import TaggerError
 
@@ -59,7 +59,7 @@ def _seeds_table(result: Any) -> Table:
 
 
 @app.command()
-@declared(*TRAINING_FLAGS, defaults=TRAINING_DEFAULTS)
+@declared(*TRAINING_FLAGS, defaults=TRAINING_DEFAULTS, helps=TRAINING_HELPS)
 def train(
     config: Annotated[Path, typer.Argument(help="A TOML config (see configs/), or a UD treebank or Universal NER dataset by name (ud-fr-gsd, uner-da-ddt: its family's config).")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model directory; default models/ and the config file's name (models/quickstart for quickstart.toml).")] = None,

@@ -56,10 +56,12 @@ MAX_SIZE = 8192
 Size = Annotated[int, Range(1, MAX_SIZE)]
 Layers = Annotated[int, Range(1, 64)]
 MAX_THREADS = 1024  # torch starts every thread it is asked for: a million exhausts the memory
+Threads = Annotated[int, Range(0, MAX_THREADS)]  # torch threads; 0: one per core that is idle (tagger.core.runtime)
+BatchSize = Annotated[int, Range(1)]  # sentences per forward pass
 SEED = Range(-(2**63), 2**63 - 1)  # a signed 64-bit seed, as torch.manual_seed takes (models saved before this bound load as they did)
 MAX_INT = 2**63 - 1  # any other whole number: what torch and islice take
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few kB; this bound keeps /dev/zero or a corpus given by mistake out of memory
-DEVICE = re.compile(r"auto|cpu|mps|cuda(?::(\d+))?")  # torch numbers CUDA devices with a signed byte: N up to 127
+DEVICE = re.compile(r"auto|cpu|mps(?::0)?|cuda(?::(\d+))?")  # torch numbers CUDA devices with a signed byte: N up to 127
 DEVICE_HELP = '"auto" (CUDA when there is one), "cpu", "cuda", "cuda:N" (N up to 127) or "mps"'
 
 
@@ -217,7 +219,7 @@ class TrainingConfig:
     clip_norm: Annotated[float, NON_NEGATIVE] = 5.0  # 0: no clipping
     schedule: Literal["constant", "linear", "cosine", "plateau"] = "linear"
     warmup_steps: Count = 100
-    threads: Annotated[int, Range(0, MAX_THREADS)] = 0  # torch intra-op threads; 0: one per core idle when training starts
+    threads: Threads = 0  # torch intra-op threads; 0: one per core idle when training starts
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
     precision: Literal["fp32", "bf16"] = "fp32"  # "bf16": bfloat16 autocast of forward and loss, CUDA only
     eval_batch_size: Positive = 256

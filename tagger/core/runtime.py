@@ -9,9 +9,9 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-from tagger.core.config import DEVICE_HELP, MAX_THREADS, Range, check_settings, device_problem, setting
+from tagger.core.config import DEVICE_HELP, BatchSize, Threads, check_settings, device_problem, setting
 from tagger.core.errors import ConfigError
 from tagger.core.types import PRECISION_HELP, QUANTIZED, Precision
 
@@ -32,10 +32,10 @@ class RunOptions:
 
     device: str = setting("cpu", f"Device to run the model on: {DEVICE_HELP}.")
     precision: Precision = setting("fp32", PRECISION_HELP)
-    threads: Annotated[int, Range(0, MAX_THREADS)] = setting(0, "Torch threads (0: one per core that is idle, looked at again "
+    threads: Threads = setting(0, "Torch threads (0: one per core that is idle, looked at again "
                                                               "as the machine gets busier or quieter; on a busy machine more "
                                                               "threads than idle cores run many times slower).")
-    batch_size: Annotated[int, Range(1)] = setting(256, "Sentences per batch.")
+    batch_size: BatchSize = setting(256, "Sentences per batch.")
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -51,11 +51,11 @@ class RunOptions:
         return choose_device(self.device, "device")
 
 
-def check_device(spec: str, key: str = "device") -> None:
-    """ConfigError (naming ``key``) for a device name torch does not know, or one this machine does not have."""
+def check_device(spec: str) -> None:
+    """ConfigError for a device name torch does not know, or one this machine does not have."""
     if (problem := device_problem(spec)) is not None:
-        raise ConfigError(key, problem)
-    choose_device(spec, key)
+        raise ConfigError("device", problem)
+    choose_device(spec, "device")
 
 
 def require_onnxruntime() -> None:

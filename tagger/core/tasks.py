@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from tagger.core.vocab import Vocab
 
 SEGMENT = "segment"  # the task of a segmenter model (tagger.model.segmenter)
+NO_TASKS = ("this model has no tagging task: it was pretrained to fill in blanked words (fill-mask), or train a tagger from "
+            "it with init_from = \"MODEL\" in a config with tasks")  # what predict, annotate, the component and the service say
 
 
 @dataclass(frozen=True)

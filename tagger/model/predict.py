@@ -17,9 +17,9 @@ from tagger.core.config import MaskedLMConfig, TaggerConfig, check_setting
 from tagger.core.errors import InputError, TaggerError
 from tagger.core.masking import mask_sentences
 from tagger.core.model_info import ModelInfo
-from tagger.core.runtime import RunOptions, ThreadPolicy
+from tagger.core.runtime import RunOptions, ThreadPolicy, idle_cores
 from tagger.core.schemes import tags_to_spans
-from tagger.core.tasks import SEGMENT, TaskSpec
+from tagger.core.tasks import NO_TASKS, SEGMENT, TaskSpec
 from tagger.core.tokenize import LONG_SENTENCE, Tokenizer, encodable, needs_spacy_tokenizer, pieces, spacy_tokenizer
 from tagger.core.types import QUANTIZED, Blank, FilledSentence, Prediction, Sentence, Span, token_problem
 from tagger.core.vocab import MASK, SPECIALS, Vocab
@@ -113,14 +113,18 @@ class Tagger:
         return model_files(self.model, self.vocab, self.config, self.meta, segmenter)
 
     def set_run_options(self, run: RunOptions, source: str = "the model") -> None:
-        """Run as ``run`` says from now on: its precision, threads and batch size (the device is the one the
-        model was loaded on; :meth:`load` moves it). The thread policy is applied before each batch."""
-        if run.precision in QUANTIZED and self.config.encoder.kind != "lstm":
-            raise TaggerError(f"{source}: precision {run.precision} needs an LSTM encoder; this model's is a {self.config.encoder.kind.upper()}")
+        """Run as ``run`` says from now on: its precision, threads and batch size. The device is the one the
+        model was loaded on (:meth:`load` puts it there): TaggerError for another. The thread policy is
+        applied before each batch; an int8 encoder's ONNX Runtime session is opened with ``threads``
+        intra-op threads (0: one per core idle now), again when they change."""
+        wanted = run.torch_device
+        if (wanted.type, wanted.index or 0) != (self.device.type, self.device.index or 0):
+            raise TaggerError(f"{source} is on {self.device}: load it with device={run.device!r} to run it there")
         self.threads = ThreadPolicy(run.threads)
-        self.threads.apply()  # before the precision: an int8 encoder's ONNX Runtime session takes this many threads
-        if run.precision != self.model.encoder.precision:
-            self.model.encoder.set_precision(run.precision)
+        self.threads.apply()
+        encoder = self.model.encoder
+        if run.precision != encoder.precision or (run.precision in QUANTIZED and run.threads != self.run.threads):
+            encoder.set_precision(run.precision, threads=run.threads or idle_cores())
         self.run = run
 
     def set_precision(self, precision: str, source: str = "the model") -> None:
@@ -184,18 +188,12 @@ class Tagger:
             ``pretokenized``: tokens, a label per token for every task (span tasks in BIO), and
             spans with character offsets for text.
         """
-        if isinstance(inputs, str):
-            if pretokenized:
-                raise InputError("pretokenized=True takes a token list (or a list of them), not a string: split it into words, "
-                                 "or leave pretokenized out to tokenize the text")
-            return self.predict([inputs], batch_size, scores)[0]
         if pretokenized:
-            items = list(inputs) if isinstance(inputs, (list, tuple)) else inputs
-            if isinstance(items, list) and items and all(isinstance(item, str) for item in items):
-                return self.predict([items], batch_size, scores)[0]  # one sentence's tokens
-            if isinstance(items, list) and any(isinstance(item, str) for item in items):
-                raise InputError("pretokenized=True takes one token list or a list of token lists; this list mixes strings and lists")
-            inputs = items
+            items, single = token_lists(inputs)
+            predictions = list(self.predict_sentences(as_sentences(items), batch_size, scores=scores))
+            return predictions[0] if single else predictions
+        if isinstance(inputs, str):
+            return self.predict([inputs], batch_size, scores)[0]
         return list(self.predict_sentences(as_sentences(inputs), batch_size, scores=scores))
 
     def predict_sentences(
@@ -264,9 +262,7 @@ class Tagger:
         """
         self._require_masked_lm()
         self.model.eval()
-        texts = [inputs] if isinstance(inputs, str) else list(inputs)
-        if pretokenized and texts and all(isinstance(item, str) for item in texts):
-            texts = [list(texts)]  # one sentence's tokens
+        texts = token_lists(inputs)[0] if pretokenized else [inputs] if isinstance(inputs, str) else list(inputs)
         sentences = [Sentence(self._blank_tokens(item)) for item in texts]
         results = []
         specials = torch.tensor([self.vocab.words.ids[s] for s in SPECIALS if s in self.vocab.words])
@@ -274,6 +270,8 @@ class Tagger:
             positions = [i for i, token in enumerate(sentence.tokens) if token == MASK]
             blanks = []
             if positions:
+                if self.threads is not None:
+                    self.threads.apply()
                 batch = self.batch_encoder.encode([sentence], with_targets=False).to(self.device)
                 states = self.model.encode(batch)[0, positions]
                 probabilities = self.model.masked_lm.log_probs(states).exp().cpu()
@@ -322,8 +320,7 @@ class Tagger:
     def require_tasks(self) -> None:
         """TaggerError for a model with no tagging task (a pretrained one: masked-token prediction only)."""
         if not self.task_specs:
-            raise TaggerError("this model has no tagging task: it was pretrained to fill in blanked words (use fill-mask), or "
-                              "train a tagger from it with init_from = \"MODEL\" in a config with tasks")
+            raise TaggerError(NO_TASKS)
 
     def _require_masked_lm(self) -> None:
         if not self.has_masked_lm:
@@ -377,10 +374,28 @@ def warn_if_unfinished(tagger: Tagger, source: str) -> None:
 
 def run_options(run: RunOptions | None, options: Mapping[str, Any]) -> RunOptions:
     """``run`` (default RunOptions()) with the fields in ``options`` replaced, checked."""
+    if run is not None and not isinstance(run, RunOptions):
+        raise TypeError(f"run options are a RunOptions, not {run!r}: name the field, e.g. Tagger.load(path, device={run!r})")
     unknown = sorted(set(options) - {item.name for item in dataclasses.fields(RunOptions)})
     if unknown:
         raise TypeError(f"unknown run option {unknown[0]!r}; RunOptions has {', '.join(f.name for f in dataclasses.fields(RunOptions))}")
     return dataclasses.replace(run or RunOptions(), **options) if options else run or RunOptions()
+
+
+def token_lists(inputs: object) -> tuple[list[Any], bool]:
+    """Pre-tokenized input (``pretokenized=True``) as a list of token lists, and whether it was one token
+    list (one sentence); InputError for a string or a list that mixes tokens and token lists."""
+    if isinstance(inputs, str):
+        raise InputError("pretokenized=True takes a token list (or a list of them), not a string: split it into words, "
+                         "or leave pretokenized out to tokenize the text")
+    if inputs is None or isinstance(inputs, (bytes, bytearray, dict)) or not isinstance(inputs, Iterable):
+        raise InputError(f"pretokenized=True takes a token list or a list of token lists, not {type(inputs).__name__}")
+    items = list(inputs)
+    if items and all(isinstance(item, str) for item in items):
+        return [items], True  # one sentence's tokens
+    if any(isinstance(item, str) for item in items):
+        raise InputError("pretokenized=True takes one token list or a list of token lists; this list mixes strings and lists")
+    return items, False
 
 
 def as_sentences(inputs: object) -> list[Sentence]:

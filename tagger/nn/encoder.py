@@ -81,12 +81,13 @@ class BiRNNEncoder(nn.Module):
         """How evaluation mode runs: ``fp32`` (torch, packed) or the ONNX back end's precision."""
         return "fp32" if self.runner is None else self.runner.precision
 
-    def set_precision(self, precision: str) -> None:
+    def set_precision(self, precision: str, threads: int | None = None) -> None:
         """Run evaluation mode at ``precision`` from now on: ``fp32``, ``int8`` or ``int8-all`` (LSTM only;
-        see ``tagger.nn.onnx_encoder``), as RunOptions checked it. Raises TaggerError for a GRU with an int8 precision."""
+        see ``tagger.nn.onnx_encoder``), as RunOptions checked it, the int8 ones on ``threads`` ONNX Runtime
+        threads (None: torch's number now). Raises TaggerError for a GRU with an int8 precision."""
         from tagger.nn.onnx_encoder import build_runner
 
-        self.runner = build_runner(self, precision) if precision in QUANTIZED else None
+        self.runner = build_runner(self, precision, threads) if precision in QUANTIZED else None
 
     def stacked_weights(self) -> dict[str, nn.Parameter]:
         """This encoder's weights under the names of one stacked bidirectional ``nn.LSTM``/``nn.GRU``:

@@ -16,6 +16,7 @@ from fastapi.security import HTTPBearer
 
 from tagger.core.errors import ModelFormatError, TaggerError
 from tagger.core.runtime import RunOptions
+from tagger.core.tasks import NO_TASKS
 from tagger.core.types import Prediction, Sentence
 from tagger.model.predict import BLANK, Tagger
 from tagger.service.batcher import MicroBatcher
@@ -42,7 +43,8 @@ def load_model(model: str | Path, run: RunOptions = RunOptions()) -> Tagger:
     if it cannot serve, so that a service over a bad model never starts."""
     tagger = Tagger.load(model, run)
     try:
-        AnnotateResponse.model_validate_json(results_response(rendered(tagger.predict([TRIAL_TEXT], scores=True), None)).body)
+        if tagger.tasks:  # a pretrained model serves /fill-mask alone
+            AnnotateResponse.model_validate_json(results_response(rendered(tagger.predict([TRIAL_TEXT], scores=True), None)).body)
         if tagger.has_masked_lm:
             filled = tagger.fill_mask([f"Maria moved to {BLANK} ."])
             FillMaskResponse.model_validate_json(results_response([json_bytes(sentence.to_dict()) for sentence in filled]).body)
@@ -154,8 +156,10 @@ def create_app(model: str | Path | Tagger, settings: ServiceSettings | None = No
         }
 
     @app.post("/annotate", response_model=AnnotateResponse, response_model_exclude_none=True, dependencies=protected,
-              responses=BUSY, summary="Label texts or token lists")
+              responses={404: {"description": "The model has no tagging task (a pretrained one)."}, **BUSY}, summary="Label texts or token lists")
     async def annotate(body: AnnotateRequest, request: Request) -> Response:  # type: ignore[valid-type]
+        if not tagger.tasks:
+            raise HTTPException(404, NO_TASKS)
         sentences = [Sentence([], text=item) if isinstance(item, str) else Sentence(list(item)) for item in body.texts]
         parts = await batcher.annotate(sentences, body.scores, client_of(request.scope), partial(rendered, tasks=body.tasks))
         return results_response(parts)

@@ -1,1 +1,1 @@
-"""spaCy: the pipeline component ``birnn_tagger``, where labels go on a Doc, and the pipeline export."""
+"""spaCy: the pipeline component ``birnn_tagger``, a learned segmenter as a spaCy tokenizer, and the pipeline export."""

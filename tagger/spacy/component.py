@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from tagger.model.predict import Tagger
 
 FACTORY = "birnn_tagger"
+RUN_KEYS = ("device", "precision", "threads")  # the RunOptions fields in the component's config (its batch_size is spaCy's: Docs)
 ASSIGNS = ["token.pos", "token.tag", "token.morph", "token.lemma", "doc.ents", "doc.spans"]
 
 
@@ -38,7 +39,7 @@ ASSIGNS = ["token.pos", "token.tag", "token.morph", "token.lemma", "doc.ents", "
     FACTORY,
     assigns=ASSIGNS,
     default_config={"model": None, "attrs": {}, "label_map": {}, "overwrite_ents": False, "scores": False, "batch_size": 1000,
-                    "device": "cpu", "precision": "fp32", "threads": 0},
+                    **{item.name: item.default for item in fields(RunOptions) if item.name in RUN_KEYS}},
 )
 def make_birnn_tagger(
     nlp: Language,
@@ -66,8 +67,9 @@ def make_birnn_tagger(
     is idle or ours, looked at again as the machine's load changes (:class:`tagger.core.runtime.ThreadPolicy`).
     ``batch_size`` is spaCy's: Docs per batch of ``nlp.pipe``.
     """
-    return BiRNNTagger(nlp.vocab, name, model, attrs, overwrite_ents, scores, batch_size, device, precision,
-                       threads=threads, label_map=label_map, defer_load=building_from_config())
+    run = RunOptions(device=device, precision=precision, threads=threads)  # a bad one: ConfigError at add_pipe
+    return BiRNNTagger(nlp.vocab, name, model, attrs, overwrite_ents, scores, batch_size, run, label_map=label_map,
+                       defer_load=building_from_config())
 
 
 def building_from_config() -> bool:
@@ -107,10 +109,8 @@ class BiRNNTagger:
         overwrite_ents: bool = False,
         scores: bool = False,
         batch_size: int = 1000,
-        device: str = "cpu",
-        precision: str = "fp32",
+        run: RunOptions | None = None,
         *,
-        threads: int = 0,
         label_map: dict[str, str] | None = None,
         defer_load: bool = False,
     ) -> None:
@@ -122,7 +122,7 @@ class BiRNNTagger:
         self.overwrite_ents = overwrite_ents
         self.scores = scores
         self.batch_size = batch_size
-        self.run = RunOptions(device=device, precision=precision, threads=threads)  # ConfigError for a bad one, at add_pipe
+        self.run = run or RunOptions()  # how the model runs: device, precision, threads
         self._tagger: Tagger | None = None
         self._targets: DocTargets | None = None
         self._process = os.getpid()
@@ -151,6 +151,7 @@ class BiRNNTagger:
 
     def set_tagger(self, tagger: Tagger) -> None:
         """Use ``tagger`` and work out, and check, where each task's labels go and the label map."""
+        tagger.require_tasks()
         self._targets = DocTargets(tagger.task_specs, self.attrs, self.scores, self.label_map)
         self._tagger = tagger
 

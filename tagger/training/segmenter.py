@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from tagger.core.config import CharLMConfig, EmbeddingsConfig, EncoderConfig, MaskedLMConfig, TaggerConfig, TaskConfig
 from tagger.core.errors import ConfigError, ModelFormatError, writing
 from tagger.core.tasks import SEGMENT
@@ -225,7 +227,7 @@ def train_segmenter(config: TaggerConfig, output_dir: Path, *, resume: bool = Fa
                     f"lexicon of {len(lexicon)} words, sentences joined with {separator!r}")
     result = train(segmenter_config(config), output_dir, resume=resume, overwrite=overwrite, monitor=monitor,
                    data=Splits(train_units, held_out.get("dev", []), held_out.get("test", []), tuple(lexicon.words)))
-    segmenter = Segmenter.load(output_dir)
+    segmenter = Segmenter.load(output_dir, threads=torch.get_num_threads())  # training's threads, as it scores
     record = {"separator": separator, "lexicon": len(lexicon), "skipped": {s: c.skipped for s, c in splits.items() if c},
               "scores": {split: score(segmenter, corpus, separator) for split, corpus in splits.items() if split != "train" and corpus}}
     meta = json.loads((output_dir / "meta.json").read_text(encoding="utf-8"))

@@ -69,9 +69,16 @@ def test_threads_are_restored(tiny_tagger: Tagger, one_thread: None) -> None:
     if usable_cores() < 2:
         pytest.skip("needs 2 cores to sweep threads")
     corpus = load_corpus(tiny_tagger, "sample:test", limit=4)
-    rows = run_sweep(tiny_tagger, corpus, SweepOptions((4,), ("fp32",), (2,), warmup=0, passes=1))
-    assert rows[0].threads == 2 and rows[0].words_per_s_ci95 is None  # one pass: no interval
-    assert torch.get_num_threads() == 1
+    seen: list[int] = []
+    label = tiny_tagger.label_sentences
+    tiny_tagger.label_sentences = lambda *args, **kwargs: seen.append(torch.get_num_threads()) or label(*args, **kwargs)  # type: ignore[method-assign]
+    try:
+        rows = run_sweep(tiny_tagger, corpus, SweepOptions((4,), ("fp32",), (2, 1), warmup=0, passes=1))
+    finally:
+        del tiny_tagger.label_sentences
+    assert [row.threads for row in rows] == [2, 1] and rows[0].words_per_s_ci95 is None  # one pass: no interval
+    assert seen == [2, 1]  # each row runs with the threads it reports (the thread policy is the row's)
+    assert torch.get_num_threads() == 1 and tiny_tagger.run.threads == 0
 
 
 def test_int8_rows_agree_with_fp32_and_leave_the_model_at_fp32(tiny_tagger: Tagger, one_thread: None) -> None:

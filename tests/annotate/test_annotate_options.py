@@ -165,3 +165,38 @@ def test_html_to_standard_output_and_for_token_lists(trained_tiny_model: Path, t
     assert result.stdout.startswith("<!DOCTYPE html>")
     assert re.findall(r"<ruby[^>]*>([^<]*)<rt>", result.stdout) == ["Anna", "works", "in", "Oslo", "."]
     assert '<div class="entities"' not in result.stdout  # only upos was asked for: no entity block
+
+
+def test_a_label_map_renames_entities_in_html_and_spacy_and_is_refused_elsewhere(tagger: Tagger, trained_tiny_model: Path, docs: Path,
+                                                                                 tmp_path: Path) -> None:
+    import spacy
+    from spacy.tokens import DocBin
+
+    expected = [(p.text[s.start_char:s.end_char], {"PER": "PERSON", "LOC": "GPE"}.get(s.label, s.label))
+                for p in tagger.predict(TEXTS) for s in p.spans["ner"]]
+    assert {label for _, label in expected} & {"PERSON", "GPE"}  # the map has something to rename
+    page = tmp_path / "page.html"
+    result = runner.invoke(app, ["annotate", str(trained_tiny_model), str(docs), "-o", str(page), "--label-map", "PER=PERSON,LOC=GPE"])
+    assert result.exit_code == 0, result.output
+    parsed = _Marks()
+    parsed.feed(page.read_text(encoding="utf-8"))
+    assert parsed.marks == expected
+    result = runner.invoke(app, ["annotate", str(trained_tiny_model), str(docs), "-o", str(tmp_path / "d.spacy"), "--label-map", "PER=PERSON,LOC=GPE"])
+    assert result.exit_code == 0, result.output
+    read = DocBin().from_disk(tmp_path / "d.spacy").get_docs(spacy.blank("en").vocab)
+    assert [(e.text, e.label_) for doc in read for e in doc.ents] == expected
+    for output, options, says in (("o.jsonl", ["--label-map", "PER=PERSON"], "--label-map: renames entity types in the html and spacy outputs only"),
+                                  ("o.html", ["--label-map", "NOPE=PERSON"], "NOPE"), ("o.html", ["--label-map", "PER"], "--label-map")):
+        result = runner.invoke(app, ["annotate", str(trained_tiny_model), str(docs), "-o", str(tmp_path / output), *options], env={"COLUMNS": "300"})
+        assert result.exit_code in (1, 2) and says in result.output and not (tmp_path / output).exists(), result.output
+
+
+def test_workers_take_the_threads_they_are_given(tagger: Tagger, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tagger.annotate.workers as workers
+
+    started: list[object] = []
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", lambda *args, **kwargs: started.append(kwargs["initargs"][2]) or (_ for _ in ()).throw(SystemExit))
+    for threads, expected in ((0, workers.cores_per_process(2)), (3, 3)):
+        with pytest.raises(SystemExit):
+            annotate_file(with_run(tagger, threads=threads), docs, tmp_path / f"o{threads}.jsonl", AnnotateOptions(workers=2))
+        assert started.pop().threads == expected  # --threads N: N in each worker; 0: each its share of the cores

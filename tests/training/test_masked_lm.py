@@ -742,3 +742,37 @@ def test_pretraining_refuses_to_resume_a_checkpoint_that_cut_the_text_another_wa
     torch.save(trainer, trainer_file)
     with pytest.raises(TaggerError, match="its checkpoint cut the text every 128 tokens, this version cuts it into sentences"):
         pretrain(config, tmp_path / "old", resume=True)
+
+
+def test_a_pretrained_model_says_it_has_no_tagging_task_wherever_it_is_asked_to_tag(pretrained: tuple[Path, str], tmp_path: Path) -> None:
+    import spacy
+    from fastapi.testclient import TestClient
+
+    from tagger.core.tasks import NO_TASKS
+    from tagger.service.app import create_app
+
+    directory, _ = pretrained
+    tagger = Tagger.load(directory)
+    for call in (lambda: tagger.predict("I am very hungry ."), lambda: list(tagger.predict_sentences([Sentence(["a", "b"])]))):
+        with pytest.raises(TaggerError, match="no tagging task"):
+            call()
+    source = tmp_path / "in.txt"
+    source.write_text("I am very hungry .\n", encoding="utf-8")
+    result = runner.invoke(app, ["annotate", str(directory), str(source), "-o", str(tmp_path / "out.jsonl")], env={"COLUMNS": "300"})
+    assert result.exit_code == 1 and "no tagging task" in result.output and not list(tmp_path.glob("out.jsonl*"))
+    with pytest.raises(TaggerError, match="no tagging task"):
+        spacy.blank("en").add_pipe("birnn_tagger", config={"model": str(directory)})
+    client = TestClient(create_app(directory, token=""))  # it serves what it can: /fill-mask
+    refused = client.post("/annotate", json={"texts": ["I am very hungry ."]})
+    assert refused.status_code == 404 and refused.json()["detail"] == NO_TASKS
+    assert client.post("/fill-mask", json={"texts": ["I am [MASK] hungry ."]}).status_code == 200
+
+
+def test_fill_mask_reads_one_token_list_when_told_it_is_pretokenized(pretrained: tuple[Path, str]) -> None:
+    tagger = Tagger.load(pretrained[0])
+    tokens = ["I", "am", "[MASK]", "hungry", "."]
+    [one] = tagger.fill_mask(tokens, pretokenized=True)
+    assert one.tokens[:2] == ["I", "am"] and [blank.position for blank in one.blanks] == [2]
+    assert len(tagger.fill_mask(tokens)) == 5  # without it, five texts
+    with pytest.raises(TaggerError, match="not a string"):
+        tagger.fill_mask("I am [MASK] hungry .", pretokenized=True)
