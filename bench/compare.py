@@ -191,7 +191,9 @@ def ours_rows(model_dir: str, texts: list[str], batch_size: int, first: bool) ->
     precision = "fp32"
     if ":" in model_dir and model_dir.rsplit(":", 1)[1] in PRECISIONS:
         model_dir, precision = model_dir.rsplit(":", 1)
-    tagger = Tagger.load(model_dir, precision=precision)
+    import torch
+
+    tagger = Tagger.load(model_dir, precision=precision, threads=torch.get_num_threads())  # the threads main() set
     scores = score_ours(tagger)
     predictions = tagger.predict(texts, batch_size=batch_size)
     token_lists = [p.tokens for p in predictions]

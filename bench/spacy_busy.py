@@ -3,12 +3,14 @@
     python bench/spacy_busy.py --model models/uner-en-ewt-ner
 
 A pipeline (``spacy.blank`` + ``birnn_tagger`` with the model, saved by ``nlp.to_disk``) is run in
-a fresh process per measurement, with two settings of the component's ``threads``:
+a fresh process per measurement, with three settings of the component's ``threads``:
 
 - ``threads = 0``, the default: one torch thread per core that is idle or busy with this process,
   looked at again about once a second as the machine's load changes
   (``tagger.core.runtime.ThreadPolicy``);
-- ``threads = N`` (N = this machine's cores): torch's default, the component's old behaviour.
+- ``threads = N`` (N = this machine's cores): torch's default, the component's old behaviour;
+- ``threads = 1``: one core's speed, the ceiling of any setting when another process takes the other
+  core of a 2-core machine.
 
 Each on a quiet machine, beside one busy process (a pure-Python loop keeping one core busy, started
 before the pipeline loads), and, for nlp.pipe and nlp(), beside one that starts after the pipeline
@@ -39,7 +41,8 @@ from rich.table import Table
 
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 SPIN = "while True: pass"
-SETTINGS = {"0 (default)": 0, f"{CORES} (old: torch's default)": CORES}
+# The default, the old behaviour, and one thread: what one core gives, the most any setting can get beside a process that takes the other.
+SETTINGS = {"0 (default)": 0, f"{CORES} (old: torch's default)": CORES, **({"1 (one core)": 1} if CORES > 1 else {})}
 MACHINES = ("quiet", "busy", "busy after load")
 
 IN_PROCESS = """

@@ -30,9 +30,7 @@ import json, sys, time
 import torch
 from tagger import Tagger
 from tagger.data.readers import read_corpus
-from tagger.core.runtime import set_threads
-set_threads(int(sys.argv[3]))  # 0: one per idle core, as tagger's commands do
-tagger = Tagger.load(sys.argv[1])
+tagger = Tagger.load(sys.argv[1], threads=int(sys.argv[3]))  # 0: the policy every front end uses
 sentences, tokens = [], 0
 for sentence in read_corpus(sys.argv[2]):
     if tokens >= int(sys.argv[4]):
