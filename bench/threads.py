@@ -4,8 +4,9 @@
 
 Each setting runs in a fresh process: torch's default threads (one per core), 1 thread, one per
 core with OpenMP's passive wait policy (``OMP_WAIT_POLICY=PASSIVE``: a waiting thread sleeps at
-once instead of spinning), and ``threads = 0``, the package's default: one per core that is idle
-when the command starts (``tagger.core.runtime.idle_cores``). Each on a quiet machine and beside one busy process (a
+once instead of spinning), and ``threads = 0``, the package's default: training counts the cores idle
+when it starts (``tagger.core.runtime.idle_cores``); a loaded model re-decides before each batch
+(``tagger.core.runtime.ThreadPolicy``). Each on a quiet machine and beside one busy process (a
 pure-Python loop that keeps one core busy, as another job would). Training: one epoch of
 ``--train-sentences`` sentences of the config's training data (tokens/s of that epoch).
 Prediction: ``--predict-tokens`` tokens of pre-tokenized EWT test sentences (best of 3).

@@ -19,14 +19,13 @@ if TYPE_CHECKING:
     from tagger.model.predict import Tagger
 
 
-
-def evaluate(tagger: Tagger, sentences: Sequence[Sentence], batch_size: int = 256, masking: MaskedLMConfig | None = None) -> Scores:
+def evaluate(tagger: Tagger, sentences: Sequence[Sentence], batch_size: int | None = None, masking: MaskedLMConfig | None = None) -> Scores:
     """Label ``sentences`` (their labels unseen) and score each task the gold sentences have; with
     ``masking`` (a model with a masked-token head) also masked-token prediction, as ``masked_lm``."""
     return label_and_score(tagger, sentences, batch_size, masking)[1]
 
 
-def label_and_score(tagger: Tagger, sentences: Sequence[Sentence], batch_size: int = 256,
+def label_and_score(tagger: Tagger, sentences: Sequence[Sentence], batch_size: int | None = None,
                     masking: MaskedLMConfig | None = None) -> tuple[list[Prediction], Scores]:
     """:func:`evaluate`, with the predictions (for error analysis)."""
     predictions = list(tagger.predict_sentences([s.unlabelled() for s in sentences], batch_size)) if tagger.task_specs else []

@@ -80,7 +80,6 @@ console = Console(stderr=True, soft_wrap=True, emoji=False)  # progress, summari
 out = Console(soft_wrap=True, emoji=False)  # results: tables and JSON on standard output
 
 
-
 def versions() -> dict[str, str]:
     """The package's version and those of what it runs on, read from the installed metadata (no import of torch)."""
     found = {"birnn-tagger": metadata.version("birnn-tagger")}

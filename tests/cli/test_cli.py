@@ -15,7 +15,6 @@ from tagger.cli import app
 runner = CliRunner()
 
 
-
 @pytest.fixture(scope="module")
 def cli_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cli")
