@@ -13,13 +13,12 @@ import math
 import os
 import re
 import stat
+import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
-
-import tomllib
 
 from tagger.core.errors import ConfigError, not_utf8
 

@@ -32,9 +32,8 @@ class RunOptions:
 
     device: str = setting("cpu", f"Device to run the model on: {DEVICE_HELP}.")
     precision: Precision = setting("fp32", PRECISION_HELP)
-    threads: Threads = setting(0, "Torch threads (0: one per core that is idle, looked at again "
-                                                              "as the machine gets busier or quieter; on a busy machine more "
-                                                              "threads than idle cores run many times slower).")
+    threads: Threads = setting(0, "Torch threads (0: one per core that is idle, looked at again as the machine gets busier or "
+                                  "quieter; on a busy machine more threads than idle cores run many times slower).")
     batch_size: BatchSize = setting(256, "Sentences per batch.")
 
     def __post_init__(self) -> None:

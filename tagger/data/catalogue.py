@@ -32,6 +32,7 @@ import logging
 import os
 import re
 import shutil
+import tomllib
 import urllib.error
 import urllib.request
 import zipfile
@@ -40,8 +41,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 import tagger.corpora
 from tagger.core.errors import TaggerError

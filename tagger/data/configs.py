@@ -5,10 +5,9 @@ catalogue (``ud-fr-gsd``, ``uner-da-ddt``), which gets its family's config with 
 from __future__ import annotations
 
 import difflib
+import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 import tagger.configs
 from tagger.core.config import TaggerConfig, apply_override, config_from_raw, load_config_file

@@ -10,13 +10,13 @@ import re
 import socket
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
