@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -86,9 +87,15 @@ def setting(default: Any, help: str, *, flag: str | None = None, shown: str | No
     return field(default=default, metadata={"help": help, "flag": flag, "shown": shown})
 
 
+@functools.cache
+def field_types(kind: type) -> dict[str, Any]:
+    """The annotations of the dataclass ``kind``'s fields, with their Ranges (read once per class: checks run per call)."""
+    return typing.get_type_hints(kind, include_extras=True)
+
+
 def check_settings(settings: Any, source: str | None = None) -> None:
     """ConfigError naming the first field of the dataclass ``settings`` whose value its annotation refuses."""
-    hints = typing.get_type_hints(type(settings), include_extras=True)
+    hints = field_types(type(settings))
     for item in dataclasses.fields(settings):
         value, kind = getattr(settings, item.name), hints[item.name]
         if dataclasses.is_dataclass(kind) and isinstance(value, kind):
@@ -134,7 +141,7 @@ def options_of(kind: type, names: typing.Collection[str] | None = None) -> list[
 
 def check_setting(kind: type, name: str, value: Any) -> Any:
     """``value`` checked (and converted: an int for a float) as the field ``name`` of the settings dataclass ``kind``."""
-    return _convert(value, typing.get_type_hints(kind, include_extras=True)[name], name, None)
+    return _convert(value, field_types(kind)[name], name, None)
 
 
 @dataclass
@@ -485,7 +492,7 @@ def _convert(value: Any, kind: Any, key: str, source: str | None) -> Any:
             value = {"path": value}
         if not isinstance(value, dict):
             raise ConfigError(where, f"expected a table, got {type(value).__name__}", source)
-        hints = typing.get_type_hints(kind, include_extras=True)
+        hints = field_types(kind)
         names = {f.name for f in dataclasses.fields(kind)}
         unknown = sorted(set(value) - names)
         if unknown:

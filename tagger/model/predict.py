@@ -101,7 +101,7 @@ class Tagger:
         own = cls(segmenter.model, segmenter.vocab, segmenter.config, segmenter.meta) if segmenter is not None else None
         tagger = cls(loaded.model, loaded.vocab, loaded.config, loaded.meta, own)
         warn_if_unfinished(tagger, source)
-        tagger.set_run_options(run or RunOptions(device=str(tagger.device)), source)
+        tagger.set_run_options(run or tagger.run, source)
         return tagger
 
     def files(self) -> dict[str, bytes]:
