@@ -56,6 +56,7 @@ def info_dict(model: Path, described: ModelInfo) -> dict[str, Any]:
         "finished": described.finished,
         "scores": described.scores,
         "seeds": meta.get("seeds"),
+        "ensemble": meta.get("ensemble"),
         "sha256": meta.get("sha256", {}),
         "created": meta.get("created"),
         "versions": meta.get("versions", {}),
@@ -69,6 +70,9 @@ def _table(model: Path, described: ModelInfo) -> Table:
     table.add_column("key")
     table.add_column("value")
     encoder, embeddings = config.encoder, config.embeddings
+    if ensemble := meta.get("ensemble"):
+        table.add_row("ensemble", escape(f"{len(ensemble['members'])} models ({', '.join(ensemble['members'])}) label together; CRF tasks "
+                                         f"by their mean {ensemble['crf']}; each member:"))
     table.add_row("encoder", f"{encoder.num_layers}-layer bidirectional {encoder.kind.upper()}, hidden {encoder.hidden_size} per direction")
     table.add_row("embeddings", f"words {described.words} x {embeddings.word_dim}, chars {described.chars} ({embeddings.char_encoder})")
     table.add_row("parameters", f"{meta.get('parameters', 0):,}")

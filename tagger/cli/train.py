@@ -55,6 +55,9 @@ def _seeds_table(result: Any) -> Table:
     summary = result.summary()
     cells = [summary.get(split, {}).get(t) for split, tasks in (("dev", dev_tasks), ("test", test_tasks)) for t in tasks]
     table.add_row("mean ± sd", "", "", *(f"{100 * c['mean']:.2f} ± {100 * c['sd']:.2f}" if c else "-" for c in cells), style="bold")
+    if result.ensemble:
+        found = [result.ensemble.get(split, {}).get(t) for split, tasks in (("dev", dev_tasks), ("test", test_tasks)) for t in tasks]
+        table.add_row("ensemble", "", "", *(headline_text(f) if f else "-" for f in found), style="bold")
     return table
 
 

@@ -211,6 +211,7 @@ class EncoderConfig:
     hidden_size: Size = 256  # per direction; states are 2 * hidden_size per token
     num_layers: Layers = 2
     dropout: Annotated[float, DROPOUT] = 0.33
+    locked_dropout: bool = False  # one dropout mask per sentence (variational) on the encoder's inputs, between layers and on its outputs
 
 
 @dataclass
@@ -223,6 +224,8 @@ class TrainingConfig:
     weight_decay: Annotated[float, NON_NEGATIVE] = 0.0
     betas: list[Annotated[float, Range(0, 1, high_open=True)]] = field(default_factory=lambda: [0.9, 0.9])
     clip_norm: Annotated[float, NON_NEGATIVE] = 5.0  # 0: no clipping
+    optimizer: Literal["adamw", "nadam"] = "adamw"  # nadam: Adam with Nesterov momentum (decoupled weight decay)
+    average: Annotated[float, Range(0, 1, high_open=True)] = 0.0  # decay of a moving average of the weights, which is scored and saved (e.g. 0.999); 0: off
     schedule: Literal["constant", "linear", "cosine", "plateau"] = "linear"
     warmup_steps: Count = 100
     threads: Threads = 0  # torch intra-op threads; 0: one per core idle when training starts
@@ -246,6 +249,18 @@ class MaskedLMConfig:
     mask: Annotated[float, PROBABILITY] = 0.8
     random: Annotated[float, PROBABILITY] = 0.1
     cutoffs: list[Positive] = field(default_factory=lambda: [2000, 10000])  # adaptive softmax clusters (word ranks)
+
+
+@dataclass
+class DistillConfig:
+    """Learning from a teacher's label distributions (knowledge distillation): each task's loss is
+    ``weight`` times the cross-entropy with the teacher's per-token distributions (softmax
+    probabilities; a CRF's marginals, matched by the student's own CRF marginals) and ``1 - weight``
+    times the gold labels' loss. An ensemble of seeds (``DIR/ensemble`` of ``tagger train --seeds``)
+    is the usual teacher: one model then learns most of what the ensemble knows."""
+
+    teacher: str = ""  # a model or ensemble directory with the tasks of this config; "": off
+    weight: Annotated[float, PROBABILITY] = 0.5
 
 
 @dataclass
@@ -303,6 +318,7 @@ class TaggerConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     masked_lm: MaskedLMConfig = field(default_factory=MaskedLMConfig)
     char_lm: CharLMConfig = field(default_factory=CharLMConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)

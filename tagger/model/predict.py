@@ -24,6 +24,7 @@ from tagger.core.tokenize import LONG_SENTENCE, Tokenizer, encodable, needs_spac
 from tagger.core.types import QUANTIZED, Blank, FilledSentence, Prediction, Sentence, Span, token_problem
 from tagger.core.vocab import MASK, SPECIALS, Vocab
 from tagger.model.serialize import LoadedModel
+from tagger.nn.ensemble import EnsembleModel
 from tagger.nn.heads import HeadOutput
 from tagger.nn.model import SequenceTagger
 
@@ -46,7 +47,7 @@ class Tagger:
             which then reads raw text in place of spaCy's tokenizer.
     """
 
-    def __init__(self, model: SequenceTagger, vocab: Vocab, config: TaggerConfig, meta: dict[str, Any] | None = None,
+    def __init__(self, model: SequenceTagger | EnsembleModel, vocab: Vocab, config: TaggerConfig, meta: dict[str, Any] | None = None,
                  segmenter: Tagger | None = None) -> None:
         from tagger.model.segmenter import Segmenter
 
@@ -62,11 +63,16 @@ class Tagger:
         self.device = next(model.parameters()).device
         self.run = RunOptions(device=str(self.device))  # how it runs: set_run_options (Tagger.load) changes it
         self.threads: ThreadPolicy | None = None  # made directly (as training does): torch's threads are the caller's
+        self.members: list[LoadedModel] = []  # an ensemble's models (model is then an EnsembleModel)
 
     @classmethod
-    def load(cls, directory: str | Path, run: RunOptions | None = None, **options: Any) -> Tagger:
+    def load(cls, directory: str | Path | Sequence[str | Path], run: RunOptions | None = None, **options: Any) -> Tagger:
         """Load a model directory written by ``tagger train``, to run as ``run`` says, or as the
         RunOptions fields given as keywords say: ``Tagger.load(path, device="cuda", batch_size=64)``.
+
+        An ensemble labels with several models at once (their mean label distributions; see
+        :mod:`tagger.nn.ensemble`): a directory written by ``tagger ensemble`` or ``tagger train --seeds``
+        (``DIR/ensemble``), or a list of model directories, ``Tagger.load([dir1, dir2, dir3])``.
 
         ``precision``: ``fp32`` (torch, the default); ``int8`` runs the LSTM encoder in ONNX Runtime
         with int8 weights on its second layer and above (about x1.5 words/s on CPU, accuracy within
@@ -77,10 +83,17 @@ class Tagger:
         from tagger.model.serialize import load_model
 
         run = run_options(run, options)  # before the (slower) load
-        loaded = load_model(directory, str(run.torch_device))
+        if not isinstance(directory, (str, Path)):
+            from tagger.model.serialize import ensemble_files, ensemble_from_files, read_files
+
+            directories = list(directory)
+            files = ensemble_files([read_files(d) for d in directories], "emissions")
+            loaded, name = ensemble_from_files(files, "ensemble of " + ", ".join(map(str, directories)), str(run.torch_device)), "ensemble"
+        else:
+            loaded, name = load_model(directory, str(run.torch_device)), Path(directory).resolve().name
         check_not_segmenter(loaded.config, str(directory))
         tagger = cls.from_loaded(loaded, str(directory), run)
-        tagger.info = dataclasses.replace(tagger.info, name=Path(directory).resolve().name)
+        tagger.info = dataclasses.replace(tagger.info, name=name)
         return tagger
 
     @classmethod
@@ -99,16 +112,19 @@ class Tagger:
         """A Tagger around a model read back from ``source``: warns if its training did not finish."""
         segmenter = loaded.segmenter
         own = cls(segmenter.model, segmenter.vocab, segmenter.config, segmenter.meta) if segmenter is not None else None
-        tagger = cls(loaded.model, loaded.vocab, loaded.config, loaded.meta, own)
+        tagger = cls(loaded.model, loaded.vocab, loaded.config, loaded.meta, own)  # type: ignore[arg-type]
+        tagger.members = loaded.members
         warn_if_unfinished(tagger, source)
         tagger.set_run_options(run or tagger.run, source)
         return tagger
 
     def files(self) -> dict[str, bytes]:
         """The model as the bytes of its files (config.json, vocab.json, model.safetensors, meta.json, and
-        its segmenter's in segmenter/)."""
-        from tagger.model.serialize import model_files
+        its segmenter's in segmenter/; an ensemble's ensemble.json and its members' in member-N/)."""
+        from tagger.model.serialize import ensemble_files, model_files
 
+        if self.members:
+            return ensemble_files([member.files() for member in self.members], self.meta["ensemble"]["crf"])
         segmenter = self.segmenter.model.files() if self.segmenter is not None else None
         return model_files(self.model, self.vocab, self.config, self.meta, segmenter)
 
@@ -122,9 +138,8 @@ class Tagger:
             raise TaggerError(f"{source} is on {self.device}: load it with device={run.device!r} to run it there")
         self.threads = ThreadPolicy(run.threads)
         self.threads.apply()
-        encoder = self.model.encoder
-        if run.precision != encoder.precision or (run.precision in QUANTIZED and run.threads != self.run.threads):
-            encoder.set_precision(run.precision, threads=run.threads or idle_cores())
+        if run.precision != self.model.precision or (run.precision in QUANTIZED and run.threads != self.run.threads):
+            self.model.set_precision(run.precision, threads=run.threads or idle_cores())
         self.run = run
 
     def set_precision(self, precision: str, source: str = "the model") -> None:
@@ -140,7 +155,7 @@ class Tagger:
     @property
     def precision(self) -> str:
         """How the encoder runs: ``fp32`` (torch), or ``int8``/``int8-all`` (ONNX Runtime; see load)."""
-        return self.model.encoder.precision
+        return self.model.precision
 
     @property
     def tasks(self) -> list[str]:
@@ -245,6 +260,26 @@ class Tagger:
             for task, values in piece_scores.items():
                 token_scores[index][task].extend(values)
         return [self._to_prediction(sentence, tags[i], token_scores[i]) for i, sentence in enumerate(sentences)]
+
+    @torch.inference_mode()
+    def label_distributions(self, sentences: list[Sentence], batch_size: int | None = None, tasks: Sequence[str] | None = None
+                            ) -> list[dict[str, torch.Tensor]]:
+        """Every token's distribution over each task's labels (softmax probabilities, CRF marginals), in the
+        order of ``vocab.labels[task]``: per sentence, task -> [tokens, labels] on the CPU. Tokenized sentences in,
+        whole (a teacher's soft labels for distillation: :mod:`tagger.training.distill`)."""
+        self.model.eval()
+        tasks = list(self.task_specs) if tasks is None else list(tasks)
+        found: list[dict[str, torch.Tensor]] = [{} for _ in sentences]
+        for positions in sorted_batches([len(s) for s in sentences], self._batch_size(batch_size), MAX_BATCH_TOKENS):
+            if self.threads is not None:
+                self.threads.apply()
+            batch = self.batch_encoder.encode([sentences[p] for p in positions], with_targets=False).to(self.device)
+            outputs = self.model(batch)
+            for task in tasks:
+                distribution = self.model.heads[task].probabilities(outputs[task].scores, batch.mask).float().cpu()
+                for row, position in enumerate(positions):
+                    found[position][task] = distribution[row, : len(sentences[position])].clone()
+        return found
 
     @torch.inference_mode()
     def fill_mask(self, inputs: str | Sequence[str] | Sequence[Sequence[str]], top_k: int = 5, *, pretokenized: bool = False

@@ -24,15 +24,17 @@ from tagger.files.atomic import atomic_path, write_atomic
 if TYPE_CHECKING:  # torch is imported where weights are read or written: describe() and `tagger info` need none
     import torch
 
+    from tagger.nn.ensemble import EnsembleModel
     from tagger.nn.model import SequenceTagger
 
 FORMAT_VERSION = 1
 FILES = ("config.json", "vocab.json", "model.safetensors", "meta.json")
+ENSEMBLE = "ensemble.json"  # in a directory of several models that label together, each in its own folder (member-0, ...)
 SEGMENTER = "segmenter"  # the folder of a model's own segmenter: a model directory itself (tagger.model.segmenter)
 # The most a model's JSON file may hold: a config or meta.json is a few kB (tens with many seeds), the vocabulary
 # of a few million words (vectors, a segmenter's lexicon) tens of MB. Above, it is not a model's, and parsing it could
 # take many times its size in memory. The weights are bounded by their own header and this machine's memory.
-JSON_LIMITS = {"config.json": 16 << 20, "meta.json": 16 << 20, "vocab.json": 256 << 20}
+JSON_LIMITS = {ENSEMBLE: 1 << 20, "config.json": 16 << 20, "meta.json": 16 << 20, "vocab.json": 256 << 20}
 MAX_WEIGHTS_HEADER = 100_000_000  # as safetensors itself: a header names tensors, a few kB each at most
 FLOAT_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8}  # the dtypes of a network's weights, and their sizes
 
@@ -191,11 +193,19 @@ def _parse_json(data: bytes, source: str) -> Any:
 class LoadedModel:
     """A model directory read back: the network (in eval mode), its vocabularies, config and meta."""
 
-    model: SequenceTagger
+    model: SequenceTagger | EnsembleModel
     vocab: Vocab
     config: TaggerConfig
     meta: dict[str, Any] = field(default_factory=dict)
     segmenter: LoadedModel | None = None  # the model's own segmenter (tagger.model.segmenter), when it has one
+    members: list[LoadedModel] = field(default_factory=list)  # an ensemble's models (its vocab and config are the first's)
+
+    def files(self) -> dict[str, bytes]:
+        """The model as the bytes of its files, as :func:`read_files` gives them."""
+        if self.members:
+            return ensemble_files([member.files() for member in self.members], self.meta["ensemble"]["crf"])
+        segmenter = self.segmenter.files() if self.segmenter is not None else None
+        return model_files(self.model, self.vocab, self.config, self.meta, segmenter)  # type: ignore[arg-type]
 
 
 def read_files(directory: str | Path, names: tuple[str, ...] = FILES) -> dict[str, bytes]:
@@ -204,6 +214,10 @@ def read_files(directory: str | Path, names: tuple[str, ...] = FILES) -> dict[st
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelFormatError(f"{directory}: no such model directory")
+    if names == FILES and (directory / ENSEMBLE).exists():
+        listed = read_model_file(directory / ENSEMBLE)
+        members = _ensemble(listed, str(directory))["members"]
+        return {ENSEMBLE: listed, **{f"{member}/{name}": data for member in members for name, data in read_files(directory / member).items()}}
     files = {name: read_model_file(directory / name) for name in names}
     if names == FILES and f"{SEGMENTER}/meta.json" in _recorded(files["meta.json"], str(directory)):
         if not (directory / SEGMENTER).is_dir():
@@ -225,6 +239,11 @@ def describe(directory: str | Path) -> ModelInfo:
     """What the model in ``directory`` is, every file checked as loading checks it (digests, the shapes of its
     JSON files, the weights' header against the config), without building the network."""
     files = read_files(directory)
+    if ENSEMBLE in files:
+        listed = _ensemble(files[ENSEMBLE], str(directory))
+        first = listed["members"][0]
+        config, vocab, meta = _parts(member_files(files, first), f"{directory}/{first}")
+        return ModelInfo.of(Path(directory).resolve().name, config, vocab, ensemble_meta(listed, [meta]))
     config, vocab, meta = _parts(files, str(directory))
     segmenter = segmenter_files(files)
     segmenter_meta = _parts(segmenter, f"{directory}/{SEGMENTER}")[2] if segmenter else None
@@ -274,8 +293,11 @@ def _parts(files: Mapping[str, bytes], source: str) -> tuple[TaggerConfig, Vocab
 
 
 def model_from_files(files: Mapping[str, bytes], source: str, device: str | torch.device = "cpu") -> LoadedModel:
-    """Rebuild a model from the bytes of its files; ``source`` names where they came from in errors."""
+    """Rebuild a model (or an ensemble) from the bytes of its files; ``source`` names where they came from in errors."""
     from safetensors.torch import load
+
+    if ENSEMBLE in files:
+        return ensemble_from_files(files, source, device)
 
     from tagger.nn.model import build_model
 
@@ -289,6 +311,99 @@ def model_from_files(files: Mapping[str, bytes], source: str, device: str | torc
     segmenter = segmenter_files(files)
     return LoadedModel(model.to(device).eval(), vocab, config, meta,
                        model_from_files(segmenter, f"{source}/{SEGMENTER}", device) if segmenter else None)
+
+
+def ensemble_files(members: list[Mapping[str, bytes]], crf: str) -> dict[str, bytes]:
+    """An ensemble as the bytes of its files: ``ensemble.json`` and each member's files in ``member-N/``."""
+    names = [f"member-{number}" for number in range(len(members))]
+    listed = {"format_version": FORMAT_VERSION, "members": names, "crf": crf}
+    files = {ENSEMBLE: json.dumps(listed, indent=2).encode("utf-8")}
+    for name, member in zip(names, members):
+        files.update({f"{name}/{file}": data for file, data in member.items()})
+    return files
+
+
+def save_ensemble(directory: str | Path, members: list[str | Path], crf: str = "emissions", *, overwrite: bool = False) -> LoadedModel:
+    """Write an ensemble directory of the model directories ``members`` (their files copied into
+    ``member-N/``: it stands alone), after loading it once to check that they label together. TaggerError
+    for a directory that holds something (unless ``overwrite``) or is one of the members."""
+    from tagger.core.errors import TaggerError
+
+    directory = Path(directory)
+    if any(directory.resolve() == Path(member).resolve() for member in members):
+        raise TaggerError(f"{directory} is one of the ensemble's members: write the ensemble to a folder of its own")
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())) and not overwrite:
+        raise TaggerError(f"{directory} already exists and is not empty: choose another folder, or overwrite it")
+    files = ensemble_files([read_files(member) for member in members], crf)
+    loaded = ensemble_from_files(files, str(directory))
+    write_files(directory, files)
+    return loaded
+
+
+def member_files(files: Mapping[str, bytes], member: str) -> dict[str, bytes]:
+    """One member's files among an ensemble's, by their own names."""
+    prefix = f"{member}/"
+    return {name.removeprefix(prefix): data for name, data in files.items() if name.startswith(prefix)}
+
+
+def ensemble_from_files(files: Mapping[str, bytes], source: str, device: str | torch.device = "cpu") -> LoadedModel:
+    """An ensemble from the bytes of its files: every member loaded and checked to fit the first."""
+    from tagger.nn.ensemble import EnsembleModel
+
+    listed = _ensemble(files[ENSEMBLE], source)
+    members = [model_from_files(member_files(files, name), f"{source}/{name}", device) for name in listed["members"]]
+    check_members(members, [f"{source}/{name}" for name in listed["members"]])
+    first = members[0]
+    ensemble = EnsembleModel([member.model for member in members], listed["crf"])  # type: ignore[misc]
+    return LoadedModel(ensemble.to(device).eval(), first.vocab, first.config, ensemble_meta(listed, [m.meta for m in members]),
+                       first.segmenter, members)
+
+
+def check_members(members: list[LoadedModel], sources: list[str]) -> None:
+    """ModelFormatError unless every member reads the batches the first reads and gives its tasks and labels:
+    an ensemble's members label one batch together."""
+    first = members[0]
+    for member, source in zip(members[1:], sources[1:]):
+        differs = ("its tasks" if list(member.config.tasks) != list(first.config.tasks)
+                   else "its decoders" if any(member.config.tasks[t].decoder != first.config.tasks[t].decoder for t in first.config.tasks)
+                   else "its vocabulary or labels" if member.vocab.to_dict() != first.vocab.to_dict()
+                   else "how it reads words (embeddings.char_encoder, max_word_chars)" if (
+                       (member.config.embeddings.char_encoder == "sentence_lstm") != (first.config.embeddings.char_encoder == "sentence_lstm")
+                       or member.config.embeddings.max_word_chars != first.config.embeddings.max_word_chars)
+                   else "")
+        if differs:
+            raise ModelFormatError(f"{source} cannot label with {sources[0]} in an ensemble: {differs} differ; the members of an "
+                                   "ensemble are trainings of one config on one corpus (e.g. tagger train CONFIG --seeds 13,14,15)")
+
+
+def ensemble_meta(listed: Mapping[str, Any], metas: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """What an ensemble's meta is: its first member's, without the scores of that one model, and what it is made of."""
+    first = metas[0]
+    finished = all(m.get("training", {}).get("finished") is not False for m in metas)
+    return {**{key: value for key, value in first.items() if key not in ("scores", "sha256", "training")},
+            "training": {"finished": finished}, "ensemble": {"members": list(listed["members"]), "crf": listed["crf"]}}
+
+
+def _ensemble(data: bytes, source: str) -> dict[str, Any]:
+    """``ensemble.json`` read and checked: its format version, two or more member folders (plain names in the
+    directory), and how CRF tasks are combined."""
+    from tagger.nn.ensemble import CRF_COMBINATIONS
+
+    where = f"{source}/{ENSEMBLE}"
+    listed = _parse_json(data, where)
+    if not isinstance(listed, dict) or listed.get("format_version") != FORMAT_VERSION:
+        raise ModelFormatError(f"{where}: not an ensemble of this package's format version {FORMAT_VERSION}")
+    members = listed.get("members")
+    if not isinstance(members, list) or len(members) < 2 or not all(isinstance(m, str) for m in members):
+        raise ModelFormatError(f"{where}: members: a list of two or more model folders, got {members!r}")
+    for member in members:
+        if not member or member in (".", "..") or "/" in member or "\\" in member:
+            raise ModelFormatError(f"{where}: members: {member!r} is not a folder name inside the ensemble's directory")
+    if len(set(members)) != len(members):
+        raise ModelFormatError(f"{where}: members: a folder is named twice")
+    if listed.get("crf", "emissions") not in CRF_COMBINATIONS:
+        raise ModelFormatError(f"{where}: crf: {listed.get('crf')!r} is not one of {', '.join(map(repr, CRF_COMBINATIONS))}")
+    return {"members": members, "crf": listed.get("crf", "emissions")}
 
 
 # What meta.json holds, where anything reads it (see Shape). Keys not named here are kept, unread.

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tagger.core.batching import IGNORE
-from tagger.nn.heads import HeadOutput
+from tagger.nn.heads import HeadOutput, soft_cross_entropy
 
 FORBIDDEN = -10_000.0
 
@@ -52,6 +52,10 @@ class CRF(nn.Module):
 
     def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """P(label at t | sentence) by forward-backward: [batch, seq, labels] (rows on padding are meaningless)."""
+        return self.log_marginals(emissions, mask).exp()
+
+    def log_marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """log P(label at t | sentence), differentiable: [batch, seq, labels] (rows on padding are meaningless)."""
         transitions, start, end = self._scores()
         alpha = start + emissions[:, 0]
         alphas = [alpha]
@@ -67,7 +71,7 @@ class CRF(nn.Module):
             beta = torch.where(mask[:, t + 1, None], step, end.expand_as(step))
             betas.append(beta)
         betas.reverse()
-        return (torch.stack(alphas, 1) + torch.stack(betas, 1) - log_z[:, None, None]).exp()
+        return torch.stack(alphas, 1) + torch.stack(betas, 1) - log_z[:, None, None]
 
     def path_score(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Score of the given label path per sentence: tags [batch, seq] (any id on padding) -> [batch]."""
@@ -137,3 +141,7 @@ class CrfHead(nn.Module):
     def probabilities(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Per-token label marginals under the CRF: [batch, seq, labels]."""
         return self.crf.marginals(logits, mask)
+
+    def soft_loss(self, logits: torch.Tensor, mask: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the CRF's marginals against ``wanted`` label distributions [batch, seq, labels], per token."""
+        return soft_cross_entropy(self.crf.log_marginals(logits, mask), mask, wanted)

@@ -9,6 +9,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from tagger.core.batching import Batch, CharStream
 from tagger.core.config import EmbeddingsConfig
 from tagger.core.errors import ConfigError
+from tagger.nn.dropout import sequence_dropout
+from tagger.nn.word_table import PartlyTrainedTable
 
 
 class CharLSTM(nn.Module):
@@ -108,11 +110,11 @@ class TokenEmbeddings(nn.Module):
     """
 
     def __init__(self, config: EmbeddingsConfig, num_words: int, num_chars: int, unk_id: int,
-                 feature_sizes: dict[str, int] | None = None) -> None:
+                 feature_sizes: dict[str, int] | None = None, locked_dropout: bool = False) -> None:
         super().__init__()
         if config.word_dim <= 0:  # 0 is resolved from the vectors when training starts
             raise ConfigError("embeddings.word_dim", f"must be positive when the network is built, got {config.word_dim}")
-        self.words = nn.Embedding(num_words, config.word_dim, padding_idx=0)
+        self.words: nn.Embedding | PartlyTrainedTable = nn.Embedding(num_words, config.word_dim, padding_idx=0)
         nn.init.normal_(self.words.weight, std=0.1)
         with torch.no_grad():
             self.words.weight[0].zero_()
@@ -129,7 +131,7 @@ class TokenEmbeddings(nn.Module):
                                        for name, count in (feature_sizes or {}).items()})
         self.word_dropout = config.word_dropout
         self.unk_id = unk_id
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = sequence_dropout(config.dropout, locked_dropout)
         self.output_dim = config.word_dim + (self.chars.output_dim if self.chars else 0) + sum(t.embedding_dim for t in self.features.values())
 
     def forward(self, batch: Batch) -> torch.Tensor:
@@ -150,6 +152,12 @@ class TokenEmbeddings(nn.Module):
             per_form = self.chars(batch.char_ids)  # [types, char features]
             parts.append(per_form[batch.char_index])  # [batch, seq, char features]
         return self.dropout(torch.cat(parts, dim=-1)), char_states
+
+    def train_rows(self, trainable: torch.Tensor) -> int:
+        """Train only the word rows where ``trainable`` (a [words] bool mask) is True from now on, the others
+        kept as they are (see :mod:`tagger.nn.word_table`); the number of rows that train."""
+        self.words = PartlyTrainedTable(self.words.weight, trainable)
+        return int(self.words.trained.shape[0])
 
     def _drop(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """In training, each real token's id becomes ``<unk>`` with probability ``word_dropout``."""

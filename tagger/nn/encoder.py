@@ -25,6 +25,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from tagger.core.config import EncoderConfig
 from tagger.core.types import QUANTIZED
+from tagger.nn.dropout import sequence_dropout
 
 
 def reverse_within_lengths(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -54,7 +55,7 @@ class BiRNNEncoder(nn.Module):
         cell = nn.LSTM if config.kind == "lstm" else nn.GRU
         sizes = [input_size] + [2 * config.hidden_size] * (config.num_layers - 1)
         self.layers = nn.ModuleList(BiRNNLayer(cell, size, config.hidden_size) for size in sizes)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = sequence_dropout(config.dropout, config.locked_dropout)
         self.input_size = input_size
         self.output_dim = 2 * config.hidden_size
         # Not a submodule: it holds no weights of its own (meta tensors), only the call shape.

@@ -41,3 +41,13 @@ class SoftmaxHead(nn.Module):
     def probabilities(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Per-token label distributions: [batch, seq, labels]."""
         return logits.softmax(-1)
+
+    def soft_loss(self, logits: torch.Tensor, mask: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the label distributions against ``wanted`` ones [batch, seq, labels], per token."""
+        return soft_cross_entropy(logits.log_softmax(-1), mask, wanted)
+
+
+def soft_cross_entropy(log_probabilities: torch.Tensor, mask: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+    """Mean over the real tokens of -sum(wanted * log_probabilities): [batch, seq, labels] each, mask [batch, seq]."""
+    per_token = -(wanted * log_probabilities.clamp(min=-1e4)).sum(-1)  # clamp: a forbidden label's -inf times 0
+    return (per_token * mask).sum() / mask.sum().clamp(min=1)

@@ -29,6 +29,14 @@ class SequenceTagger(nn.Module):
         self.masked_lm = masked_lm
         self.char_lm = char_lm
 
+    @property
+    def precision(self) -> str:
+        """How evaluation mode runs the encoder (see :meth:`BiRNNEncoder.set_precision`)."""
+        return self.encoder.precision
+
+    def set_precision(self, precision: str, threads: int | None = None) -> None:
+        self.encoder.set_precision(precision, threads)
+
     def encode(self, batch: Batch) -> torch.Tensor:
         """Joined forward and backward states per token: [batch, seq, 2 * hidden]."""
         return self.encoder(self.embeddings(batch), batch.lengths)
@@ -62,7 +70,8 @@ def build_model(config: TaggerConfig, vocab: Vocab) -> SequenceTagger:
     if missing:
         raise ValueError(f"the vocabulary has no values for the features {sorted(missing)}")
     embeddings = TokenEmbeddings(config.embeddings, len(vocab.words), len(vocab.chars), vocab.words.unk_id or 1,
-                                 {name: len(vocab.features[name]) for name in config.embeddings.features})
+                                 {name: len(vocab.features[name]) for name in config.embeddings.features},
+                                 locked_dropout=config.encoder.locked_dropout)
     encoder = BiRNNEncoder(config.encoder, embeddings.output_dim)
     heads: dict[str, nn.Module] = {}
     for task, task_config in config.tasks.items():

@@ -77,9 +77,9 @@ def _remove_unfinished(directory: Path) -> None:
 
 
 def save_checkpoint(directory: Path, model: SequenceTagger, vocab: Vocab, config: TaggerConfig, optimizer: torch.optim.Optimizer,
-                    scheduler: Any, generator: torch.Generator, state: Mapping[str, Any]) -> None:
+                    scheduler: Any, generator: torch.Generator, state: Mapping[str, Any], average: torch.nn.Module | None = None) -> None:
     """Everything to continue training: last weights, optimizer, schedule, data order and RNG states,
-    and ``state`` (the loop's own, as JSON); all of it or, on an error (OSError naming the file), none:
+    the weight average (``training.average``), and ``state`` (the loop's own, as JSON); all of it or, on an error (OSError naming the file), none:
     the checkpoint before stays."""
     from safetensors.torch import save
 
@@ -96,6 +96,8 @@ def save_checkpoint(directory: Path, model: SequenceTagger, vocab: Vocab, config
         "state": json.dumps(state),
         "sha256": json.dumps({name: hashlib.sha256(data).hexdigest() for name, data in files.items()}),
     }
+    if average is not None:
+        trainer["average"] = {name: tensor.detach().cpu() for name, tensor in average.state_dict().items()}
     buffer = io.BytesIO()
     torch.save(trainer, buffer)  # in memory: torch.save reports a failed write without its errno
     files[TRAINER] = buffer.getbuffer()
@@ -155,9 +157,11 @@ def _sync(directory: Path) -> None:
 
 
 def load_checkpoint(directory: Path, model: SequenceTagger, optimizer: torch.optim.Optimizer, scheduler: Any,
-                    generator: torch.Generator, warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+                    generator: torch.Generator, warn: Callable[[str], None] | None = None, average: torch.nn.Module | None = None
+                    ) -> dict[str, Any]:
     """Restore what :func:`save_checkpoint` wrote into these objects; the loop's state. TaggerError when
-    its files do not belong together; ``warn`` hears of a checkpoint too old to be checked."""
+    its files do not belong together; ``warn`` hears of a checkpoint too old to be checked. A weight
+    ``average`` the checkpoint has none of starts from the weights at the first update."""
     from safetensors.torch import load
 
     try:
@@ -169,9 +173,17 @@ def load_checkpoint(directory: Path, model: SequenceTagger, optimizer: torch.opt
     check_and_load(model, load(weights), str(directory / WEIGHTS))
     try:
         optimizer.load_state_dict(trainer["optimizer"])
-    except ValueError as error:  # other parameter groups: freeze_vectors was changed
-        raise ConfigError("embeddings.freeze_vectors", f"{directory} was written with other optimiser parameter groups "
-                          f"({error}); resume with the setting it was trained with") from None
+    except ValueError as error:  # other parameters: the training's trainable word rows differ
+        raise ConfigError("embeddings.freeze_vectors", f"{directory} was written with other trainable parameters "
+                          f"({error}); resume with the setting and training data it was trained with") from None
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            moment = optimizer.state.get(parameter, {}).get("exp_avg")
+            if moment is not None and moment.shape != parameter.shape:
+                raise TaggerError(f"cannot resume from {directory}: its optimiser state does not fit the parameters ({tuple(moment.shape)} "
+                                  f"against {tuple(parameter.shape)}; the training data or the version changed); train again without --resume")
+    if average is not None and "average" in trainer:
+        average.load_state_dict(trainer["average"])
     scheduler.load_state_dict(trainer["scheduler"])
     generator.set_state(trainer["generator"])
     torch.set_rng_state(trainer["torch_rng"])

@@ -6,12 +6,14 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.optim.swa_utils import AveragedModel
 
 from tagger.analysis.evaluation import evaluate, selection_score, unseen_labels
 from tagger.core.batching import BatchEncoder, bucket_batches
@@ -21,7 +23,7 @@ from tagger.core.runtime import choose_device, cores_per_process, seed_everythin
 from tagger.core.tasks import task_specs
 from tagger.core.tokenize import UNSPACED
 from tagger.core.types import Scores, Sentence, TaskScores
-from tagger.core.vocab import Vocab
+from tagger.core.vocab import MASK, UNK, Vocab
 from tagger.data import load_sentences
 from tagger.files.atomic import write_atomic
 from tagger.files.locking import hold
@@ -29,10 +31,11 @@ from tagger.model.predict import Tagger
 from tagger.model.serialize import SEGMENTER, load_model, read_json, save_model
 from tagger.nn.model import SequenceTagger, build_model
 from tagger.training.checkpoint import CHECKPOINT, check_output_dir, check_resumed_config, has_checkpoint, load_checkpoint, save_checkpoint
+from tagger.training.distill import Distiller
 from tagger.training.distributed import Group, is_main_process, local_device, process_group
 from tagger.training.monitor import Quiet, TrainingMonitor
 from tagger.training.step import TrainingDiverged, TrainStep, build_optimizer, build_scheduler
-from tagger.training.transfer import build_vocabulary, copy_pretrained, coverage, describe_coverage, take_architecture
+from tagger.training.transfer import VectorRows, build_vocabulary, copy_pretrained, coverage, describe_coverage, take_architecture
 
 logger = logging.getLogger(__name__)
 
@@ -159,9 +162,18 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
     run.segmenter = segmenter
     config, state = run.config, run.state  # config: with what the start filled in (init_from's shapes, word_dim)
     trained = group.wrap(run.model, device, find_unused_parameters=_heads_may_lack_targets(config, train_sentences))
+    average = run.average
+    distiller = None
+    if config.distill.teacher:
+        if group.active:
+            raise ConfigError("distill.teacher", "distillation runs in one process: train without torchrun")
+        distiller = Distiller.start(config, run.vocab, train_sentences, device, monitor)
     step = TrainStep(trained, BatchEncoder.for_embeddings(run.vocab, config.embeddings), run.optimizer, run.scheduler, config, device,
-                     monitor, generator, group)
-    evaluator = Tagger(run.model, run.vocab, config) if group.is_main else None
+                     monitor, generator, group, after_update=(lambda: average.update_parameters(run.model)) if average else None,
+                     distiller=distiller)
+    evaluator = Tagger(run.scored, run.vocab, config) if group.is_main else None
+    # With a weight average, the weights as trained are scored too: what the average adds, epoch by epoch.
+    unaveraged = Tagger(run.model, run.vocab, config) if group.is_main and average is not None else None
     lengths = [len(s) for s in train_sentences]
     started = time.perf_counter() - state.seconds
     trained_tokens, train_seconds = 0, 0.0
@@ -181,11 +193,14 @@ def _train(config: TaggerConfig, output_dir: Path, resume: bool, monitor: Traini
             trained_tokens, train_seconds = trained_tokens + epoch_tokens, train_seconds + epoch_seconds
             dev_scores = evaluate(evaluator, dev_sentences, settings.eval_batch_size) if evaluator and dev_sentences else {}
             current = group.broadcast(selection_score(dev_scores, settings.select_by) if dev_scores else float(epoch))  # no dev: the last is best
+            as_trained = evaluate(unaveraged, dev_sentences, settings.eval_batch_size) if unaveraged and dev_sentences else {}
             if settings.schedule == "plateau":
                 run.scheduler.step(current)
             record = {"epoch": epoch, "train_loss": total_loss / max(len(batches), 1), "learning_rate": run.optimizer.param_groups[0]["lr"],
                       "tokens_per_second": epoch_tokens / epoch_seconds, "seconds": epoch_seconds,
                       "dev": {task: s.to_dict() for task, s in dev_scores.items()}, "dev_main": current if dev_scores else None}
+            if as_trained:
+                record["dev_main_unaveraged"] = selection_score(as_trained, settings.select_by)
             state.add(record, current, time.perf_counter() - started)
             best_dev = dev_scores if record["best"] else best_dev
             if group.is_main:
@@ -214,6 +229,12 @@ class _Run:
     state: TrainingState
     segmenter: dict[str, bytes] | None = None  # the files of the segmenter the model carries
     checkpointed: int = 0  # the epoch of the checkpoint in the model directory (0: none)
+    average: AveragedModel | None = None  # the moving average of the weights (training.average)
+
+    @property
+    def scored(self) -> SequenceTagger:
+        """The network that is scored on dev and saved: the weight average when there is one."""
+        return self.average.module if self.average is not None else self.model  # type: ignore[return-value]
 
     def save(self, output_dir: Path, generator: torch.Generator) -> None:
         """After an epoch: the model if it was the best so far, the metrics, the checkpoint (last: what a
@@ -221,12 +242,12 @@ class _Run:
         then = self.after_failed_write(output_dir)
         if self.state.records[-1]["best"]:
             with writing(output_dir / "model.safetensors", then):
-                save_model(output_dir, self.model, self.vocab, self.config, _meta(self.config, self.state), self.segmenter)
+                save_model(output_dir, self.scored, self.vocab, self.config, _meta(self.config, self.state), self.segmenter)
         with writing(output_dir / "metrics.jsonl", then):
             write_atomic(output_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.state.records))
         with writing(output_dir / CHECKPOINT, then):
             save_checkpoint(output_dir / CHECKPOINT, self.model, self.vocab, self.config, self.optimizer, self.scheduler, generator,
-                            asdict(self.state))
+                            asdict(self.state), self.average)
         self.checkpointed = self.state.epoch
 
     def after_failed_write(self, output_dir: Path) -> str:
@@ -266,22 +287,57 @@ def _start(config: TaggerConfig, output_dir: Path, resume: bool, train_sentences
     model = build_model(config, vocab).to(device)
     if base is not None and not resuming:
         monitor.message(f"copied {copy_pretrained(base.model, model)} pretrained tensors")
-    state, frozen = TrainingState(), []
+    state = TrainingState()
     if vectors is not None:
         state.vectors = {**coverage(train_sentences, vocab, vectors), "frozen": config.embeddings.freeze_vectors}
         monitor.message(describe_coverage(state.vectors, vocab, vectors.seconds))
-        table = model.embeddings.words.weight
-        vectors.start(table, fill=not resuming, freeze=config.embeddings.freeze_vectors)
-        frozen = [table] if config.embeddings.freeze_vectors else []
-    optimizer = build_optimizer(model, settings, device, no_decay=frozen)
+        vectors.start(model.embeddings.words.weight, fill=not resuming)
+    trainable = trainable_rows(config, vocab, train_sentences, vectors)
+    if not bool(trainable.all()):
+        trained = model.embeddings.train_rows(trainable)
+        monitor.message(f"{trained:,} of {len(vocab.words):,} word rows train (the others are never looked up in training"
+                        f"{' or are frozen vectors' if config.embeddings.freeze_vectors else ''}): a step costs what its rows cost")
+    optimizer = build_optimizer(model, settings, device)
     scheduler = build_scheduler(optimizer, settings, total_steps=settings.max_epochs * math.ceil(len(train_sentences) / settings.batch_size))
+    average = None
+    if settings.average > 0:  # after every update: decay * average + (1 - decay) * weights
+        average = AveragedModel(model, multi_avg_fn=moving_average(settings.average))
     if resuming:
-        state = TrainingState(**load_checkpoint(checkpoint, model, optimizer, scheduler, generator, monitor.message))  # every rank: rank 0's
+        state = TrainingState(**load_checkpoint(checkpoint, model, optimizer, scheduler, generator, monitor.message, average))  # every rank: rank 0's
         monitor.message(f"resuming after epoch {state.epoch}")
     if group.active:
         # The data order and masking (``generator``) stay the same on every rank; dropout should not.
         torch.manual_seed(int(torch.randint(2**62, ())) + group.rank)
-    return _Run(config, vocab, model, optimizer, scheduler, state, checkpointed=state.epoch)
+    return _Run(config, vocab, model, optimizer, scheduler, state, checkpointed=state.epoch, average=average)
+
+
+def moving_average(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
+    """An exponential moving average of the weights for ``AveragedModel``, whose decay starts low and rises
+    to ``decay`` ((1 + n) / (10 + n) after n updates, as TensorFlow's ExponentialMovingAverage does):
+    a plain 0.999 would still hold two thirds of the random start after the first 400 steps."""
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
+        done = int(updates)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1 + done) / (10 + done)))
+    return update
+
+
+def trainable_rows(config: TaggerConfig, vocab: Vocab, sentences: list[Sentence], vectors: VectorRows | None) -> torch.Tensor:
+    """[words] bool: the word rows that can learn. A row no training batch looks up gets no gradient and
+    (Adam with decoupled weight decay) stays as it starts, so it need not be trained: that is every
+    row of the vectors' words not in the training text. Masked-token prediction's random replacements
+    can look up any row; ``freeze_vectors`` keeps the vectors' rows as read."""
+    masking = config.masked_lm
+    if masking.weight > 0 and masking.random > 0:
+        trainable = torch.ones(len(vocab.words), dtype=torch.bool)
+    else:
+        trainable = torch.zeros(len(vocab.words), dtype=torch.bool)
+        seen = {vocab.word_id(token) for sentence in sentences for token in sentence.tokens}
+        seen.update(vocab.words.ids[special] for special in (UNK, MASK) if special in vocab.words)
+        trainable[sorted(seen)] = True
+    if vectors is not None and config.embeddings.freeze_vectors:
+        trainable[vectors.ids] = False
+    trainable[0] = True  # padding: neither trained nor worth a split on its own
+    return trainable
 
 
 def _read_data(config: TaggerConfig, group: Group, monitor: TrainingMonitor, data: Splits | None) -> tuple[list[Sentence], list[Sentence]]:

@@ -4,6 +4,7 @@ point of NER F1 comes from the seed alone).
 ``DIR/seed-13``, ``DIR/seed-14``, ... each hold a whole model with its checkpoint; the best seed
 by dev score is copied to ``DIR`` itself, so that ``DIR`` is a model like any other, whose
 meta.json and ``seeds.json`` record every seed's scores with their mean and standard deviation.
+``DIR/ensemble`` holds the seeds as one ensemble (:mod:`tagger.nn.ensemble`), scored on dev and test too.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tagger.core.runtime import choose_device
 from tagger.core.types import TaskScores
 from tagger.files.atomic import write_atomic
 from tagger.files.locking import hold
-from tagger.model.serialize import SEGMENTER, read_files, segmenter_files, write_files
+from tagger.model.serialize import SEGMENTER, read_files, save_ensemble, segmenter_files, write_files
 from tagger.training.checkpoint import check_output_dir, has_checkpoint
 from tagger.training.distributed import is_main_process, local_device, process_group
 from tagger.training.loop import TrainResult, train
@@ -32,6 +33,7 @@ from tagger.training.monitor import TrainingMonitor
 from tagger.training.segmenter import prepare_segmenter, refuse_distributed_segmenter
 
 SUMMARY = "seeds.json"
+ENSEMBLE_DIR = "ensemble"
 
 
 def headline(scores: dict[str, Any]) -> float:
@@ -61,6 +63,7 @@ class SeedsResult:
     output_dir: Path
     runs: list[SeedRun]
     best: SeedRun
+    ensemble: dict[str, dict[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)  # split -> task -> metrics
 
     def summary(self) -> dict[str, dict[str, dict[str, float]]]:
         """split -> task -> mean and sample standard deviation of the headline metric over the seeds."""
@@ -74,7 +77,10 @@ class SeedsResult:
         return summary
 
     def to_dict(self) -> dict[str, Any]:
-        return {"chosen": self.best.seed, "chosen_by": "dev", "runs": [r.to_dict() for r in self.runs], "summary": self.summary()}
+        found = {"chosen": self.best.seed, "chosen_by": "dev", "runs": [r.to_dict() for r in self.runs], "summary": self.summary()}
+        if self.ensemble:
+            found["ensemble"] = {split: {t: headline(s) for t, s in scores.items()} for split, scores in self.ensemble.items()}
+        return found
 
 
 def train_seeds(config: TaggerConfig, output_dir: str | Path, seeds: Sequence[int], *, resume: bool = False,
@@ -112,6 +118,10 @@ def _train_seeds(config: TaggerConfig, output_dir: Path, seeds: Sequence[int], r
                 monitor.message(f"seed {seed}: finished earlier in {directory}, not trained again")
     best = max(runs, key=lambda r: r.dev_main)  # the first of equals
     result = SeedsResult(output_dir, runs, best)
+    if is_main_process() and len(runs) > 1:
+        if monitor is not None:
+            monitor.message(f"the {len(runs)} seeds as one ensemble -> {output_dir / ENSEMBLE_DIR}")
+        result.ensemble = _ensemble(result, config)
     if is_main_process():
         with writing(output_dir, f"Each seed's model is whole in {output_dir}/seed-N: free space (or fix the cause), then rerun "
                                  "with --resume (finished seeds are not trained again)"):
@@ -150,6 +160,24 @@ def _finished(seed: int, directory: Path, config: TaggerConfig) -> SeedRun | Non
     dev = meta["scores"]["dev"]
     return SeedRun(seed, directory, dev, meta["scores"].get("test", {}), training["best_epoch"], training["epochs"],
                    training["seconds"], _dev_main(dev, config))
+
+
+def _ensemble(result: SeedsResult, config: TaggerConfig) -> dict[str, dict[str, dict[str, Any]]]:
+    """Write the seeds as one ensemble into ``DIR/ensemble``; its dev and test scores."""
+    from tagger.analysis.evaluation import evaluate
+    from tagger.core.runtime import RunOptions
+    from tagger.data import load_sentences
+    from tagger.model.predict import Tagger
+
+    directory = result.output_dir / ENSEMBLE_DIR
+    loaded = save_ensemble(directory, [run.directory for run in result.runs], overwrite=True)
+    device = str(local_device(choose_device(config.training.device)))
+    tagger = Tagger.from_loaded(loaded, str(directory), RunOptions(device=device, threads=config.training.threads))
+    scores = {}
+    for split, sources in (("dev", config.data.dev), ("test", config.data.test)):
+        if sources:
+            scores[split] = {t: s.to_dict() for t, s in evaluate(tagger, load_sentences(sources, config.tasks), config.training.eval_batch_size).items()}
+    return scores
 
 
 def _publish(result: SeedsResult) -> None:

@@ -4,9 +4,9 @@ learning-rate schedule; how losses are shared out over the ranks of a distribute
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -16,8 +16,12 @@ from tagger.core.errors import TaggerError
 from tagger.core.masking import mask_sentences
 from tagger.core.types import Sentence
 from tagger.core.vocab import Vocab
+from tagger.nn.heads import HeadOutput
 from tagger.training.distributed import Group
 from tagger.training.monitor import TrainingMonitor
+
+if TYPE_CHECKING:
+    from tagger.training.distill import Distiller
 
 
 class TrainStep:
@@ -31,7 +35,10 @@ class TrainStep:
 
     def __init__(self, model: torch.nn.Module, batch_encoder: BatchEncoder, optimizer: torch.optim.Optimizer, scheduler: Any,
                  config: TaggerConfig, device: torch.device, monitor: TrainingMonitor, generator: torch.Generator,
-                 group: Group = Group(), weights: Mapping[str, float] | None = None) -> None:
+                 group: Group = Group(), weights: Mapping[str, float] | None = None,
+                 after_update: Callable[[], None] | None = None, distiller: Distiller | None = None) -> None:
+        self.after_update = after_update  # e.g. the weight average's update
+        self.distiller = distiller  # the teacher's label distributions, mixed into each task's loss
         self.model, self.batch_encoder, self.optimizer, self.scheduler = model, batch_encoder, optimizer, scheduler
         self.settings, self.tasks = config.training, config.tasks
         self.masking = config.masked_lm if config.masked_lm.weight > 0 else None
@@ -74,6 +81,8 @@ class TrainStep:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip_norm)
         self.watch.record(losses, norm, where, updated=bool(self.optimizer.state))
         self.optimizer.step()
+        if self.after_update is not None:
+            self.after_update()
         if self.settings.schedule != "plateau":
             self.scheduler.step()
         return loss.detach()
@@ -100,6 +109,7 @@ class TrainStep:
         share with each task's loss scaled by :func:`share_scales`.
         """
         targets = None
+        wanted = self.distiller.batch(sentences, self.device) if self.distiller is not None else {}
         if self.masking is not None:
             # The whole batch on every rank: the generator, which also orders the data, stays in step.
             sentences, targets = mask_sentences(sentences, self.batch_encoder.vocab, self.masking, self.generator)
@@ -112,6 +122,8 @@ class TrainStep:
         batch = self.batch_encoder.encode(sentences, masked_targets=targets).to(self.device)
         with self._autocast():
             outputs = self.model(batch)
+            if wanted:
+                self._mix_in(outputs, wanted, batch.mask)
             counted = [(task, out.loss) for task, out in outputs.items() if out.loss is not None and task in self.weights]
             if scales is None:
                 losses = {task: self.weights[task] * loss for task, loss in counted}
@@ -122,6 +134,15 @@ class TrainStep:
                 raise RuntimeError("a rank's share has no loss although loss_tokens counted targets in it")
             return None
         return losses
+
+    def _mix_in(self, outputs: dict[str, HeadOutput], wanted: dict[str, torch.Tensor], mask: torch.Tensor) -> None:
+        """Each task's loss becomes ``distill.weight`` times the cross-entropy with the teacher's distributions plus
+        the rest times the gold labels' loss (the teacher's alone where a batch has no gold labels for the task)."""
+        share = self.distiller.weight  # type: ignore[union-attr]
+        for task, distributions in wanted.items():
+            output = outputs[task]
+            soft = self.model.heads[task].soft_loss(output.scores, mask, distributions)  # type: ignore[union-attr, operator]
+            output.loss = soft if output.loss is None else share * soft + (1.0 - share) * output.loss
 
     def _autocast(self) -> AbstractContextManager[Any]:
         """bfloat16 autocast of forward and loss with ``training.precision = "bf16"`` (CUDA only)."""
@@ -262,21 +283,18 @@ def share_scales(sentences: list[Sentence], masked: list[list[int]] | None, voca
     return [sentences[i] for i in mine], [masked[i] for i in mine] if masked is not None else None, scales
 
 
-def build_optimizer(model: torch.nn.Module, settings: TrainingConfig, device: torch.device,
-                    no_decay: Sequence[torch.nn.Parameter] = ()) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, settings: TrainingConfig, device: torch.device) -> torch.optim.Optimizer:
     """AdamW, fused into one kernel per step where torch has one (CPU and CUDA): on CPU the
-    per-tensor update loop costs about a sixth of a training step at the shipped sizes.
-
-    ``no_decay`` (a table with frozen rows) is left out of weight decay, which would shrink
-    them although their gradient is zero.
-    """
-    fused = device.type in ("cpu", "cuda")
-    kept = {id(p) for p in no_decay}
-    groups = [{"params": [p for p in model.parameters() if id(p) not in kept]}]
-    if kept:
-        groups.append({"params": list(no_decay), "weight_decay": 0.0})
-    return torch.optim.AdamW(groups, lr=settings.learning_rate, betas=tuple(settings.betas),  # type: ignore[arg-type]
-                             weight_decay=settings.weight_decay, fused=fused)
+    per-tensor update loop costs about a sixth of a training step at the shipped sizes; or NAdam
+    (``training.optimizer = "nadam"``: Nesterov momentum, decoupled weight decay; torch has no fused one).
+    Only parameters that train are given to it (a word table's fixed rows are a buffer)."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    betas = tuple(settings.betas)
+    if settings.optimizer == "nadam":
+        return torch.optim.NAdam(parameters, lr=settings.learning_rate, betas=betas,  # type: ignore[arg-type]
+                                 weight_decay=settings.weight_decay, decoupled_weight_decay=True)
+    return torch.optim.AdamW(parameters, lr=settings.learning_rate, betas=betas,  # type: ignore[arg-type]
+                             weight_decay=settings.weight_decay, fused=device.type in ("cpu", "cuda"))
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, settings: TrainingConfig, *, total_steps: int | None) -> Any:

@@ -44,17 +44,12 @@ class VectorRows:
     def dim(self) -> int:
         return int(self.matrix.shape[1])
 
-    def start(self, table: torch.nn.Parameter, *, fill: bool, freeze: bool) -> None:
-        """Copy the vectors into their rows of an embedding table (``fill``; not when resuming), and
-        with ``freeze`` mask those rows' gradients to zero, so that they stay as read."""
-        ids = torch.tensor(self.ids, dtype=torch.long, device=table.device)
+    def start(self, table: torch.Tensor, *, fill: bool) -> None:
+        """Copy the vectors into their rows of an embedding table (``fill``; not when resuming).
+        ``freeze_vectors`` is :func:`tagger.training.loop.trainable_rows`'s to apply."""
         if fill:
             with torch.no_grad():
-                table[ids] = torch.from_numpy(self.matrix).to(table)
-        if freeze:
-            trainable = torch.ones(table.shape[0], 1, device=table.device)
-            trainable[ids] = 0.0
-            table.register_hook(lambda grad: grad * trainable)
+                table[torch.tensor(self.ids, dtype=torch.long, device=table.device)] = torch.from_numpy(self.matrix).to(table)
 
 
 def build_vocabulary(config: TaggerConfig, sentences: Sequence[Sentence], checkpoint: Path | None = None,

@@ -426,3 +426,32 @@ def test_resume_with_vectors_continues_with_the_same_table(vectors_model: tuple[
     sentences = [["Maria", "visited", "Paris", "."], ["extra1", "saw", "extra2", "."]]
     assert [p.tags for p in Tagger.load(tmp_path / "straight").predict(sentences)] == [
         p.tags for p in Tagger.load(tmp_path / "resumed").predict(sentences)]
+
+
+def test_rows_no_training_text_reaches_stay_as_read_and_training_matches_a_dense_table(
+        vectors_model: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the rows the training text looks up train: the others (the "extra" vectors' words) keep
+    their vectors, and the model is the one a table whose every row trains gives (no weight decay)."""
+    from safetensors.torch import load_file
+
+    from tagger.training import loop, train
+
+    _, path = vectors_model
+    raw = vectors_config(path, lowercase=False, max_vectors=50)
+    raw["training"] = {**raw["training"], "max_epochs": 2}
+    raw["data"]["max_train_sentences"] = 40
+    split = train(from_dict(raw), tmp_path / "split")
+    monkeypatch.setattr(loop, "trainable_rows", lambda config, vocab, *_: torch.ones(len(vocab.words), dtype=torch.bool))
+    dense = train(from_dict(raw), tmp_path / "dense")
+    for a, b in zip(split.epochs, dense.epochs, strict=True):
+        assert abs(a["train_loss"] - b["train_loss"]) < 1e-4, (a, b)
+    ours, theirs = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("split", "dense"))
+    assert ours.keys() == theirs.keys()  # the table is saved whole, under its one name
+    for name in ours:
+        torch.testing.assert_close(ours[name], theirs[name], atol=2e-4, rtol=1e-3)
+    vocab = json.loads((tmp_path / "split" / "vocab.json").read_text())["words"]
+    vectors = read_vectors(str(path))
+    extra = [i for i, word in enumerate(vocab) if word.startswith("extra")]
+    assert extra
+    expected = torch.from_numpy(vectors.matrix[[vectors.find(vocab[i]) for i in extra]])
+    assert torch.equal(ours["embeddings.words.weight"][extra], expected)
