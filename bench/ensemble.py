@@ -26,7 +26,7 @@ from tagger.analysis.evaluation import evaluate
 from tagger.core.runtime import RunOptions
 from tagger.data import load_sentences
 from tagger.model.predict import Tagger
-from tagger.model.serialize import ensemble_files, ensemble_from_files, read_files
+from tagger.model.serialize import ensemble_of
 
 
 def words_per_second(tagger: Tagger, sentences: list, repeats: int) -> float:
@@ -68,10 +68,8 @@ def main() -> None:
     for number, member in enumerate(args.members):
         score(f"single: {member}", Tagger.load(member, run), speed=number == 0)
     spread("single: mean ± sd", rows[-len(args.members):])
-    files = ensemble_files([read_files(m) for m in args.members], "emissions")
     for crf in ("emissions", "marginals"):
-        files["ensemble.json"] = files["ensemble.json"].replace(b'"emissions"', f'"{crf}"'.encode()).replace(b'"marginals"', f'"{crf}"'.encode())
-        tagger = Tagger.from_loaded(ensemble_from_files(files, "ensemble"), "ensemble", run)
+        tagger = Tagger.from_loaded(ensemble_of(list(args.members), crf), "ensemble", run)
         score(f"ensemble of {len(args.members)}, CRF by mean {crf}", tagger, speed=True)
     for distilled in args.distilled:
         score(f"distilled: {distilled}", Tagger.load(distilled, run), speed=False)

@@ -84,11 +84,9 @@ class Tagger:
 
         run = run_options(run, options)  # before the (slower) load
         if not isinstance(directory, (str, Path)):
-            from tagger.model.serialize import ensemble_files, ensemble_from_files, read_files
+            from tagger.model.serialize import ensemble_of
 
-            directories = list(directory)
-            files = ensemble_files([read_files(d) for d in directories], "emissions")
-            loaded, name = ensemble_from_files(files, "ensemble of " + ", ".join(map(str, directories)), str(run.torch_device)), "ensemble"
+            loaded, name = ensemble_of(list(directory), device=str(run.torch_device)), "ensemble"
         else:
             loaded, name = load_model(directory, str(run.torch_device)), Path(directory).resolve().name
         check_not_segmenter(loaded.config, str(directory))

@@ -126,7 +126,7 @@ def save_model(
         "format_version": FORMAT_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": sum(t.numel() for t in model.state_dict().values()),  # a word table's fixed rows too
         **(meta or {}),
     }
     write_files(directory, model_files(model, vocab, config, full_meta, segmenter))
@@ -338,6 +338,12 @@ def save_ensemble(directory: str | Path, members: list[str | Path], crf: str = "
     loaded = ensemble_from_files(files, str(directory))
     write_files(directory, files)
     return loaded
+
+
+def ensemble_of(members: list[str | Path], crf: str = "emissions", device: str | torch.device = "cpu") -> LoadedModel:
+    """The model directories ``members`` loaded as one ensemble (see :func:`ensemble_from_files`)."""
+    files = ensemble_files([read_files(member) for member in members], crf)
+    return ensemble_from_files(files, "the ensemble of " + ", ".join(map(str, members)), device)
 
 
 def member_files(files: Mapping[str, bytes], member: str) -> dict[str, bytes]:

@@ -317,7 +317,9 @@ def moving_average(decay: float) -> Callable[[list[torch.Tensor], list[torch.Ten
     a plain 0.999 would still hold two thirds of the random start after the first 400 steps."""
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
         done = int(updates)
-        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1 + done) / (10 + done)))
+        share = 1.0 - min(decay, (1 + done) / (10 + done))
+        for mean, weights in zip(averaged, current):
+            mean.lerp_(weights, share)
     return update
 
 
