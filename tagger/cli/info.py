@@ -97,7 +97,7 @@ def _table(model: Path, described: ModelInfo) -> Table:
     if training:
         unfinished = "" if described.finished else "[bold red]UNFINISHED[/]: stopped before its end, the best epoch so far; "
         table.add_row("training", unfinished + escape(", ".join(f"{k} {v}" for k, v in training.items() if k != "finished")))
-    if meta.get("sha256"):
+    if meta.get("sha256") and not ensemble:
         table.add_row("files", f"sha256 of {', '.join(meta['sha256'])} match meta.json")
     for split, scores in described.scores.items():
         for task, values in scores.items():

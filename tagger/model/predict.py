@@ -399,7 +399,9 @@ def check_not_segmenter(config: TaggerConfig, source: str) -> None:
 def warn_if_unfinished(tagger: Tagger, source: str) -> None:
     """Log a warning when the model's training was stopped before its end (:attr:`Tagger.finished`)."""
     training = tagger.meta.get("training", {})
-    if not tagger.finished:
+    if not tagger.finished and tagger.members:
+        logger.warning("%s: the training of one of its members did not finish (see tagger info on each of its member-N folders)", source)
+    elif not tagger.finished:
         logger.warning("%s: its training did not finish: this is the best of the %s epochs it ran (epoch %s), with no "
                        "test scores; continue it with tagger train CONFIG -o %s --resume", source, training.get("epochs", "?"),
                        training.get("best_epoch", "?"), source)

@@ -241,9 +241,9 @@ def describe(directory: str | Path) -> ModelInfo:
     files = read_files(directory)
     if ENSEMBLE in files:
         listed = _ensemble(files[ENSEMBLE], str(directory))
-        first = listed["members"][0]
-        config, vocab, meta = _parts(member_files(files, first), f"{directory}/{first}")
-        return ModelInfo.of(Path(directory).resolve().name, config, vocab, ensemble_meta(listed, [meta]))
+        parts = [_parts(member_files(files, member), f"{directory}/{member}") for member in listed["members"]]
+        config, vocab, _ = parts[0]
+        return ModelInfo.of(Path(directory).resolve().name, config, vocab, ensemble_meta(listed, [meta for *_, meta in parts]))
     config, vocab, meta = _parts(files, str(directory))
     segmenter = segmenter_files(files)
     segmenter_meta = _parts(segmenter, f"{directory}/{SEGMENTER}")[2] if segmenter else None
@@ -315,6 +315,10 @@ def model_from_files(files: Mapping[str, bytes], source: str, device: str | torc
 
 def ensemble_files(members: list[Mapping[str, bytes]], crf: str) -> dict[str, bytes]:
     """An ensemble as the bytes of its files: ``ensemble.json`` and each member's files in ``member-N/``."""
+    if len(members) < 2:
+        from tagger.core.errors import TaggerError
+
+        raise TaggerError(f"an ensemble is two models or more, not {len(members)}")
     names = [f"member-{number}" for number in range(len(members))]
     listed = {"format_version": FORMAT_VERSION, "members": names, "crf": crf}
     files = {ENSEMBLE: json.dumps(listed, indent=2).encode("utf-8")}
@@ -323,7 +327,8 @@ def ensemble_files(members: list[Mapping[str, bytes]], crf: str) -> dict[str, by
     return files
 
 
-def save_ensemble(directory: str | Path, members: list[str | Path], crf: str = "emissions", *, overwrite: bool = False) -> LoadedModel:
+def save_ensemble(directory: str | Path, members: list[str | Path], crf: str = "emissions", *, overwrite: bool = False,
+                  device: str | torch.device = "cpu") -> LoadedModel:
     """Write an ensemble directory of the model directories ``members`` (their files copied into
     ``member-N/``: it stands alone), after loading it once to check that they label together. TaggerError
     for a directory that holds something (unless ``overwrite``) or is one of the members."""
@@ -335,7 +340,7 @@ def save_ensemble(directory: str | Path, members: list[str | Path], crf: str = "
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())) and not overwrite:
         raise TaggerError(f"{directory} already exists and is not empty: choose another folder, or overwrite it")
     files = ensemble_files([read_files(member) for member in members], crf)
-    loaded = ensemble_from_files(files, str(directory))
+    loaded = ensemble_from_files(files, str(directory), device)
     write_files(directory, files)
     return loaded
 
@@ -383,11 +388,15 @@ def check_members(members: list[LoadedModel], sources: list[str]) -> None:
 
 
 def ensemble_meta(listed: Mapping[str, Any], metas: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """What an ensemble's meta is: its first member's, without the scores of that one model, and what it is made of."""
+    """What an ensemble's meta is: its first member's, without the scores of that one model, and what it is made of.
+    Its weights' digest is one of its members' digests and how CRF tasks combine: a resumed annotate run
+    (:func:`tagger.annotate.resumable.labelling_identity`) sees a changed ensemble as it sees a changed model."""
     first = metas[0]
     finished = all(m.get("training", {}).get("finished") is not False for m in metas)
+    weights = json.dumps([listed["crf"], *(m.get("sha256", {}).get("model.safetensors", "") for m in metas)])
     return {**{key: value for key, value in first.items() if key not in ("scores", "sha256", "training")},
-            "training": {"finished": finished}, "ensemble": {"members": list(listed["members"]), "crf": listed["crf"]}}
+            "training": {"finished": finished}, "ensemble": {"members": list(listed["members"]), "crf": listed["crf"]},
+            "sha256": {"model.safetensors": hashlib.sha256(weights.encode("utf-8")).hexdigest()}}
 
 
 def _ensemble(data: bytes, source: str) -> dict[str, Any]:

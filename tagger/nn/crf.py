@@ -143,5 +143,9 @@ class CrfHead(nn.Module):
         return self.crf.marginals(logits, mask)
 
     def soft_loss(self, logits: torch.Tensor, mask: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of the CRF's marginals against ``wanted`` label distributions [batch, seq, labels], per token."""
-        return soft_cross_entropy(self.crf.log_marginals(logits, mask), mask, wanted)
+        """Cross-entropy of the CRF's marginals against ``wanted`` label distributions [batch, seq, labels], per token.
+        Labels the scheme rules out where they stand (an I- first, say), which a softmax teacher may still give
+        some probability, are left out of ``wanted``."""
+        log_marginals = self.crf.log_marginals(logits, mask)
+        wanted = wanted * (log_marginals.detach() > FORBIDDEN / 2)
+        return soft_cross_entropy(log_marginals, mask, wanted / wanted.sum(-1, keepdim=True).clamp(min=1e-12))

@@ -156,6 +156,9 @@ class TokenEmbeddings(nn.Module):
     def train_rows(self, trainable: torch.Tensor) -> int:
         """Train only the word rows where ``trainable`` (a [words] bool mask) is True from now on, the others
         kept as they are (see :mod:`tagger.nn.word_table`); the number of rows that train."""
+        if not bool(trainable[1:].any()):  # every row fixed (frozen vectors for every word): the table does not train
+            self.words.weight.requires_grad_(False)
+            return 0
         self.words = PartlyTrainedTable(self.words.weight, trainable)
         return int(self.words.trained.shape[0])
 

@@ -6,7 +6,8 @@ gradient, and with Adam(W) and no weight decay an update leaves them as they are
 costs every step its whole size: the gradient, the optimiser's moments and its update, clipping.
 :class:`PartlyTrainedTable` keeps the rows that can learn as a parameter and the others as a fixed
 buffer, so that a step costs what the batch's rows cost. It reads and writes its state as the one
-``weight`` of an ``nn.Embedding``: model files and checkpoints do not change.
+``weight`` of an ``nn.Embedding``: model files do not change. (A checkpoint's optimiser state holds the
+trained rows only: one written before, with the whole table, cannot be resumed.)
 """
 
 from __future__ import annotations

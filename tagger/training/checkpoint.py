@@ -26,7 +26,7 @@ import torch
 from tagger.core.config import TaggerConfig, changed_keys
 from tagger.core.errors import ConfigError, TaggerError
 from tagger.core.vocab import Vocab
-from tagger.model.serialize import FORMAT_VERSION, check_and_load, cpu_state
+from tagger.model.serialize import ENSEMBLE, FORMAT_VERSION, check_and_load, cpu_state
 from tagger.nn.model import SequenceTagger
 
 CHECKPOINT = "checkpoint"
@@ -40,6 +40,8 @@ def check_output_dir(output_dir: Path, resume: bool, overwrite: bool) -> None:
     With ``resume``, a checkpoint left beside its place by a run stopped while saving is put back first."""
     if output_dir.exists() and not output_dir.is_dir():
         raise TaggerError(f"{output_dir} is a file, not a model directory")
+    if (output_dir / ENSEMBLE).exists():
+        raise TaggerError(f"{output_dir} is an ensemble's directory ({ENSEMBLE}): train into another folder")
     if resume:
         recover_checkpoint(output_dir / CHECKPOINT)
         if not has_checkpoint(output_dir):
@@ -79,7 +81,8 @@ def _remove_unfinished(directory: Path) -> None:
 def save_checkpoint(directory: Path, model: SequenceTagger, vocab: Vocab, config: TaggerConfig, optimizer: torch.optim.Optimizer,
                     scheduler: Any, generator: torch.Generator, state: Mapping[str, Any], average: torch.nn.Module | None = None) -> None:
     """Everything to continue training: last weights, optimizer, schedule, data order and RNG states,
-    the weight average (``training.average``), and ``state`` (the loop's own, as JSON); all of it or, on an error (OSError naming the file), none:
+    the weight average (``training.average``), and ``state`` (the loop's own, as JSON); all of it or, on an
+    error (OSError naming the file), none:
     the checkpoint before stays."""
     from safetensors.torch import save
 
@@ -174,8 +177,8 @@ def load_checkpoint(directory: Path, model: SequenceTagger, optimizer: torch.opt
     try:
         optimizer.load_state_dict(trainer["optimizer"])
     except ValueError as error:  # other parameters: the training's trainable word rows differ
-        raise ConfigError("embeddings.freeze_vectors", f"{directory} was written with other trainable parameters "
-                          f"({error}); resume with the setting and training data it was trained with") from None
+        raise TaggerError(f"cannot resume from {directory}: it was written with other trainable parameters ({error}): another "
+                          "embeddings.freeze_vectors, other training data, or an older version of this package") from None
     for group in optimizer.param_groups:
         for parameter in group["params"]:
             moment = optimizer.state.get(parameter, {}).get("exp_avg")
@@ -184,6 +187,8 @@ def load_checkpoint(directory: Path, model: SequenceTagger, optimizer: torch.opt
                                   f"against {tuple(parameter.shape)}; the training data or the version changed); train again without --resume")
     if average is not None and "average" in trainer:
         average.load_state_dict(trainer["average"])
+    elif average is not None:  # none recorded: it starts from the weights just loaded (its fixed rows too)
+        average.module.load_state_dict(model.state_dict())
     scheduler.load_state_dict(trainer["scheduler"])
     generator.set_state(trainer["generator"])
     torch.set_rng_state(trainer["torch_rng"])
@@ -218,7 +223,8 @@ def checkpoint_vocab(directory: Path) -> Vocab:
 # rate would be named and then ignored). Any other change (batch size, epochs, dropout...) is allowed,
 # with a warning.
 RESUME_FIXED = ("lang", "init_from", "data.train", "data.max_train_sentences", "tasks", "embeddings", "encoder", "masked_lm", "char_lm",
-                "training.learning_rate", "training.weight_decay", "training.betas", "training.schedule", "training.warmup_steps")
+                "training.learning_rate", "training.weight_decay", "training.betas", "training.schedule", "training.warmup_steps",
+                "training.optimizer")
 RESUME_FREE = ("embeddings.dropout", "embeddings.word_dropout", "encoder.dropout", "masked_lm.weight", "char_lm.weight",
                "training.threads", "training.device")
 

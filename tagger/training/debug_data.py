@@ -292,13 +292,11 @@ def _vocabulary(config: TaggerConfig, train: list[Sentence], findings: _Findings
     """The vocabulary and vector rows as training builds them, and the config they were built with.
     Vectors that cannot be found are left out with a warning; a task without training labels or
     vectors that cannot be read are errors, and the vocabulary is built without them."""
-    from tagger.training.transfer import build_vocabulary, take_architecture
+    from tagger.training.transfer import build_vocabulary, load_base, take_architecture
 
     base = None
     if config.init_from:
-        from tagger.model.serialize import load_model
-
-        base = load_model(config.init_from)
+        base = load_base(config)
         config = take_architecture(config, base.config)
     if config.embeddings.pretrained:
         located, problem = _locate_vectors(config.embeddings.pretrained)

@@ -35,7 +35,7 @@ from tagger.training.distill import Distiller
 from tagger.training.distributed import Group, is_main_process, local_device, process_group
 from tagger.training.monitor import Quiet, TrainingMonitor
 from tagger.training.step import TrainingDiverged, TrainStep, build_optimizer, build_scheduler
-from tagger.training.transfer import VectorRows, build_vocabulary, copy_pretrained, coverage, describe_coverage, take_architecture
+from tagger.training.transfer import VectorRows, build_vocabulary, copy_pretrained, coverage, describe_coverage, load_base, take_architecture
 
 logger = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ def _start(config: TaggerConfig, output_dir: Path, resume: bool, train_sentences
     if resuming and not has_checkpoint(output_dir):
         raise TaggerError(f"rank {group.rank} cannot see {checkpoint}: to resume, every machine needs the model directory "
                           "on a file system they share, at the same path")
-    base = load_model(config.init_from) if config.init_from else None
+    base = load_base(config) if config.init_from else None
     if base is not None:
         config = take_architecture(config, base.config)
         monitor.message(f"starting from {config.init_from}: its embeddings and encoder ({len(base.vocab.words)} words)")
@@ -324,10 +324,11 @@ def moving_average(decay: float) -> Callable[[list[torch.Tensor], list[torch.Ten
 
 
 def trainable_rows(config: TaggerConfig, vocab: Vocab, sentences: list[Sentence], vectors: VectorRows | None) -> torch.Tensor:
-    """[words] bool: the word rows that can learn. A row no training batch looks up gets no gradient and
-    (Adam with decoupled weight decay) stays as it starts, so it need not be trained: that is every
-    row of the vectors' words not in the training text. Masked-token prediction's random replacements
-    can look up any row; ``freeze_vectors`` keeps the vectors' rows as read."""
+    """[words] bool: the word rows that can learn. A row no training batch looks up gets no gradient, and
+    Adam(W) without weight decay leaves it as it starts, so it need not be trained: that is every row of
+    the vectors' words not in the training text (with weight decay, such rows are kept as read rather
+    than shrunk). Masked-token prediction's random replacements can look up any row; ``freeze_vectors``
+    keeps the vectors' rows as read."""
     masking = config.masked_lm
     if masking.weight > 0 and masking.random > 0:
         trainable = torch.ones(len(vocab.words), dtype=torch.bool)

@@ -20,7 +20,7 @@ from typing import Any
 
 from tagger.analysis.evaluation import selection_score
 from tagger.core.config import TaggerConfig
-from tagger.core.errors import writing
+from tagger.core.errors import TaggerError, writing
 from tagger.core.runtime import choose_device
 from tagger.core.types import TaskScores
 from tagger.files.atomic import write_atomic
@@ -119,9 +119,12 @@ def _train_seeds(config: TaggerConfig, output_dir: Path, seeds: Sequence[int], r
     best = max(runs, key=lambda r: r.dev_main)  # the first of equals
     result = SeedsResult(output_dir, runs, best)
     if is_main_process() and len(runs) > 1:
-        if monitor is not None:
-            monitor.message(f"the {len(runs)} seeds as one ensemble -> {output_dir / ENSEMBLE_DIR}")
-        result.ensemble = _ensemble(result, config)
+        say = monitor.message if monitor is not None else print
+        say(f"the {len(runs)} seeds as one ensemble -> {output_dir / ENSEMBLE_DIR}")
+        try:
+            result.ensemble = _ensemble(result, config)
+        except TaggerError as error:  # the seeds and the best of them are published all the same
+            say(f"no ensemble of the seeds: {error}")
     if is_main_process():
         with writing(output_dir, f"Each seed's model is whole in {output_dir}/seed-N: free space (or fix the cause), then rerun "
                                  "with --resume (finished seeds are not trained again)"):
@@ -170,8 +173,8 @@ def _ensemble(result: SeedsResult, config: TaggerConfig) -> dict[str, dict[str, 
     from tagger.model.predict import Tagger
 
     directory = result.output_dir / ENSEMBLE_DIR
-    loaded = save_ensemble(directory, [run.directory for run in result.runs], overwrite=True)
     device = str(local_device(choose_device(config.training.device)))
+    loaded = save_ensemble(directory, [run.directory for run in result.runs], overwrite=True, device=device)
     tagger = Tagger.from_loaded(loaded, str(directory), RunOptions(device=device, threads=config.training.threads))
     scores = {}
     for split, sources in (("dev", config.data.dev), ("test", config.data.test)):

@@ -24,6 +24,7 @@ from tagger.core.errors import ConfigError
 from tagger.core.types import Sentence
 from tagger.core.vocab import SPECIALS, Vocab, word_key
 from tagger.data.vectors import WordVectors, read_vectors
+from tagger.model.serialize import LoadedModel, load_model
 from tagger.nn.model import SequenceTagger
 from tagger.training.checkpoint import checkpoint_vocab
 
@@ -125,6 +126,14 @@ def describe_coverage(report: dict[str, Any], vocab: Vocab, seconds: float) -> s
 # Settings that shape the pretrained tensors: a model started from another takes them over.
 ARCHITECTURE = {"embeddings": ("word_dim", "lowercase", "char_encoder", "char_dim", "char_hidden", "char_kernel", "max_word_chars"),
                 "encoder": ("kind", "hidden_size", "num_layers")}
+
+
+def load_base(config: TaggerConfig) -> LoadedModel:
+    """The model ``init_from`` names, whose embeddings and encoder start this one; ConfigError for an ensemble."""
+    base = load_model(config.init_from)
+    if base.members:
+        raise ConfigError("init_from", f"{config.init_from} is an ensemble: name one of its models (its member-N folders)")
+    return base
 
 
 def take_architecture(config: TaggerConfig, pretrained: TaggerConfig) -> TaggerConfig:

@@ -133,3 +133,19 @@ def test_a_bad_ensemble_json_is_refused(trained_tiny_model: Path, second_model: 
     (tmp_path / "ens" / "ensemble.json").write_text(json.dumps(listed))
     with pytest.raises(ModelFormatError, match=match):
         Tagger.load(tmp_path / "ens")
+
+
+def test_an_ensemble_is_neither_trained_into_nor_a_start_and_needs_two_models(trained_tiny_model: Path, second_model: Path,
+                                                                               tmp_path: Path) -> None:
+    from tagger.core.errors import ConfigError
+    from tagger.training import train
+
+    save_ensemble(tmp_path / "ens", [trained_tiny_model, second_model])
+    raw = tiny_config_dict(limit=20)
+    raw["training"]["max_epochs"] = 1
+    with pytest.raises(TaggerError, match="is an ensemble's directory"):
+        train(from_dict(raw), tmp_path / "ens", overwrite=True)
+    with pytest.raises(ConfigError, match=r"init_from: .* is an ensemble: name one of its models"):
+        train(from_dict({**raw, "init_from": str(tmp_path / "ens")}), tmp_path / "started")
+    with pytest.raises(TaggerError, match="an ensemble is two models or more, not 1"):
+        Tagger.load([trained_tiny_model])

@@ -113,3 +113,17 @@ def test_a_teacher_without_the_task_or_missing_is_a_config_error(trained_tiny_mo
     raw["distill"] = {"teacher": str(tmp_path / "nowhere")}
     with pytest.raises(ConfigError, match=r"distill\.teacher: .*nowhere"):
         train(from_dict(raw), tmp_path / "b")
+
+
+def test_a_crf_student_leaves_out_what_its_scheme_forbids_of_a_teachers_share() -> None:
+    from tagger.nn.crf import CrfHead
+
+    allowed_start = torch.tensor([True, False])  # label 1 cannot start a sentence (an I- tag, say)
+    head = CrfHead(3, 2, allowed=torch.ones(2, 2, dtype=torch.bool), allowed_start=allowed_start, allowed_end=torch.ones(2, dtype=torch.bool))
+    logits, mask = torch.zeros(1, 2, 2), torch.ones(1, 2, dtype=torch.bool)
+    wanted = torch.tensor([[[0.5, 0.5], [0.5, 0.5]]])  # half on the forbidden start
+    loss = head.soft_loss(logits, mask, wanted)
+    assert float(loss.detach()) < 1.0  # not 0.5 * 1e4 at the first token
+    no_rows = build_model(from_dict(small()), Vocab.build([], from_dict(small()).tasks, 1, True)).embeddings
+    assert no_rows.train_rows(torch.zeros(len(no_rows.words.weight), dtype=torch.bool)) == 0
+    assert not no_rows.words.weight.requires_grad
