@@ -389,7 +389,7 @@ def check_members(members: list[LoadedModel], sources: list[str]) -> None:
 
 def ensemble_meta(listed: Mapping[str, Any], metas: list[Mapping[str, Any]]) -> dict[str, Any]:
     """What an ensemble's meta is: its first member's, without the scores of that one model, and what it is made of.
-    Its weights' digest is one of its members' digests and how CRF tasks combine: a resumed annotate run
+    Its weights' digest is one digest of its members' and of how CRF tasks combine: a resumed annotate run
     (:func:`tagger.annotate.resumable.labelling_identity`) sees a changed ensemble as it sees a changed model."""
     first = metas[0]
     finished = all(m.get("training", {}).get("finished") is not False for m in metas)
