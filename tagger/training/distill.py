@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from tagger.core.config import TaggerConfig
 from tagger.core.errors import ConfigError, TaggerError
@@ -58,15 +59,7 @@ class Distiller:
     def batch(self, sentences: Sequence[Sentence], device: torch.device) -> dict[str, torch.Tensor]:
         """Task -> the teacher's distributions for these sentences, padded to the longest: [batch, seq, labels]."""
         rows = [self.targets[id(sentence)] for sentence in sentences]
-        longest = max(len(sentence) for sentence in sentences)
-        found = {}
-        for task in rows[0]:
-            padded = torch.zeros(len(rows), longest, rows[0][task].shape[1])
-            for row, targets in enumerate(rows):
-                padded[row, : targets[task].shape[0]] = targets[task]
-            found[task] = padded.to(device)
-        return found
-
+        return {task: pad_sequence([row[task] for row in rows], batch_first=True).to(device) for task in rows[0]}
 
 def in_columns(distribution: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
     """A teacher's [tokens, its labels] distribution over the student's labels (``columns``: the teacher's
